@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wharf-logs/wharf/internal/agent"
+	"github.com/wharf-logs/wharf/internal/config"
+)
+
+// runCmd ships logs until the first SIGINT or SIGTERM, then shuts down in
+// order; a second signal exits at once.
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags("run", args, stderr)
+	if err != nil {
+		return exitUsage
+	}
+	cfg, err := o.load()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := agent.New(cfg, agent.Deps{Logger: log, Version: version})
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s := <-sigs
+		log.Info("stopping", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout)
+		cancel()
+		s = <-sigs
+		log.Warn("second signal: exiting now", "signal", s.String())
+		os.Exit(exitFailure)
+	}()
+
+	sinks := "file:" + cfg.FileDir()
+	if cfg.Loki.URL != "" {
+		sinks = "loki"
+		if cfg.FileEnabled() {
+			sinks += ",file:" + cfg.FileDir()
+		}
+	}
+	log.Info("wharf starting", "version", version, "data_dir", cfg.DataDir, "sinks", sinks, "read_from", cfg.Docker.ReadFrom)
+	if err := a.Run(ctx); err != nil {
+		log.Error("stopped with an error", "error", err)
+		return exitFailure
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

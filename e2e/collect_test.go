@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/dockertest"
+	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/filesink"
+)
+
+// record is one line of the file sink's NDJSON.
+type record struct {
+	Time     string            `json:"time"`
+	TS       int64             `json:"ts"`
+	Stream   string            `json:"stream"`
+	Labels   map[string]string `json:"labels"`
+	Metadata map[string]string `json:"metadata"`
+	Line     string            `json:"line"`
+}
+
+// readRecords reads every file-sink record of a container name, rotated
+// files included, oldest first.
+func readRecords(t testing.TB, dir, name string) []record {
+	t.Helper()
+	base := filepath.Join(dir, filesink.FileName(name))
+	paths, _ := filepath.Glob(base + ".*")
+	var ordered []string
+	for i := len(paths); i >= 1; i-- {
+		if _, err := os.Stat(base + "." + strconv.Itoa(i)); err == nil {
+			ordered = append(ordered, base+"."+strconv.Itoa(i))
+		}
+	}
+	ordered = append(ordered, base)
+	var out []record
+	for _, p := range ordered {
+		f, err := os.Open(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 8<<20)
+		for sc.Scan() {
+			var r record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("%s: bad record %q: %v", p, sc.Text(), err)
+			}
+			out = append(out, r)
+		}
+		f.Close()
+	}
+	return out
+}
+
+// dockerTimes returns Docker's own timestamp of every loggen line of a
+// container, by sequence number, from `docker logs --timestamps`.
+func dockerTimes(t testing.TB, id string) map[int64]int64 {
+	t.Helper()
+	out, err := exec.Command("docker", "logs", "--timestamps", id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker logs: %v: %s", err, out)
+	}
+	times := map[int64]int64{}
+	for _, l := range strings.Split(string(out), "\n") {
+		ts, rest, ok := strings.Cut(strings.TrimRight(l, "\r"), " ")
+		if !ok {
+			continue
+		}
+		tm, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			continue
+		}
+		if n, _, _, ok := seq.ParseLine(rest); ok {
+			if _, dup := times[n]; !dup {
+				times[n] = tm.UnixNano()
+			}
+		}
+	}
+	return times
+}
+
+type expect struct {
+	c       dockertest.Container
+	lines   int64 // 0: unknown, check contiguity only
+	tty     bool
+	labels  map[string]string
+	firstGT int64 // the first seq received must be greater than this
+}
+
+// TestCollectContainerSet runs the container set of the Collect issue
+// against the real daemon with the file sink and checks every line arrived
+// exactly once, with the right labels and Docker's exact timestamps.
+func TestCollectContainerSet(t *testing.T) {
+	dockertest.Require(t)
+	img := dockertest.LoggenImage(t)
+	data := t.TempDir()
+
+	// Running before wharf starts: with start_at end only its later lines
+	// are shipped.
+	pre := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "50", "-exit-after", "6s"}})
+	time.Sleep(1500 * time.Millisecond)
+
+	w := startWharf(t, data, baseConfig(data, freePort(t)))
+
+	var mu sync.Mutex
+	var want []expect
+	add := func(e expect) { mu.Lock(); want = append(want, e); mu.Unlock() }
+	want = append(want, expect{c: pre, firstGT: 10})
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "3000", "-rate", "1500", "-stderr", "0.3"}})
+		add(expect{c: c, lines: 3000})
+	})
+	wg.Go(func() {
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, TTY: true, Args: []string{"-lines", "500", "-rate", "500", "-stderr", "0.2"}})
+		add(expect{c: c, lines: 500, tty: true})
+	})
+	wg.Go(func() {
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "60", "-long-every", "3", "-long-size", "40960", "-stderr", "0.5"}})
+		add(expect{c: c, lines: 60})
+	})
+	wg.Go(func() {
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, TTY: true, Args: []string{"-lines", "20", "-long-every", "2", "-long-size", "40960"}})
+		add(expect{c: c, lines: 20, tty: true})
+	})
+	wg.Go(func() {
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "200"},
+			Labels: map[string]string{"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}})
+		add(expect{c: c, lines: 200, labels: map[string]string{"compose_project": "shop", "compose_service": "web"}})
+	})
+	wg.Go(func() {
+		// Lives about 100 ms.
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "300", "-rate", "3000"}})
+		add(expect{c: c, lines: 300})
+	})
+	wg.Go(func() {
+		// Removed while running: what Docker logged before removal arrives,
+		// contiguous from the first line.
+		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "200"}})
+		time.Sleep(2 * time.Second)
+		dockertest.Remove(t, c.ID)
+		add(expect{c: c})
+	})
+	wg.Wait()
+	for _, e := range want {
+		if e.lines > 0 || e.c.ID == pre.ID {
+			dockertest.Wait(t, e.c.ID)
+		}
+	}
+	// Docker's timestamps, read before wharf stops (the removed container's
+	// logs are gone).
+	times := map[string]map[int64]int64{}
+	for _, e := range want {
+		if e.lines > 0 || e.c.ID == pre.ID {
+			times[e.c.Name] = dockerTimes(t, e.c.ID)
+		}
+	}
+	w.settled(t, "file", 60*time.Second)
+	w.stop()
+
+	host, _ := os.Hostname()
+	logs := filepath.Join(data, "logs")
+	for _, e := range want {
+		t.Run(e.c.Name, func(t *testing.T) {
+			recs := readRecords(t, logs, e.c.Name)
+			if len(recs) == 0 {
+				t.Fatal("no records")
+			}
+			var lines []string
+			for _, r := range recs {
+				lines = append(lines, r.Line)
+				if r.Labels["container"] != e.c.Name || r.Labels["host"] != host {
+					t.Fatalf("labels %v", r.Labels)
+				}
+				for k, v := range e.labels {
+					if r.Labels[k] != v {
+						t.Fatalf("label %s = %q, want %q (labels %v)", k, r.Labels[k], v, r.Labels)
+					}
+				}
+				if r.Metadata["container_id"] != e.c.ID || r.Metadata["image"] != img {
+					t.Fatalf("metadata %v", r.Metadata)
+				}
+				if len(r.Labels) > 6 {
+					t.Fatalf("unexpected labels %v", r.Labels)
+				}
+				_, stream, _, ok := seq.ParseLine(r.Line)
+				if !ok {
+					t.Fatalf("not a loggen line: %.100q", r.Line)
+				}
+				wantStream := map[string]string{"out": "stdout", "err": "stderr"}[stream]
+				if e.tty {
+					wantStream = "stdout" // the terminal merges stderr
+				}
+				if r.Stream != wantStream || r.Labels["stream"] != wantStream {
+					t.Fatalf("line %.40q in stream %q, want %q", r.Line, r.Stream, wantStream)
+				}
+				if strings.HasSuffix(r.Line, "\r") || strings.Contains(r.Line, "\n") {
+					t.Fatalf("line keeps its line ending: %.60q", r.Line)
+				}
+			}
+			first, _, _, _ := seq.ParseLine(lines[0])
+			if e.firstGT > 0 {
+				if first <= e.firstGT {
+					t.Fatalf("start_at end: first line shipped is seq %d; lines written before wharf started must be skipped", first)
+				}
+				// Contiguous from the first shipped line to the last written.
+				for i := range lines {
+					if n, _, _, _ := seq.ParseLine(lines[i]); n != first+int64(i) {
+						t.Fatalf("line %d has seq %d, want %d", i, n, first+int64(i))
+					}
+				}
+			} else {
+				r := seq.CheckLines(e.c.Name, lines, e.lines)
+				if !r.OK() {
+					t.Fatal(r.String())
+				}
+				if e.lines == 0 && r.Lines < 100 {
+					t.Fatalf("only %d lines from the container removed while running", r.Lines)
+				}
+			}
+			// Long lines arrive whole.
+			for _, l := range lines {
+				n, _, _, _ := seq.ParseLine(l)
+				if strings.Contains(e.c.Name, "") && len(l) > 16384 && len(l) != 40960 {
+					t.Fatalf("long line %d has %d bytes, want 40960", n, len(l))
+				}
+			}
+			// Docker's nanosecond timestamps are kept.
+			if tm := times[e.c.Name]; tm != nil {
+				checked := 0
+				for _, r := range recs {
+					n, _, _, _ := seq.ParseLine(r.Line)
+					if want, ok := tm[n]; ok {
+						if r.TS != want {
+							t.Fatalf("seq %d: time %d, docker says %d", n, r.TS, want)
+						}
+						checked++
+					}
+				}
+				if checked < len(recs)/2 {
+					t.Fatalf("only %d of %d timestamps could be checked", checked, len(recs))
+				}
+			}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "collected %d containers\n", len(want))
+}

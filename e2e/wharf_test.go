@@ -1,0 +1,245 @@
+// Package e2e runs the wharf binary against the real Docker daemon and a
+// real Loki-protocol store (VictoriaLogs) and checks what arrives. The tests
+// skip when no Docker daemon answers, and fail instead when WHARF_E2E=1.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/dockertest"
+)
+
+var (
+	buildOnce sync.Once
+	wharfBin  string
+	buildErr  error
+)
+
+// binary builds cmd/wharf once per test process.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wharf-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		wharfBin = filepath.Join(dir, "wharf")
+		cmd := exec.Command("go", "build", "-o", wharfBin, "../cmd/wharf")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return wharfBin
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running wharf process.
+type proc struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	admin   string
+	dataDir string
+	logPath string
+	done    chan error
+}
+
+// baseConfig returns a config collecting only this test run's containers.
+func baseConfig(dataDir, listen string) string {
+	return fmt.Sprintf(`data_dir: %s
+listen: %s
+shutdown_timeout: 20s
+log:
+  level: debug
+docker:
+  include:
+    - label: wharf.test.run=%s
+`, dataDir, listen, dockertest.RunID())
+}
+
+// startWharf runs wharf with the given config (baseConfig plus extra YAML
+// appended by the caller) and waits until it reports ready.
+func startWharf(t testing.TB, dataDir, config string, args ...string) *proc {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "wharf.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := ""
+	for _, l := range strings.Split(config, "\n") {
+		if v, ok := strings.CutPrefix(l, "listen: "); ok {
+			listen = v
+		}
+	}
+	p := &proc{t: t, admin: "http://" + listen, dataDir: dataDir, logPath: filepath.Join(dir, "wharf.log"), done: make(chan error, 1)}
+	logf, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(binary(t), append([]string{"run", "--config", cfgPath}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("wharf log (last lines):\n%s", tail(p.logPath, 40))
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-p.done:
+			t.Fatalf("wharf exited at start: %v\n%s", err, tail(p.logPath, 40))
+		default:
+		}
+		if resp, err := http.Get(p.admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wharf not ready after 30s\n%s", tail(p.logPath, 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.t.Fatalf("wharf exited with %v\n%s", err, tail(p.logPath, 40))
+		}
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		p.t.Fatalf("wharf did not stop within 60s of SIGTERM\n%s", tail(p.logPath, 40))
+	}
+}
+
+// metrics scrapes /metrics into "name{labels}" -> value.
+func (p *proc) metrics() map[string]float64 {
+	p.t.Helper()
+	resp, err := http.Get(p.admin + "/metrics")
+	if err != nil {
+		p.t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// settled waits until wharf has confirmed everything it read: entries read
+// equal entries sent (per sink) and nothing is buffered, stable for a while.
+func (p *proc) settled(t testing.TB, sinkName string, timeout time.Duration) map[string]float64 {
+	t.Helper()
+	var m map[string]float64
+	stableSince := time.Time{}
+	last := -1.0
+	defer func() {
+		if t.Failed() {
+			for k, v := range m {
+				if strings.HasPrefix(k, "wharf_") {
+					t.Logf("  %s %v", k, v)
+				}
+			}
+		}
+	}()
+	waitFor(t, timeout, "wharf to deliver everything it read", func() bool {
+		m = p.metrics()
+		read := m[`wharf_entries_read_total{source="docker_api"}`]
+		sent := m[`wharf_entries_sent_total{sink="`+sinkName+`"}`]
+		for k, v := range m {
+			if strings.HasPrefix(k, "wharf_entries_dropped_total{") && strings.Contains(k, `sink="`+sinkName+`"`) {
+				sent += v
+			}
+		}
+		if read != sent || m[`wharf_sink_queue_bytes{sink="`+sinkName+`"}`] != 0 || read != last {
+			last = read
+			stableSince = time.Time{}
+			return false
+		}
+		if stableSince.IsZero() {
+			stableSince = time.Now()
+		}
+		return time.Since(stableSince) > time.Second
+	})
+	return m
+}
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var _ = context.Background

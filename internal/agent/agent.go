@@ -1,0 +1,259 @@
+// Package agent wires wharf's parts into one process and owns their
+// lifecycle: sources feed the pipeline, the pipeline feeds the sinks, and the
+// admin server reports on all of them.
+//
+// Shutdown order: stop the sources, let the pipeline deliver what it holds
+// within the shutdown timeout, close the sinks, then stop the admin server.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/admin"
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/deadletter"
+	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/filesink"
+	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/pipeline"
+	"github.com/wharf-logs/wharf/internal/sink"
+)
+
+// Deps are the agent's outside collaborators.
+type Deps struct {
+	Logger  *slog.Logger
+	Version string
+}
+
+// Agent is one running wharf.
+type Agent struct {
+	cfg     config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	pipe    *pipeline.Pipeline
+	sinks   []sink.Sink
+	dead    *deadletter.Writer
+	dockerC *docker.Client
+	docker  *docker.Source
+	admin   *admin.Server
+}
+
+// New builds an agent from a validated configuration. It opens the admin
+// listener (so a busy port fails now) but starts no goroutine.
+func New(cfg config.Config, deps Deps) (a *Agent, err error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: data_dir: %w", err)
+	}
+	a = &Agent{cfg: cfg, log: deps.Logger, metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			a.closeSinks()
+		}
+	}()
+	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
+
+	var outs []pipeline.Output
+	if cfg.FileEnabled() {
+		fs, err := filesink.New(filesink.Config{
+			Dir:          cfg.FileDir(),
+			MaxFileBytes: int64(cfg.File.MaxFileBytes),
+			MaxFiles:     cfg.File.MaxFiles,
+			Fsync:        cfg.File.Fsync,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.sinks = append(a.sinks, fs)
+		outs = append(outs, pipeline.Output{
+			Sink:       fs,
+			MaxBytes:   int64(cfg.Buffer.MaxBytes),
+			BatchBytes: 256 << 10,
+			BatchWait:  200 * time.Millisecond,
+			MinBackoff: cfg.Loki.MinBackoff,
+			MaxBackoff: min(cfg.Loki.MaxBackoff, 30*time.Second),
+		})
+	}
+	if cfg.Loki.URL != "" {
+		s, err := newLokiSink(cfg.Loki, deps, a.metrics)
+		if err != nil {
+			return nil, err
+		}
+		a.sinks = append(a.sinks, s)
+		outs = append(outs, pipeline.Output{
+			Sink:       s,
+			MaxBytes:   int64(cfg.Buffer.MaxBytes),
+			BatchBytes: int(cfg.Loki.BatchSize),
+			BatchWait:  cfg.Loki.BatchWait,
+			MinBackoff: cfg.Loki.MinBackoff,
+			MaxBackoff: cfg.Loki.MaxBackoff,
+		})
+	}
+	a.pipe, err = pipeline.New(outs, pipeline.Deps{Logger: a.log, Metrics: a.metrics, DeadLetter: a.dead})
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.Docker.Enabled {
+		if err := a.buildDocker(); err != nil {
+			return nil, err
+		}
+	}
+
+	var ready []admin.Check
+	if a.docker != nil {
+		ready = append(ready, func() string {
+			if !a.docker.Connected() {
+				return "docker: not connected to " + a.dockerC.Host()
+			}
+			return ""
+		})
+	}
+	ready = append(ready, func() string {
+		if f := a.pipe.Failing(); len(f) > 0 {
+			return fmt.Sprintf("sinks failing: %v", f)
+		}
+		return ""
+	})
+	if cfg.Listen != "" {
+		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof}, admin.Deps{
+			Gatherer: a.metrics.Registry,
+			Ready:    ready,
+			Logger:   a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *Agent) buildDocker() error {
+	cfg := a.cfg.Docker
+	host := cfg.Host
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
+	c, err := docker.NewClient(host)
+	if err != nil {
+		return err
+	}
+	filter, err := docker.NewFilter(cfg.Include, cfg.Exclude)
+	if err != nil {
+		return err
+	}
+	hostLabel := a.cfg.Labels.Host
+	if hostLabel == "" {
+		hostLabel, _ = os.Hostname()
+	}
+	self := docker.SelfID()
+	if self != "" {
+		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
+	}
+	src, err := docker.NewSource(docker.SourceConfig{
+		StartAt:            cfg.StartAt,
+		MaxLineBytes:       int(cfg.MaxLineBytes),
+		StartupConcurrency: cfg.StartupConcurrency,
+	}, docker.SourceDeps{
+		Client:  c,
+		Out:     a.pipe,
+		Labeler: docker.NewLabeler(hostLabel, a.cfg.Labels.Static, cfg.LabelsFromContainer),
+		Filter:  filter,
+		Logger:  a.log.With("source", "docker"),
+		Metrics: a.metrics,
+		SelfID:  self,
+	})
+	if err != nil {
+		return err
+	}
+	a.dockerC, a.docker = c, src
+	return nil
+}
+
+// Metrics returns the agent's metrics, for tests.
+func (a *Agent) Metrics() *metrics.Metrics { return a.metrics }
+
+// AdminAddr is the admin server's address, or "" when it is off.
+func (a *Agent) AdminAddr() string {
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr()
+}
+
+// Run runs until ctx ends, then shuts down in order and returns nil when
+// everything buffered was delivered, or an error saying what was left.
+func (a *Agent) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	if a.admin != nil {
+		wg.Go(func() {
+			if err := a.admin.Run(adminCtx); err != nil {
+				a.log.Error("admin server stopped", "error", err)
+			}
+		})
+		a.log.Info("admin server listening", "addr", a.admin.Addr())
+	}
+
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipe()
+	pipeDone := make(chan error, 1)
+	wg.Go(func() { pipeDone <- a.pipe.Run(pipeCtx) })
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var srcWG sync.WaitGroup
+	var srcErr error
+	if a.docker != nil {
+		srcWG.Go(func() {
+			if err := a.docker.Run(srcCtx); err != nil && !errors.Is(err, context.Canceled) {
+				srcErr = err
+				stopSources()
+			}
+		})
+	}
+	<-srcCtx.Done()
+	stopSources()
+	srcWG.Wait()
+	a.log.Info("sources stopped; delivering what is buffered", "buffered_bytes", a.pipe.BufferedBytes(), "timeout", a.cfg.ShutdownTimeout)
+
+	a.pipe.Close()
+	timer := time.AfterFunc(a.cfg.ShutdownTimeout, stopPipe)
+	pipeErr := <-pipeDone
+	timer.Stop()
+	var err error
+	if pipeErr != nil {
+		err = fmt.Errorf("agent: shutdown timeout %v reached with %d bytes undelivered; they are read again on the next start", a.cfg.ShutdownTimeout, a.pipe.BufferedBytes())
+	}
+	a.closeSinks()
+	if a.dockerC != nil {
+		a.dockerC.Close()
+	}
+	stopAdmin()
+	wg.Wait()
+	return errors.Join(srcErr, err)
+}
+
+func (a *Agent) closeSinks() {
+	for _, s := range a.sinks {
+		if err := s.Close(); err != nil {
+			a.log.Warn("closing sink", "sink", s.Name(), "error", err)
+		}
+	}
+	if a.dead != nil {
+		a.dead.Close()
+	}
+}

@@ -1,0 +1,65 @@
+package config
+
+import "time"
+
+// Size units.
+const (
+	KiB ByteSize = 1 << 10
+	MiB ByteSize = 1 << 20
+	GiB ByteSize = 1 << 30
+)
+
+// Default returns the configuration wharf runs with when no file is given.
+// Loading a file starts from these values, so a file only states what it
+// changes.
+func Default() Config {
+	return Config{
+		DataDir:         "./wharf-data",
+		Listen:          "127.0.0.1:9080",
+		ShutdownTimeout: 10 * time.Second,
+		Log:             Log{Level: "info", Format: "text"},
+		Docker: Docker{
+			Enabled:            true,
+			ReadFrom:           "api",
+			StartAt:            "end",
+			MaxLineBytes:       256 * KiB,
+			StartupConcurrency: 8,
+		},
+		Buffer: Buffer{MaxBytes: 16 * MiB},
+		File: File{
+			MaxFileBytes: 100 * MiB,
+			MaxFiles:     5,
+		},
+		Loki: Loki{
+			Format:       "protobuf",
+			Timeout:      10 * time.Second,
+			BatchSize:    1 * MiB,
+			BatchWait:    1 * time.Second,
+			Parallelism:  2,
+			MinBackoff:   500 * time.Millisecond,
+			MaxBackoff:   5 * time.Minute,
+			MaxAge:       167 * time.Hour,
+			MaxFuture:    10 * time.Minute,
+			MaxLineBytes: 256 * KiB,
+			LongLines:    "truncate",
+			DeadLetter:   DeadLetter{MaxFileBytes: 100 * MiB, MaxFiles: 3},
+		},
+	}
+}
+
+// FileEnabled reports whether the file sink runs: when asked for, or when
+// there is no Loki URL, so logs always go somewhere.
+func (c *Config) FileEnabled() bool {
+	if c.Loki.URL == "" {
+		return true
+	}
+	return c.File.Enabled != nil && *c.File.Enabled
+}
+
+// FileDir is the file sink's directory.
+func (c *Config) FileDir() string {
+	if c.File.Dir != "" {
+		return c.File.Dir
+	}
+	return c.DataDir + "/logs"
+}

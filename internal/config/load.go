@@ -1,0 +1,368 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is a configuration error. Path is the YAML path of the offending key
+// (e.g. "loki.batch_wait"); Line is its line in the file when known.
+type Error struct {
+	File string
+	Line int
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads the YAML file at path over the defaults, expands ${VAR}
+// references, and validates the result. An empty path yields the defaults.
+func Load(path string) (Config, error) {
+	cfg, err := Read(path)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Read is Load without validation, for callers that override values before
+// validating.
+func Read(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w; pass an existing file to --config", err)
+	}
+	err = Parse(data, path, os.LookupEnv, &cfg)
+	return cfg, err
+}
+
+// Parse decodes YAML data into cfg, which holds the values the data
+// overrides. Every key must be known; lookup resolves ${VAR} references.
+// file names the source in errors.
+func Parse(data []byte, file string, lookup func(string) (string, bool), cfg *Config) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if root.Kind == 0 { // empty document
+		return nil
+	}
+	d := decoder{file: file, lookup: lookup}
+	return d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
+}
+
+type decoder struct {
+	file   string
+	lookup func(string) (string, bool)
+}
+
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+)
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) error {
+	return &Error{File: d.file, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // "key:" with no value keeps the default
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		return d.decodeStruct(n, v, path)
+	case reflect.Map:
+		return d.decodeMap(n, v, path)
+	case reflect.Slice:
+		return d.decodeSlice(n, v, path)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		if err := d.decode(n, p.Elem(), path); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return d.errorf(n, path, "expected a single value, found %s", kindName(n))
+	}
+	s, err := d.expand(n, path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v.Type() == durationType:
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			return d.errorf(n, path, "%q is not a duration; write it like 10s, 1m30s or 500ms", s)
+		}
+		v.SetInt(int64(dur))
+	case v.Type() == byteSizeType:
+		size, err := ParseByteSize(s)
+		if err != nil {
+			return d.errorf(n, path, "%q is not a size; write it like 1048576, 512KiB, 1MiB or 1GiB", s)
+		}
+		v.SetInt(int64(size))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return d.errorf(n, path, "%q is not a boolean; write true or false", s)
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Int:
+		i, err := strconv.Atoi(s)
+		if err != nil {
+			return d.errorf(n, path, "%q is not a whole number", s)
+		}
+		v.SetInt(int64(i))
+	default:
+		return d.errorf(n, path, "unsupported field type %s", v.Type())
+	}
+	return nil
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return d.errorf(n, path, "expected a mapping of keys, found %s", kindName(n))
+	}
+	t := v.Type()
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		kp := join(path, key)
+		if seen[key] {
+			return d.errorf(k, kp, "key given twice")
+		}
+		seen[key] = true
+		f, ok := fieldByTag(t, key)
+		if !ok {
+			return d.errorf(k, kp, "unknown key; valid keys here are: %s", strings.Join(tags(t), ", "))
+		}
+		if err := d.decode(val, v.FieldByIndex(f.Index), kp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return d.errorf(n, path, "expected a mapping of names to values, found %s", kindName(n))
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		kp := join(path, k.Value)
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			return d.errorf(k, kp, "key given twice")
+		}
+		ev := reflect.New(v.Type().Elem()).Elem()
+		if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+			return d.errorf(val, kp, "missing value")
+		}
+		if err := d.decode(val, ev, kp); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), ev)
+	}
+	v.Set(m)
+	return nil
+}
+
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) error {
+	if n.Kind != yaml.SequenceNode {
+		return d.errorf(n, path, "expected a list, found %s", kindName(n))
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		if err := d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			return err
+		}
+	}
+	v.Set(s)
+	return nil
+}
+
+// expand replaces ${VAR} and ${VAR:-default} in a scalar; $$ is a literal $.
+// Expansion happens after parsing, so a variable's value can never change
+// the structure of the document.
+func (d *decoder) expand(n *yaml.Node, path string) (string, error) {
+	s := n.Value
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+			continue
+		case '{':
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", d.errorf(n, path, "unterminated ${ in %q; close it with } or write $$ for a literal $", s)
+		}
+		ref := s[i+2 : i+end]
+		name, def, hasDef := strings.Cut(ref, ":-")
+		if !validEnvName(name) {
+			return "", d.errorf(n, path, "invalid variable name %q in ${%s}", name, ref)
+		}
+		val, ok := d.lookup(name)
+		if !ok || (hasDef && val == "") {
+			if !hasDef {
+				return "", d.errorf(n, path, "environment variable %s is not set; set it or write ${%s:-default}", name, name)
+			}
+			val = def
+		}
+		b.WriteString(val)
+		i += end
+	}
+	return b.String(), nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tagName(f) == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func tagName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name
+}
+
+func tags(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		if n := tagName(t.Field(i)); n != "" && n != "-" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	}
+	return "nothing"
+}
+
+// ParseByteSize parses "1048576", "512KiB", "1MiB", "1 GiB", "10MB".
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], strings.TrimSpace(s[i:])
+	if num == "" {
+		return 0, errors.New("no number")
+	}
+	mult := map[string]float64{
+		"": 1, "B": 1,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, err
+	}
+	v := f * mult
+	if v > 1<<62 {
+		return 0, errors.New("too large")
+	}
+	return ByteSize(v), nil
+}
+
+// String renders the size with the largest exact binary unit.
+func (b ByteSize) String() string {
+	switch {
+	case b != 0 && b%GiB == 0:
+		return strconv.FormatInt(int64(b/GiB), 10) + "GiB"
+	case b != 0 && b%MiB == 0:
+		return strconv.FormatInt(int64(b/MiB), 10) + "MiB"
+	case b != 0 && b%KiB == 0:
+		return strconv.FormatInt(int64(b/KiB), 10) + "KiB"
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// MarshalYAML renders sizes with units in printed configs.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }

@@ -1,0 +1,262 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Validate checks every value and returns all problems found, each an *Error
+// naming the YAML path, the bad value and the fix.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(path, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	positiveDur := func(path string, d time.Duration, max time.Duration) {
+		if d <= 0 {
+			bad(path, "%v must be greater than zero", d)
+		} else if max > 0 && d > max {
+			bad(path, "%v is more than the maximum of %v", d, max)
+		}
+	}
+	sizeIn := func(path string, v, min, max ByteSize) {
+		if v < min || v > max {
+			bad(path, "%s is outside the allowed range %s to %s", v, min, max)
+		}
+	}
+
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty; set a directory wharf may write to")
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen", "%q is not host:port (e.g. 127.0.0.1:9080); write \"\" to disable the admin server", c.Listen)
+		}
+	}
+	positiveDur("shutdown_timeout", c.ShutdownTimeout, 24*time.Hour)
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "text", "json")
+
+	for k, v := range c.Labels.Static {
+		if err := CheckLabelName(k); err != nil {
+			bad("labels.static."+k, "%v", err)
+		} else if isBuiltinLabel(k) {
+			bad("labels.static."+k, "%q is set by wharf itself; choose another name (the host label's value is labels.host)", k)
+		}
+		if v == "" {
+			bad("labels.static."+k, "empty value; Loki ignores empty labels, remove the key")
+		}
+	}
+
+	d := &c.Docker
+	oneOf("docker.read_from", d.ReadFrom, "api", "auto", "file")
+	if d.ReadFrom == "auto" || d.ReadFrom == "file" {
+		bad("docker.read_from", "%q: reading json-file logs from disk is not available in this version; use api", d.ReadFrom)
+	}
+	oneOf("docker.start_at", d.StartAt, "end", "beginning")
+	sizeIn("docker.max_line_bytes", d.MaxLineBytes, 1*KiB, 64*MiB)
+	if d.StartupConcurrency < 1 || d.StartupConcurrency > 256 {
+		bad("docker.startup_concurrency", "%d must be between 1 and 256", d.StartupConcurrency)
+	}
+	if d.Host != "" {
+		if u, err := url.Parse(d.Host); err != nil || (u.Scheme != "unix" && u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https") {
+			bad("docker.host", "%q is not a Docker address; write unix:///var/run/docker.sock or tcp://host:2375", d.Host)
+		}
+	}
+	for i, r := range d.Include {
+		r.check(fmt.Sprintf("docker.include[%d]", i), bad)
+	}
+	for i, r := range d.Exclude {
+		r.check(fmt.Sprintf("docker.exclude[%d]", i), bad)
+	}
+	for k, v := range d.LabelsFromContainer {
+		if err := CheckLabelName(k); err != nil {
+			bad("docker.labels_from_container."+k, "%v", err)
+		} else if isBuiltinLabel(k) {
+			bad("docker.labels_from_container."+k, "%q is set by wharf itself; choose another name", k)
+		} else if _, dup := c.Labels.Static[k]; dup {
+			bad("docker.labels_from_container."+k, "%q is also in labels.static; keep one", k)
+		}
+		if v == "" {
+			bad("docker.labels_from_container."+k, "empty container label key; name the container label to copy")
+		}
+	}
+	if n := len(c.Labels.Static) + len(d.LabelsFromContainer) + len(DockerLabels); n > MaxLabels {
+		bad("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(DockerLabels), n, MaxLabels)
+	}
+
+	sizeIn("buffer.max_bytes", c.Buffer.MaxBytes, 1*MiB, 16*GiB)
+
+	if c.File.Enabled != nil && !*c.File.Enabled && c.Loki.URL == "" {
+		bad("file.enabled", "false with no loki.url leaves wharf nowhere to send logs; set loki.url or enable the file sink")
+	}
+	sizeIn("file.max_file_bytes", c.File.MaxFileBytes, 64*KiB, 64*GiB)
+	if c.File.MaxFiles < 1 || c.File.MaxFiles > 1000 {
+		bad("file.max_files", "%d must be between 1 and 1000", c.File.MaxFiles)
+	}
+
+	l := &c.Loki
+	if l.URL != "" {
+		u, err := url.Parse(l.URL)
+		switch {
+		case err != nil:
+			bad("loki.url", "%q is not a URL: %v", l.URL, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("loki.url", "%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		case u.Host == "":
+			bad("loki.url", "%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		}
+	}
+	oneOf("loki.format", l.Format, "protobuf", "json")
+	if l.Gzip && l.Format != "json" {
+		bad("loki.gzip", "applies to format json only; protobuf bodies are always snappy-compressed")
+	}
+	if l.BasicAuth.Password != "" && l.BasicAuth.PasswordFile != "" {
+		bad("loki.basic_auth", "set password or password_file, not both")
+	}
+	if (l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != "") && l.BasicAuth.Username == "" {
+		bad("loki.basic_auth.username", "missing; a password needs a username")
+	}
+	if l.Bearer != "" && l.BearerFile != "" {
+		bad("loki.bearer_token", "set bearer_token or bearer_token_file, not both")
+	}
+	if l.Bearer != "" && (l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != "") {
+		bad("loki.bearer_token", "set basic_auth or a bearer token, not both")
+	}
+	for _, f := range []struct{ path, file string }{
+		{"loki.basic_auth.password_file", l.BasicAuth.PasswordFile},
+		{"loki.bearer_token_file", l.BearerFile},
+		{"loki.tls.ca_file", l.TLS.CAFile},
+		{"loki.tls.cert_file", l.TLS.CertFile},
+		{"loki.tls.key_file", l.TLS.KeyFile},
+	} {
+		if f.file == "" {
+			continue
+		}
+		if fh, err := os.Open(f.file); err != nil {
+			bad(f.path, "cannot read %q: %v", f.file, unwrapPath(err))
+		} else {
+			fh.Close()
+		}
+	}
+	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
+		bad("loki.tls", "cert_file and key_file go together; set both or neither")
+	}
+	for k := range l.Headers {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			bad("loki.headers."+k, "not a valid HTTP header name")
+		}
+	}
+	positiveDur("loki.timeout", l.Timeout, 10*time.Minute)
+	sizeIn("loki.batch_size", l.BatchSize, 1*KiB, 64*MiB)
+	positiveDur("loki.batch_wait", l.BatchWait, 10*time.Minute)
+	if l.Parallelism < 1 || l.Parallelism > 64 {
+		bad("loki.parallelism", "%d must be between 1 and 64", l.Parallelism)
+	}
+	positiveDur("loki.min_backoff", l.MinBackoff, time.Hour)
+	positiveDur("loki.max_backoff", l.MaxBackoff, 24*time.Hour)
+	if l.MaxBackoff < l.MinBackoff {
+		bad("loki.max_backoff", "%v is less than loki.min_backoff %v", l.MaxBackoff, l.MinBackoff)
+	}
+	positiveDur("loki.max_age", l.MaxAge, 0)
+	positiveDur("loki.max_future", l.MaxFuture, 0)
+	sizeIn("loki.max_line_bytes", l.MaxLineBytes, 1*KiB, 64*MiB)
+	oneOf("loki.long_lines", l.LongLines, "truncate", "drop")
+	sizeIn("loki.dead_letter.max_file_bytes", l.DeadLetter.MaxFileBytes, 64*KiB, 64*GiB)
+	if l.DeadLetter.MaxFiles < 1 || l.DeadLetter.MaxFiles > 1000 {
+		bad("loki.dead_letter.max_files", "%d must be between 1 and 1000", l.DeadLetter.MaxFiles)
+	}
+	if c.Buffer.MaxBytes < 2*l.BatchSize {
+		bad("buffer.max_bytes", "%s must be at least twice loki.batch_size (%s)", c.Buffer.MaxBytes, l.BatchSize)
+	}
+	return errors.Join(errs...)
+}
+
+func (r ContainerRule) check(path string, bad func(string, string, ...any)) {
+	if r.Name == "" && r.Image == "" && r.Label == "" {
+		bad(path, "empty rule; set name, image or label")
+	}
+	if _, err := regexp.Compile(r.Name); err != nil {
+		bad(path+".name", "%q is not a valid regular expression: %v", r.Name, err)
+	}
+	if _, err := regexp.Compile(r.Image); err != nil {
+		bad(path+".image", "%q is not a valid regular expression: %v", r.Image, err)
+	}
+	if k, _, _ := strings.Cut(r.Label, "="); r.Label != "" && k == "" {
+		bad(path+".label", "%q has no key; write key or key=value", r.Label)
+	}
+}
+
+// Label limits, after Loki's defaults.
+const (
+	// MaxLabels is Loki's default max_label_names_per_series.
+	MaxLabels = 15
+	// MaxLabelValueBytes caps label values (Loki's max_label_value_length
+	// default is 2048).
+	MaxLabelValueBytes = 2048
+)
+
+// DockerLabels are the labels wharf sets on container streams.
+var DockerLabels = []string{"container", "compose_project", "compose_service", "stream", "host"}
+
+func isBuiltinLabel(name string) bool {
+	for _, b := range DockerLabels {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckLabelName reports whether name is a valid Loki label name.
+func CheckLabelName(name string) error {
+	if name == "" {
+		return errors.New("empty label name")
+	}
+	for i, c := range name {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return fmt.Errorf("%q is not a valid label name; use letters, digits and _, not starting with a digit", name)
+		}
+	}
+	if strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%q is reserved: names starting with __ are internal to Loki", name)
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// redactURL hides a password in a URL's user info.
+func redactURL(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); !has {
+		return s
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,72 @@
+// Package deadletter keeps the entries a sink refused for good, or that were
+// never sent because the receiver would certainly refuse them, in NDJSON
+// files under the data directory, so no line vanishes without a trace. Files
+// are size-capped and rotated; the oldest is removed when the cap is reached.
+package deadletter
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/filesink"
+)
+
+// Writer appends dead-lettered entries to <dir>/<sink>.ndjson. Each record is
+// a file sink record plus "sink", "reason" and "error" fields. It is safe for
+// concurrent use.
+type Writer struct {
+	dir      string
+	maxBytes int64
+	maxFiles int
+
+	mu    sync.Mutex
+	files map[string]*filesink.Rotator
+	buf   []byte
+}
+
+// New returns a Writer under dir; files are created on first use.
+func New(dir string, maxBytes int64, maxFiles int) *Writer {
+	return &Writer{dir: dir, maxBytes: maxBytes, maxFiles: maxFiles, files: map[string]*filesink.Rotator{}}
+}
+
+// DeadLetter appends entries with the sink, reason and cause that kept them
+// from being delivered. The file is synced before DeadLetter returns, since
+// the entries are confirmed (and their source advanced) right after.
+func (w *Writer) DeadLetter(sinkName, reason string, cause error, entries []entry.Entry) error {
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+		if len(msg) > 4096 {
+			msg = msg[:4096]
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.files[sinkName]
+	if r == nil {
+		r = filesink.NewRotator(filepath.Join(w.dir, filesink.FileName(sinkName)), w.maxBytes, w.maxFiles, true)
+		w.files[sinkName] = r
+	}
+	w.buf = w.buf[:0]
+	for i := range entries {
+		w.buf = filesink.AppendRecord(w.buf, &entries[i], "sink", sinkName, "reason", reason, "error", msg)
+	}
+	if err := r.Write(w.buf); err != nil {
+		return err
+	}
+	return r.Sync()
+}
+
+// Close closes the files.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for k, r := range w.files {
+		errs = append(errs, r.Close())
+		delete(w.files, k)
+	}
+	return errors.Join(errs...)
+}

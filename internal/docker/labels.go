@@ -1,0 +1,178 @@
+package docker
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/entry"
+)
+
+// Container labels set by Compose and Swarm that wharf maps to stream labels.
+const (
+	composeProjectLabel = "com.docker.compose.project"
+	composeServiceLabel = "com.docker.compose.service"
+	swarmServiceLabel   = "com.docker.swarm.service.name"
+	swarmStackLabel     = "com.docker.stack.namespace"
+)
+
+// Labeler builds the streams of a container from configuration.
+type Labeler struct {
+	host    string
+	static  entry.Labels
+	mapping map[string]string // stream label -> container label key
+}
+
+// NewLabeler returns a Labeler adding host and the configured labels.
+func NewLabeler(host string, static, fromContainer map[string]string) *Labeler {
+	l := &Labeler{host: host, mapping: fromContainer}
+	for k, v := range static {
+		l.static = append(l.static, entry.Label{Name: k, Value: v})
+	}
+	return l
+}
+
+// Streams returns the stdout and stderr streams of c. TTY containers only
+// have stdout, but both are returned so callers need not care.
+//
+// Built-in labels: container, compose_project and compose_service (Swarm's
+// stack and service names fill them when Compose's are absent), stream and
+// host. Configured labels come next; a built-in name cannot be overridden by
+// them. Labels with empty values are left out, as Loki would drop them.
+func (l *Labeler) Streams(c Container) (stdout, stderr *entry.Stream) {
+	base := map[string]string{
+		"container": c.Name,
+		"host":      l.host,
+	}
+	project, service := c.Labels[composeProjectLabel], c.Labels[composeServiceLabel]
+	if project == "" {
+		project = c.Labels[swarmStackLabel]
+	}
+	if service == "" {
+		service = c.Labels[swarmServiceLabel]
+	}
+	base["compose_project"] = project
+	base["compose_service"] = service
+	for _, p := range l.static {
+		if !isBuiltin(p.Name) {
+			base[p.Name] = p.Value
+		}
+	}
+	for name, key := range l.mapping {
+		if !isBuiltin(name) {
+			base[name] = c.Labels[key]
+		}
+	}
+	meta := entry.Labels{{Name: "container_id", Value: c.ID}, {Name: "image", Value: c.Image}}
+	mk := func(stream string) *entry.Stream {
+		labels := make(entry.Labels, 0, len(base)+1)
+		for k, v := range base {
+			if v != "" {
+				labels = append(labels, entry.Label{Name: k, Value: capValue(v)})
+			}
+		}
+		labels = append(labels, entry.Label{Name: "stream", Value: stream})
+		sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
+		return entry.NewStream(labels, meta, c.Name)
+	}
+	return mk("stdout"), mk("stderr")
+}
+
+// capValue bounds a label value to Loki's default length limit without
+// splitting a UTF-8 sequence.
+func capValue(v string) string {
+	if len(v) <= config.MaxLabelValueBytes {
+		return v
+	}
+	v = v[:config.MaxLabelValueBytes]
+	for len(v) > 0 && !utf8.ValidString(v) {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// Filter decides which containers are collected.
+type Filter struct {
+	include, exclude []rule
+}
+
+type rule struct {
+	name, image     *regexp.Regexp
+	labelKey, value string
+	hasValue        bool
+}
+
+// NewFilter compiles the include and exclude rules.
+func NewFilter(include, exclude []config.ContainerRule) (*Filter, error) {
+	f := &Filter{}
+	for _, set := range []struct {
+		in   []config.ContainerRule
+		out  *[]rule
+		path string
+	}{{include, &f.include, "docker.include"}, {exclude, &f.exclude, "docker.exclude"}} {
+		for i, r := range set.in {
+			var c rule
+			var err error
+			if r.Name != "" {
+				if c.name, err = regexp.Compile(r.Name); err != nil {
+					return nil, fmt.Errorf("docker: %s[%d].name: %w", set.path, i, err)
+				}
+			}
+			if r.Image != "" {
+				if c.image, err = regexp.Compile(r.Image); err != nil {
+					return nil, fmt.Errorf("docker: %s[%d].image: %w", set.path, i, err)
+				}
+			}
+			c.labelKey, c.value, c.hasValue = strings.Cut(r.Label, "=")
+			*set.out = append(*set.out, c)
+		}
+	}
+	return f, nil
+}
+
+func (r rule) match(c Container) bool {
+	if r.name != nil && !r.name.MatchString(c.Name) {
+		return false
+	}
+	if r.image != nil && !r.image.MatchString(c.Image) {
+		return false
+	}
+	if r.labelKey != "" {
+		v, ok := c.Labels[r.labelKey]
+		if !ok || (r.hasValue && v != r.value) {
+			return false
+		}
+	}
+	return true
+}
+
+// Keep reports whether c is collected: it matches an include rule (or there
+// are none) and no exclude rule.
+func (f *Filter) Keep(c Container) bool {
+	for _, r := range f.exclude {
+		if r.match(c) {
+			return false
+		}
+	}
+	if len(f.include) == 0 {
+		return true
+	}
+	for _, r := range f.include {
+		if r.match(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func isBuiltin(name string) bool {
+	for _, b := range config.DockerLabels {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,676 @@
+// Package docker reads container logs from the Docker Engine.
+//
+// # The log stream of GET /containers/{id}/logs
+//
+// [LogStream] parses the body of
+// /containers/{id}/logs?stdout=1&stderr=1&timestamps=1 (with or without
+// follow). Its design rests on what Docker Engine 20.10.24 (API 1.41, json-file
+// driver) was observed to send, byte for byte, and on the daemon code that
+// produces it (daemon/logger/copier.go, api/server/httputils/write_log_stream.go):
+//
+//   - The daemon's copier reads a container's stdout and stderr through a
+//     16 KiB buffer per stream and cuts a line that does not fit into parts of
+//     exactly 16384 bytes; only the last part keeps the "\n". Every part of a
+//     line carries the timestamp of the first part: a 40 KiB line came back as
+//     three messages stamped 2026-11-26T23:35:52.891162506Z, all three.
+//   - Without a TTY, each message is one frame: an 8-byte header
+//     [stream, 0, 0, 0, size uint32 big-endian] and a body of the timestamp in
+//     the fixed-width form 2006-01-02T15:04:05.000000000Z (30 bytes), one
+//     space, and the message. The 40 KiB line (40960 bytes + "\n") was three
+//     frames, headers 01 00 00 00 00 00 40 1f, 01 00 00 00 00 00 40 1f and
+//     01 00 00 00 00 00 20 20: bodies of 31+16384, 31+16384 and 31+8192+1
+//     bytes. A line of exactly 16384 bytes gave a full part and then a frame
+//     of 32 bytes holding only the timestamp, the space and "\n"; a line of
+//     16383 bytes fitted in one frame. One write of 1 MiB holding 3943 lines
+//     of 265 bytes gave 3943 frames of 297 bytes, and a 1 MiB line without
+//     newline gave 64 frames of 16415 bytes and one of 32. The daemon never
+//     put two messages in one frame nor one message over two frames, and no
+//     frame body exceeded 16415 bytes (31 + 16384).
+//   - A final line without newline is one message without "\n"
+//     ("...Z last-no-newline", body 46 bytes). When the container starts
+//     again, its next line follows in the same log with a later timestamp, so
+//     a partial message is only continued by the next message of its stream
+//     when that one has the same timestamp or the partial is a full 16384-byte
+//     part; otherwise it was the last words of a run.
+//   - stdout and stderr are copied by separate goroutines: the parts of a
+//     split stdout line were interleaved with whole stderr frames (a 30 KiB
+//     stdout line came as a 16384-byte part, two stderr frames, then the last
+//     part of 14336+1 bytes, still stamped with the first part's time).
+//     Frames of one stream are in order; the order across streams is only
+//     roughly the order of the writes.
+//   - With a TTY there are no frames and stderr is merged into stdout by the
+//     terminal, which also turns "\n" into "\r\n". The body is the messages
+//     back to back, each "<timestamp> <message>": the 40 KiB line was
+//     "TS <16384 bytes>TS <16384 bytes>TS <8192 bytes>\r\n" with the same TS
+//     three times. The 16 KiB cut can fall between "\r" and "\n": a 16383-byte
+//     line gave "TS <16383 bytes>\rTS \n". A final line without newline is
+//     "TS <bytes>" up to the end of the body, so after a restart the next
+//     "TS " follows it directly.
+//   - A follow=1 stream ended at the container's exit before its last
+//     message in 7 of 12 runs (the final line without newline was missing;
+//     the stream ended cleanly after the frame before it), while a request
+//     made after the exit returned it: a reader must read again after "die".
+//   - The daemon reports an error while reading the log as a frame of stream 3
+//     holding "Error grabbing logs: <error>\n", and then goes on streaming
+//     (write_log_stream.go; not provoked here: on a corrupt json-file the
+//     20.10 daemon skipped the bad record silently). Stream 0 (stdin) never
+//     appears in logs.
+//
+// Only the copier's default buffer gives 16 KiB parts: a driver that sets its
+// own cuts elsewhere (awslogs at 262118 bytes, read back through the
+// dual-logging cache of newer engines). Frames still join such parts by
+// their shared timestamp, but in a TTY stream a cut that is not at 16 KiB is
+// not recognised, and the part's timestamp stays in the line. Likewise, in a
+// TTY stream a line left without newline when the container stopped runs
+// into the first line of its next start, timestamp included: without frames
+// nothing marks where it ended.
+package docker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// StreamKind says which output of a container a log line came from. Its
+// values are the stream bytes of the Engine's frame header.
+type StreamKind uint8
+
+// The streams a LogLine can come from. With a TTY everything is StreamStdout.
+const (
+	StreamStdout StreamKind = 1
+	StreamStderr StreamKind = 2
+)
+
+// String returns "stdout" or "stderr", the values of the stream label.
+func (k StreamKind) String() string {
+	switch k {
+	case StreamStdout:
+		return "stdout"
+	case StreamStderr:
+		return "stderr"
+	}
+	return "stream(" + strconv.Itoa(int(k)) + ")"
+}
+
+// LogLine is one log line, rejoined from the parts Docker split it into.
+type LogLine struct {
+	// Time is the timestamp of the line's first part in Unix nanoseconds:
+	// when Docker read the start of the line. It is 0 when the message had
+	// no valid RFC 3339 timestamp prefix; the whole message is then in Line.
+	Time   int64
+	Stream StreamKind
+	// Line is the line without its "\n" and without a "\r" just before it.
+	// It belongs to the caller: see Next and NextAppend.
+	Line []byte
+	// Truncated reports that the line was longer than the stream's maximum
+	// and was cut; the marker " …[truncated N bytes]" ends Line, which is
+	// therefore up to 41 bytes longer than the maximum.
+	Truncated bool
+	// Partial reports that the line has no newline: the container stopped
+	// in the middle of it, or the body ended before the rest came. Every
+	// part of a split line carries Time, so a request with since=Time
+	// returns the whole line again.
+	Partial bool
+}
+
+// ErrCorruptFrame is matched by errors.Is for every *LogFrameError.
+var ErrCorruptFrame = errors.New("docker: corrupt log frame")
+
+// LogFrameError reports a frame header that Docker cannot have written: an
+// unknown stream byte, non-zero padding or a size beyond 1 MiB. Whatever
+// follows cannot be framed again, so the stream is over.
+type LogFrameError struct {
+	// Offset is the position of the header in the stream.
+	Offset int64
+	Header [8]byte
+	// Size is the body size the header announces.
+	Size   uint32
+	Reason string
+}
+
+func (e *LogFrameError) Error() string {
+	return fmt.Sprintf("docker: corrupt log frame at offset %d (header % x): %s", e.Offset, e.Header[:], e.Reason)
+}
+
+// Is makes errors.Is(err, ErrCorruptFrame) true.
+func (e *LogFrameError) Is(target error) bool { return target == ErrCorruptFrame }
+
+// LogDaemonError is an error the daemon reported inside the log stream (a
+// frame of stream 3), such as a log file it could not decode. The daemon goes
+// on streaming after it, and so can the caller: Next may be called again.
+type LogDaemonError struct {
+	// Msg is the daemon's message without its newline, at most 4 KiB.
+	Msg string
+}
+
+func (e *LogDaemonError) Error() string { return "docker: daemon log error: " + e.Msg }
+
+const (
+	lsHeaderLen = 8
+	// lsMaxFrame bounds a frame body. Docker's are at most 16415 bytes; the
+	// margin admits drivers with larger parts and the details option, and
+	// still rejects a desynchronised stream before it can allocate.
+	lsMaxFrame = 1 << 20
+	// lsPartSize is the size of every part of a split line but the last:
+	// the copier's default buffer.
+	lsPartSize = 16 << 10
+	// lsStampWindow is the longest timestamp prefix, with its space:
+	// 2006-01-02T15:04:05.999999999-07:00 plus one.
+	lsStampWindow = 36
+	// lsBufSize holds several whole frames and any whole TTY message, so
+	// ordinary lines are copied once, from this buffer to the caller.
+	lsBufSize       = 64 << 10
+	lsDefaultMax    = 256 << 10
+	lsDaemonMsgMax  = 4 << 10
+	lsMaxEmptyReads = 100
+	lsMarkerMax     = 48
+)
+
+// LogStream reads log lines from the body of an Engine API logs request made
+// with timestamps=1. It reads the body through a buffer of its own, so the
+// caller must not read from it as well, and it never closes it: the code that
+// opened the body closes it, which is also how a blocked Next is interrupted.
+//
+// A frame is one message: should one hold a newline before its end, which
+// Docker's copier never writes, the newline stays in the line.
+//
+// Memory is bounded whatever the input: a 64 KiB read buffer, plus, per
+// stream, the first maxLine bytes of a line that spans several messages.
+//
+// A LogStream is not safe for concurrent use.
+type LogStream struct {
+	r       io.Reader
+	tty     bool
+	maxLine int
+
+	buf        []byte
+	rpos, wpos int
+	base       int64 // stream offset of buf[0]
+	eof        bool  // r has reported io.EOF
+	rerr       error // a read error that came with data, returned once that is used
+	err        error // io.EOF, io.ErrUnexpectedEOF or a *LogFrameError, for good
+
+	// The message being consumed. Multiplexed: the rest of a frame body.
+	// TTY: the rest of the current part, up to the next possible cut.
+	open     bool
+	kind     byte  // the frame's stream byte, 3 for a daemon error
+	left     int   // multiplexed: body bytes not yet consumed
+	size     int   // multiplexed: content bytes of the frame
+	stamp    int64 // multiplexed: the frame's timestamp
+	partLeft int   // TTY: bytes before the next possible 16 KiB cut
+
+	lines  [2]lsLine // pending line per stream; TTY uses lines[0]
+	sysMsg []byte
+	stamps lsStampCache
+}
+
+// lsLine is a line that spans messages (or buffer refills), kept to its first
+// maxLine bytes while the rest is only counted.
+type lsLine struct {
+	active  bool
+	time    int64
+	kept    []byte
+	total   int
+	last    byte // the last byte added, to drop the "\r" of "\r\n"
+	partLen int  // content bytes of the latest part
+}
+
+func (l *lsLine) start(t int64) {
+	l.active, l.time, l.kept, l.total, l.last, l.partLen = true, t, l.kept[:0], 0, 0, 0
+}
+
+func (l *lsLine) add(p []byte, limit int) {
+	if len(p) == 0 {
+		return
+	}
+	if room := limit - len(l.kept); room > 0 {
+		l.kept = append(l.kept, p[:min(room, len(p))]...)
+	}
+	l.total += len(p)
+	l.last = p[len(p)-1]
+}
+
+// end closes the line and returns its kept bytes, which alias l until the
+// line is started again, and the number of bytes beyond them.
+func (l *lsLine) end(stripCR bool) (kept []byte, dropped int) {
+	total := l.total
+	if stripCR && total > 0 && l.last == '\r' {
+		total--
+	}
+	kept = l.kept[:min(len(l.kept), total)]
+	l.active = false
+	return kept, total - len(kept)
+}
+
+// lsOut is a line ready to be copied out; kept aliases the LogStream's
+// buffers and is valid until the next call.
+type lsOut struct {
+	time    int64
+	kind    StreamKind
+	kept    []byte
+	dropped int
+	partial bool
+}
+
+// NewLogStream returns a LogStream reading r, which is multiplexed unless tty
+// is set (the container's Config.Tty). Lines longer than maxLine bytes are cut
+// to their first maxLine bytes (fewer when that would split a UTF-8
+// character) followed by the truncation marker; maxLine <= 0 means 256 KiB.
+func NewLogStream(r io.Reader, tty bool, maxLine int) *LogStream {
+	if maxLine <= 0 {
+		maxLine = lsDefaultMax
+	}
+	return &LogStream{r: r, tty: tty, maxLine: maxLine, buf: make([]byte, lsBufSize)}
+}
+
+// Buffered returns the number of bytes read from the body but not yet parsed.
+// When it is 0, the next call to Next reads the body and may block; when it
+// is not, Next blocks only if those bytes end inside a frame or a line.
+func (s *LogStream) Buffered() int { return s.wpos - s.rpos }
+
+// Next returns the next line, in a newly allocated Line that the caller owns.
+//
+// At the clean end of the body, any line left without newline is returned
+// with Partial set (the earlier one first when both streams have one), then
+// io.EOF. A body that ends inside a frame gives io.ErrUnexpectedEOF and the
+// pending lines are dropped: the caller reads again from the last line it
+// kept. A corrupt frame gives a *LogFrameError. These three are returned for
+// good. A *LogDaemonError, or an error from the body's Read, leaves the
+// stream intact: Next may be called again.
+func (s *LogStream) Next() (LogLine, error) {
+	o, err := s.next()
+	if err != nil {
+		return LogLine{}, err
+	}
+	var mb [lsMarkerMax]byte
+	marker := lsAppendMarker(mb[:0], o.dropped)
+	line := make([]byte, len(o.kept)+len(marker))
+	copy(line[copy(line, o.kept):], marker)
+	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, nil
+}
+
+// NextAppend is Next, but appends the line to dst and returns the extended
+// slice; Line is the appended part, with its capacity clipped. Passing the
+// returned slice back in packs many lines into few allocations: the caller
+// owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
+// needs any line that was appended to it. On error dst is returned as it was.
+func (s *LogStream) NextAppend(dst []byte) (LogLine, []byte, error) {
+	o, err := s.next()
+	if err != nil {
+		return LogLine{}, dst, err
+	}
+	start := len(dst)
+	dst = append(dst, o.kept...)
+	dst = lsAppendMarker(dst, o.dropped)
+	line := dst[start:len(dst):len(dst)]
+	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, dst, nil
+}
+
+func (s *LogStream) next() (lsOut, error) {
+	if s.err != nil {
+		return lsOut{}, s.err
+	}
+	var o lsOut
+	var err error
+	if s.tty {
+		o, err = s.nextRaw()
+	} else {
+		o, err = s.nextMux()
+	}
+	if err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, ErrCorruptFrame) {
+			s.err = err
+		}
+		return lsOut{}, err
+	}
+	if o.dropped > 0 {
+		o.kept, o.dropped = lsCutRune(o.kept, o.dropped)
+	}
+	return o, nil
+}
+
+// nextMux parses frames. A frame that is whole in the buffer and completes a
+// line by itself is handed out directly; anything else goes through the
+// stream's pending line.
+func (s *LogStream) nextMux() (lsOut, error) {
+	for {
+		if s.open {
+			if s.kind == 3 {
+				if err := s.daemonMessage(); err != nil {
+					return lsOut{}, err
+				}
+				continue
+			}
+			l := &s.lines[s.kind-1]
+			if !l.active {
+				l.start(s.stamp)
+			}
+			if n := min(s.left, s.wpos-s.rpos); n > 0 {
+				p := s.buf[s.rpos : s.rpos+n]
+				s.rpos += n
+				s.left -= n
+				if s.left == 0 && p[n-1] == '\n' {
+					l.add(p[:n-1], s.maxLine)
+					s.open = false
+					kept, dropped := l.end(true)
+					return lsOut{time: l.time, kind: StreamKind(s.kind), kept: kept, dropped: dropped}, nil
+				}
+				l.add(p, s.maxLine)
+			}
+			if s.left == 0 {
+				s.open = false
+				l.partLen = s.size
+				continue
+			}
+			if err := s.fill(); err != nil {
+				return lsOut{}, lsUnexpected(err)
+			}
+			continue
+		}
+
+		// At a frame header.
+		if s.wpos-s.rpos < lsHeaderLen {
+			if err := s.fill(); err != nil {
+				if err == io.EOF && s.wpos == s.rpos {
+					return s.flushPartial()
+				}
+				return lsOut{}, lsUnexpected(err)
+			}
+			continue
+		}
+		h := s.buf[s.rpos : s.rpos+lsHeaderLen]
+		size := int(binary.BigEndian.Uint32(h[4:]))
+		if reason := lsCheckHeader(h); reason != "" {
+			e := &LogFrameError{Offset: s.base + int64(s.rpos), Size: uint32(size), Reason: reason}
+			copy(e.Header[:], h)
+			return lsOut{}, e
+		}
+		kind := h[0]
+		if size == 0 {
+			s.rpos += lsHeaderLen
+			continue
+		}
+		if kind == 3 {
+			s.rpos += lsHeaderLen
+			s.open, s.kind, s.left = true, kind, size
+			s.sysMsg = s.sysMsg[:0]
+			continue
+		}
+		// Nothing is consumed until the frame can be handled, so that a
+		// read error leaves the stream at the header.
+		win := min(size, lsStampWindow)
+		if s.wpos-s.rpos < lsHeaderLen+win {
+			if err := s.fill(); err != nil {
+				return lsOut{}, lsUnexpected(err)
+			}
+			continue
+		}
+		t, n := s.stamps.parse(s.buf[s.rpos+lsHeaderLen : s.rpos+lsHeaderLen+win])
+		l := &s.lines[kind-1]
+		if l.active && t != l.time && l.partLen != lsPartSize {
+			// Not the rest of the pending line, which is therefore the
+			// last line of an earlier run of the container.
+			s.rpos += lsHeaderLen + n
+			s.open, s.kind, s.left, s.size, s.stamp = true, kind, size-n, size-n, t
+			kept, dropped := l.end(false)
+			return lsOut{time: l.time, kind: StreamKind(kind), kept: kept, dropped: dropped, partial: true}, nil
+		}
+		// Wait for the whole frame when it fits: the daemon writes a frame
+		// at once, and a whole frame needs no staging.
+		if s.wpos-s.rpos < lsHeaderLen+min(size, len(s.buf)-lsHeaderLen) {
+			if err := s.fill(); err != nil {
+				return lsOut{}, lsUnexpected(err)
+			}
+			continue
+		}
+		s.rpos += lsHeaderLen + n
+		content := size - n
+		if !l.active && content > 0 && content <= s.wpos-s.rpos && s.buf[s.rpos+content-1] == '\n' {
+			line := s.buf[s.rpos : s.rpos+content-1]
+			s.rpos += content
+			return lsDirect(StreamKind(kind), t, line, s.maxLine), nil
+		}
+		s.open, s.kind, s.left, s.size, s.stamp = true, kind, content, content, t
+	}
+}
+
+// daemonMessage consumes a stream-3 frame, keeping the start of its message.
+// It returns nil while more of the frame is to come.
+func (s *LogStream) daemonMessage() error {
+	n := min(s.left, s.wpos-s.rpos)
+	if room := lsDaemonMsgMax - len(s.sysMsg); room > 0 {
+		s.sysMsg = append(s.sysMsg, s.buf[s.rpos:s.rpos+min(n, room)]...)
+	}
+	s.rpos += n
+	s.left -= n
+	if s.left > 0 {
+		return lsUnexpected(s.fill())
+	}
+	s.open = false
+	msg := s.sysMsg
+	if len(msg) > 0 && msg[len(msg)-1] == '\n' {
+		msg = msg[:len(msg)-1]
+	}
+	return &LogDaemonError{Msg: string(msg)}
+}
+
+// nextRaw parses a TTY stream: messages back to back, each ending at "\n" or,
+// when the line was split, after 16384 bytes where the next part's timestamp
+// follows.
+func (s *LogStream) nextRaw() (lsOut, error) {
+	l := &s.lines[0]
+	for {
+		if !s.open {
+			// At the start of a line.
+			if err := s.fillStamp(); err != nil {
+				if err == io.EOF && s.wpos == s.rpos {
+					return s.flushPartial()
+				}
+				if err != io.EOF {
+					return lsOut{}, err
+				}
+			}
+			t, n := s.stamps.parse(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
+			// Wait for the whole part when it can still come: it normally
+			// fits in the buffer and then needs no staging. Nothing is
+			// consumed until then, so a read error leaves the line start.
+			for scanned := 0; ; {
+				start := s.rpos + n
+				w := s.buf[start:min(s.wpos, start+lsPartSize)]
+				if i := bytes.IndexByte(w[scanned:], '\n'); i >= 0 {
+					i += scanned
+					s.rpos = start + i + 1
+					return lsDirect(StreamStdout, t, w[:i], s.maxLine), nil
+				}
+				scanned = len(w)
+				if len(w) == lsPartSize || s.eof {
+					break
+				}
+				if err := s.fill(); err != nil {
+					if err == io.EOF {
+						break
+					}
+					return lsOut{}, err
+				}
+			}
+			s.rpos += n
+			s.open, s.partLeft = true, lsPartSize
+			l.start(t)
+		}
+		if s.partLeft == 0 {
+			// A 16 KiB cut: the next part of the line starts with its own
+			// timestamp. Anything else is more of the same message.
+			if err := s.fillStamp(); err != nil && err != io.EOF {
+				return lsOut{}, err
+			}
+			_, n := s.stamps.parse(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
+			s.rpos += n
+			s.partLeft = lsPartSize
+		}
+		w := s.buf[s.rpos:min(s.wpos, s.rpos+s.partLeft)]
+		if i := bytes.IndexByte(w, '\n'); i >= 0 {
+			l.add(w[:i], s.maxLine)
+			s.rpos += i + 1
+			s.open = false
+			kept, dropped := l.end(true)
+			return lsOut{time: l.time, kind: StreamStdout, kept: kept, dropped: dropped}, nil
+		}
+		l.add(w, s.maxLine)
+		s.rpos += len(w)
+		s.partLeft -= len(w)
+		if s.partLeft == 0 {
+			continue
+		}
+		if err := s.fill(); err != nil {
+			if err != io.EOF {
+				return lsOut{}, err
+			}
+			s.open = false
+			kept, dropped := l.end(false)
+			return lsOut{time: l.time, kind: StreamStdout, kept: kept, dropped: dropped, partial: true}, nil
+		}
+	}
+}
+
+// fillStamp reads until the buffer holds enough to tell whether a timestamp
+// prefix starts at rpos. It stops early at a byte no timestamp contains, so a
+// TTY stream without timestamps is not held back waiting for more output.
+func (s *LogStream) fillStamp() error {
+	for checked := 0; ; {
+		w := s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)]
+		for ; checked < len(w); checked++ {
+			if !lsStampByte(w[checked]) {
+				return nil
+			}
+		}
+		if len(w) == lsStampWindow {
+			return nil
+		}
+		if err := s.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// flushPartial returns, at the clean end of the body, the pending lines that
+// never got their newline, the earlier first, and then io.EOF.
+func (s *LogStream) flushPartial() (lsOut, error) {
+	var l *lsLine
+	var kind StreamKind
+	for i := range s.lines {
+		if c := &s.lines[i]; c.active && (l == nil || c.time < l.time) {
+			l, kind = c, StreamKind(i+1)
+		}
+	}
+	if l == nil {
+		return lsOut{}, io.EOF
+	}
+	kept, dropped := l.end(false)
+	return lsOut{time: l.time, kind: kind, kept: kept, dropped: dropped, partial: true}, nil
+}
+
+// fill reads once more into the buffer, first sliding the unread bytes to
+// its start. It returns io.EOF when the body has ended and nothing was added.
+func (s *LogStream) fill() error {
+	if s.rerr != nil {
+		err := s.rerr
+		s.rerr = nil
+		return err
+	}
+	if s.eof {
+		return io.EOF
+	}
+	if s.rpos > 0 {
+		s.base += int64(s.rpos)
+		s.wpos = copy(s.buf, s.buf[s.rpos:s.wpos])
+		s.rpos = 0
+	}
+	if s.wpos == len(s.buf) {
+		return errors.New("docker: log stream buffer full") // unreachable: callers ask for less than the buffer
+	}
+	for range lsMaxEmptyReads {
+		n, err := s.r.Read(s.buf[s.wpos:])
+		if n < 0 || n > len(s.buf)-s.wpos {
+			return fmt.Errorf("docker: log stream reader returned %d bytes for a %d-byte buffer", n, len(s.buf)-s.wpos)
+		}
+		s.wpos += n
+		if err == io.EOF {
+			s.eof = true
+		} else if err != nil && n > 0 {
+			s.rerr = err
+			err = nil
+		}
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// lsUnexpected turns the end of the body inside a frame into
+// io.ErrUnexpectedEOF; other errors pass unchanged.
+func lsUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// lsCheckHeader returns why h cannot be a frame header Docker wrote, or "".
+func lsCheckHeader(h []byte) string {
+	switch {
+	case h[0] == 0 || h[0] > 3:
+		return "unknown stream " + strconv.Itoa(int(h[0]))
+	case h[1]|h[2]|h[3] != 0:
+		return "non-zero padding"
+	}
+	if size := binary.BigEndian.Uint32(h[4:]); size > lsMaxFrame {
+		return "size " + strconv.FormatUint(uint64(size), 10) + " exceeds the " + strconv.Itoa(lsMaxFrame) + "-byte limit"
+	}
+	return ""
+}
+
+// lsDirect hands out a line that is whole in the read buffer.
+func lsDirect(kind StreamKind, t int64, line []byte, limit int) lsOut {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	o := lsOut{time: t, kind: kind, kept: line}
+	if len(line) > limit {
+		o.kept, o.dropped = line[:limit], len(line)-limit
+	}
+	return o
+}
+
+// lsCutRune moves an incomplete UTF-8 sequence at the end of a cut line to
+// the dropped bytes, so that truncation alone never makes a line invalid.
+func lsCutRune(kept []byte, dropped int) ([]byte, int) {
+	for i := len(kept) - 1; i >= 0 && i >= len(kept)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(kept[i]) {
+			if !utf8.FullRune(kept[i:]) {
+				dropped += len(kept) - i
+				kept = kept[:i]
+			}
+			break
+		}
+	}
+	return kept, dropped
+}
+
+// lsAppendMarker appends the truncation marker for dropped bytes, if any.
+func lsAppendMarker(dst []byte, dropped int) []byte {
+	if dropped <= 0 {
+		return dst
+	}
+	dst = append(dst, " …[truncated "...)
+	dst = strconv.AppendInt(dst, int64(dropped), 10)
+	return append(dst, " bytes]"...)
+}

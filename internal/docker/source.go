@@ -1,0 +1,355 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/ratelog"
+)
+
+// sourceAPI is the metrics label of entries read through the Engine API.
+const sourceAPI = "docker_api"
+
+// Submitter takes entries from a source; pipeline.Pipeline implements it.
+type Submitter interface {
+	Submit(ctx context.Context, entries []entry.Entry) error
+}
+
+// SourceConfig configures the Docker source.
+type SourceConfig struct {
+	// StartAt is "end" or "beginning": where containers that already exist
+	// when the source starts are read from.
+	StartAt string
+	// MaxLineBytes caps lines; longer ones are truncated with a marker.
+	MaxLineBytes int
+	// StartupConcurrency bounds concurrent inspections and stream opens.
+	StartupConcurrency int
+	// MinBackoff and MaxBackoff bound reconnection waits.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// SourceDeps are the Docker source's collaborators.
+type SourceDeps struct {
+	Client  *Client
+	Out     Submitter
+	Labeler *Labeler
+	Filter  *Filter
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// SelfID is wharf's own container id when it runs in one; its logs are
+	// never collected.
+	SelfID string
+	Now    func() time.Time
+}
+
+// Source discovers containers from one list plus the event stream and runs
+// one log reader per running container. It owns the discovery goroutine and
+// the readers: Run returns only after all of them have exited.
+type Source struct {
+	cfg  SourceConfig
+	deps SourceDeps
+	warn *ratelog.Limiter
+	sem  chan struct{} // bounds concurrent inspect+open
+
+	mu         sync.Mutex
+	containers map[string]*watched
+	readers    sync.WaitGroup
+	started    int64           // Unix ns when Run began
+	runCtx     context.Context // Run's context, which readers live under
+	up         bool            // event stream connected
+}
+
+// watched is the state of one known container. Fields are guarded by
+// Source.mu except where noted.
+type watched struct {
+	id        string
+	reading   bool // a reader goroutine runs for it
+	wake      bool // the container (re)started while its reader ran
+	destroyed bool
+	// pos is where the next read starts; only the reader goroutine touches
+	// it, and only one reader runs per container.
+	pos position
+}
+
+// position is a point in a container's log, kept per stream: the Docker
+// timestamp of the last line read from stdout and from stderr, and how many
+// lines of that stream carried exactly that timestamp (timestamps can repeat
+// and the API's since parameter is inclusive).
+//
+// One position per container would not do: Docker's two copier goroutines
+// stamp lines when they read them and then take turns writing the log, so
+// across streams the log is only roughly in time order, and resuming from
+// the newest line read could skip an older line of the other stream written
+// after it. Within a stream, times never go backwards.
+type position struct {
+	streams [2]streamPos // stdout, stderr
+}
+
+type streamPos struct {
+	time  int64
+	count int
+}
+
+// since is the time to reopen the log from: the older stream's position, but
+// no more than sinceWindow before the newer one, since a line is stamped
+// only moments before it is written and replaying a quiet stream's whole
+// history would cost more than it could save.
+func (p position) since() int64 {
+	a, b := p.streams[0].time, p.streams[1].time
+	lo, hi := min(a, b), max(a, b)
+	return max(lo, hi-int64(sinceWindow))
+}
+
+// sinceWindow bounds how far before the newest line a reopen reaches back.
+const sinceWindow = 10 * time.Second
+
+func startPosition(t int64) position {
+	return position{streams: [2]streamPos{{time: t}, {time: t}}}
+}
+
+// NewSource returns a Docker source. It starts nothing.
+func NewSource(cfg SourceConfig, deps SourceDeps) (*Source, error) {
+	if deps.Client == nil || deps.Out == nil || deps.Labeler == nil || deps.Filter == nil {
+		return nil, errors.New("docker: source needs a client, an output, a labeler and a filter")
+	}
+	if cfg.StartAt != "end" && cfg.StartAt != "beginning" {
+		return nil, errors.New(`docker: start_at must be "end" or "beginning"`)
+	}
+	if cfg.MaxLineBytes <= 0 {
+		cfg.MaxLineBytes = 256 << 10
+	}
+	if cfg.StartupConcurrency <= 0 {
+		cfg.StartupConcurrency = 8
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Source{
+		cfg:        cfg,
+		deps:       deps,
+		warn:       ratelog.New(deps.Logger, 30*time.Second),
+		sem:        make(chan struct{}, cfg.StartupConcurrency),
+		containers: map[string]*watched{},
+	}, nil
+}
+
+// Connected reports whether the Docker event stream is up.
+func (s *Source) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up
+}
+
+// Run discovers containers and reads their logs until ctx ends. It returns
+// ctx's error after every reader has stopped.
+func (s *Source) Run(ctx context.Context) error {
+	s.started = s.deps.Now().UnixNano()
+	s.runCtx = ctx
+	defer s.readers.Wait()
+	var since int64 // time of the last event seen, for replay after a reconnect
+	first := true
+	for attempt := 0; ; attempt++ {
+		err := s.session(ctx, &since, first)
+		s.setUp(false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil {
+			attempt = 0 // the stream was healthy before it ended
+		} else {
+			first = first && since == 0
+		}
+		s.deps.Metrics.DockerReconnects.Inc()
+		wait := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, attempt)
+		s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Source) setUp(up bool) {
+	s.mu.Lock()
+	s.up = up
+	s.mu.Unlock()
+	if up {
+		s.deps.Metrics.DockerUp.Set(1)
+	} else {
+		s.deps.Metrics.DockerUp.Set(0)
+	}
+}
+
+// session is one connection to the daemon: open the event stream, list
+// containers to learn what happened before it was open, then follow events
+// until the stream breaks. It returns nil when the stream was healthy and
+// ended, an error when it could not be set up or broke.
+func (s *Source) session(ctx context.Context, since *int64, first bool) error {
+	if _, err := s.deps.Client.Negotiate(ctx); err != nil {
+		return err
+	}
+	// Open events before listing so nothing falls between the two: a
+	// container created after the list is in the stream, and events for
+	// listed containers are handled idempotently.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := s.deps.Client.Events(ctx, *since)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	list, err := s.deps.Client.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.setUp(true)
+	s.reconcile(list, first)
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		*since = ev.TimeNano
+		s.handle(ev)
+	}
+}
+
+// reconcile brings the known set in line with a fresh list: new containers
+// are added (and read if running), vanished ones are marked destroyed, and
+// running ones get their reader back if it stopped while disconnected.
+func (s *Source) reconcile(list []Summary, first bool) {
+	seen := make(map[string]bool, len(list))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range list {
+		seen[c.ID] = true
+		w := s.containers[c.ID]
+		if w == nil {
+			w = s.addLocked(c.ID, first)
+		}
+		if c.State == "running" || c.State == "paused" || c.State == "restarting" {
+			s.kickLocked(w)
+		}
+	}
+	for id, w := range s.containers {
+		if !seen[id] {
+			s.destroyLocked(w)
+		}
+	}
+}
+
+// addLocked registers a container. Containers that existed before wharf
+// started are read from start_at; those created since, from their first line.
+func (s *Source) addLocked(id string, existedAtStart bool) *watched {
+	w := &watched{id: id}
+	if existedAtStart && s.cfg.StartAt == "end" {
+		w.pos = startPosition(s.started)
+	}
+	s.containers[id] = w
+	s.deps.Metrics.ContainersDiscovered.Inc()
+	return w
+}
+
+func (s *Source) handle(ev Event) {
+	s.deps.Metrics.DockerEvents.WithLabelValues(ev.Action).Inc()
+	if ev.ID == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.containers[ev.ID]
+	switch ev.Action {
+	case "create", "start", "restart", "unpause":
+		if w == nil {
+			w = s.addLocked(ev.ID, false)
+		}
+		if ev.Action != "create" {
+			s.kickLocked(w)
+		}
+	case "destroy":
+		if w != nil {
+			s.destroyLocked(w)
+		}
+	case "rename":
+		// The reader re-inspects the container whenever it reopens its stream;
+		// waking it makes the new name apply to lines read from then on.
+		if w != nil && w.reading {
+			w.wake = true
+		}
+	}
+}
+
+// kickLocked makes sure a reader runs for w.
+func (s *Source) kickLocked(w *watched) {
+	if w.destroyed || w.id == s.deps.SelfID {
+		return
+	}
+	if w.reading {
+		w.wake = true
+		return
+	}
+	w.reading = true
+	w.wake = false
+	s.readers.Go(func() { s.read(s.runCtx, w) })
+}
+
+func (s *Source) destroyLocked(w *watched) {
+	w.destroyed = true
+	if !w.reading {
+		delete(s.containers, w.id)
+	}
+}
+
+// finish is called by a reader that is about to exit. It reports whether
+// the reader must go on instead, because the container restarted meanwhile.
+func (s *Source) finish(w *watched) (again bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.wake && !w.destroyed {
+		w.wake = false
+		return true
+	}
+	w.reading = false
+	if w.destroyed {
+		delete(s.containers, w.id)
+	}
+	return false
+}
+
+// backoff returns the n-th reconnection wait, doubling from min to max, with
+// jitter in [d/2, d].
+func backoff(min, max time.Duration, n int) time.Duration {
+	d := min
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,124 @@
+package filesink
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Rotator appends to a file and rotates it by size: name, name.1 ... name.N,
+// keeping at most MaxFiles files in all. It is not safe for concurrent use.
+type Rotator struct {
+	path     string
+	maxBytes int64
+	maxFiles int
+	fsync    bool
+
+	f    *os.File
+	size int64
+}
+
+// NewRotator returns a Rotator for path. The file is opened on first write.
+func NewRotator(path string, maxBytes int64, maxFiles int, fsync bool) *Rotator {
+	return &Rotator{path: path, maxBytes: maxBytes, maxFiles: max(1, maxFiles), fsync: fsync}
+}
+
+// Path is the current file's path.
+func (r *Rotator) Path() string { return r.path }
+
+// Write appends p whole, rotating first when p would take the file beyond
+// its size limit (a record is never split across files).
+func (r *Rotator) Write(p []byte) error {
+	if r.f == nil {
+		if err := r.open(); err != nil {
+			return err
+		}
+	}
+	if r.size > 0 && r.size+int64(len(p)) > r.maxBytes {
+		if err := r.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := r.f.Write(p)
+	if err != nil {
+		// Cut a half-written record off, so the file stays valid NDJSON and
+		// the retry appends whole records after the last good one.
+		if n > 0 {
+			_ = r.f.Truncate(r.size)
+		}
+		return fmt.Errorf("filesink: write %s: %w", r.path, err)
+	}
+	r.size += int64(n)
+	return nil
+}
+
+// Sync flushes the file to disk when fsync was asked for.
+func (r *Rotator) Sync() error {
+	if r.f == nil || !r.fsync {
+		return nil
+	}
+	if err := r.f.Sync(); err != nil {
+		return fmt.Errorf("filesink: sync %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// Close closes the current file; a later Write reopens it.
+func (r *Rotator) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}
+
+func (r *Rotator) open() error {
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o750); err != nil {
+		return fmt.Errorf("filesink: %w", err)
+	}
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("filesink: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("filesink: %w", err)
+	}
+	r.f, r.size = f, st.Size()
+	return nil
+}
+
+// rotate shifts name.(N-1) to name.N ... name to name.1, dropping the
+// oldest, and starts a new file.
+func (r *Rotator) rotate() error {
+	if err := r.Sync(); err != nil {
+		return err
+	}
+	if err := r.Close(); err != nil {
+		return fmt.Errorf("filesink: close %s: %w", r.path, err)
+	}
+	if r.maxFiles == 1 {
+		if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("filesink: %w", err)
+		}
+		return r.open()
+	}
+	last := r.path + "." + strconv.Itoa(r.maxFiles-1)
+	if err := os.Remove(last); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("filesink: %w", err)
+	}
+	for i := r.maxFiles - 2; i >= 1; i-- {
+		from := r.path + "." + strconv.Itoa(i)
+		if err := os.Rename(from, r.path+"."+strconv.Itoa(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("filesink: %w", err)
+		}
+	}
+	if err := os.Rename(r.path, r.path+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("filesink: %w", err)
+	}
+	return r.open()
+}

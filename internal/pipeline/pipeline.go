@@ -1,0 +1,576 @@
+// Package pipeline carries entries from sources to sinks: a byte-bounded
+// buffer per sink, batching by size and age, delivery with retries, and the
+// confirmations that flow back to sources.
+//
+// Each sink gets a number of shards (one, or the sink's Shards()); a stream
+// always goes to the same shard, and each shard is one goroutine that sends
+// one batch at a time, so a stream is never in two requests at once and its
+// entries are sent oldest first. Retries are a timer in that goroutine: the
+// number of goroutines is fixed by configuration, never by traffic.
+//
+// When a sink's buffer is full, Submit blocks: sources pause and stop
+// reading (backpressure); nothing is dropped for lack of room.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/ratelog"
+	"github.com/wharf-logs/wharf/internal/sink"
+	"golang.org/x/sync/errgroup"
+)
+
+// Output configures how entries reach one sink.
+type Output struct {
+	Sink sink.Sink
+	// MaxBytes bounds the entries buffered for this sink, over all shards.
+	MaxBytes int64
+	// BatchBytes and BatchWait close a batch when its lines reach BatchBytes
+	// or its first entry has waited BatchWait.
+	BatchBytes int
+	BatchWait  time.Duration
+	// MinBackoff and MaxBackoff bound the wait between retries of a batch.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// DeadLetterer records entries a sink refused for good, or that were never
+// sent because they would certainly be refused.
+type DeadLetterer interface {
+	DeadLetter(sinkName, reason string, cause error, entries []entry.Entry) error
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
+	DeadLetter DeadLetterer // may be nil: refused entries are then only counted and logged
+	Now        func() time.Time
+}
+
+// Pipeline is safe for concurrent Submit calls from any number of sources.
+type Pipeline struct {
+	outs []*output
+	deps Deps
+	warn *ratelog.Limiter
+}
+
+// New returns a pipeline delivering to outs. It starts nothing; Run does.
+func New(outs []Output, deps Deps) (*Pipeline, error) {
+	if len(outs) == 0 {
+		return nil, errors.New("pipeline: no sinks")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
+	}
+	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
+	for _, o := range outs {
+		if o.Sink == nil || o.MaxBytes <= 0 || o.BatchBytes <= 0 || o.BatchWait <= 0 || o.MinBackoff <= 0 || o.MaxBackoff < o.MinBackoff {
+			return nil, errors.New("pipeline: output needs a sink, positive sizes, a batch wait and backoffs")
+		}
+		n := 1
+		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
+			n = s.Shards()
+		}
+		out := &output{Output: o, p: p, name: o.Sink.Name()}
+		out.prep, _ = o.Sink.(sink.Preparer)
+		for range n {
+			out.shards = append(out.shards, newShard(out, o.MaxBytes/int64(n)))
+		}
+		out.setupMetrics()
+		p.outs = append(p.outs, out)
+	}
+	return p, nil
+}
+
+// Submit hands entries to every sink. It blocks while a sink's buffer is
+// full and returns ctx.Err() if ctx ends first; entries not handed off then
+// are never confirmed, so their source does not advance past them.
+//
+// Each entry's Ack gets one reference per sink before Submit returns (or
+// fails); the caller keeps its own hold on the Ack and releases it after
+// Submit. The pipeline owns entries from the call on; the caller must not
+// modify them or their lines, but may reuse the slice itself.
+func (p *Pipeline) Submit(ctx context.Context, entries []entry.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	addAcks(entries, len(p.outs))
+	for _, o := range p.outs {
+		if err := o.submit(ctx, entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addAcks adds n references per entry to their Acks, once per run of
+// entries sharing an Ack.
+func addAcks(entries []entry.Entry, n int) {
+	var cur *entry.Ack
+	k := 0
+	for i := range entries {
+		if a := entries[i].Ack; a != cur {
+			if cur != nil {
+				cur.Add(k * n)
+			}
+			cur, k = a, 0
+		}
+		k++
+	}
+	if cur != nil {
+		cur.Add(k * n)
+	}
+}
+
+// Close tells the pipeline no more entries will be submitted: Run sends what
+// is buffered without waiting for batches to fill, then returns.
+func (p *Pipeline) Close() {
+	for _, o := range p.outs {
+		for _, s := range o.shards {
+			s.close()
+		}
+	}
+}
+
+// Run delivers entries until Close has been called and everything buffered
+// has been delivered (it then returns nil), or until ctx ends (it returns
+// ctx.Err(), abandoning what is left unconfirmed). It owns one goroutine per
+// shard and returns only after all have exited.
+func (p *Pipeline) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, o := range p.outs {
+		for _, s := range o.shards {
+			g.Go(func() error { return s.run(ctx) })
+		}
+	}
+	return g.Wait()
+}
+
+// Failing reports the names of sinks whose last delivery attempt failed.
+func (p *Pipeline) Failing() []string {
+	var names []string
+	for _, o := range p.outs {
+		for _, s := range o.shards {
+			if s.failingSince() != 0 {
+				names = append(names, o.name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+// BufferedBytes is the sum of bytes buffered for all sinks.
+func (p *Pipeline) BufferedBytes() int64 {
+	var n int64
+	for _, o := range p.outs {
+		n += o.bufferedBytes()
+	}
+	return n
+}
+
+type output struct {
+	Output
+	p      *Pipeline
+	name   string
+	prep   sink.Preparer
+	shards []*shard
+}
+
+func (o *output) submit(ctx context.Context, entries []entry.Entry) error {
+	if len(o.shards) == 1 {
+		return o.shards[0].push(ctx, entries)
+	}
+	parts := make([][]entry.Entry, len(o.shards))
+	for i := range entries {
+		k := entries[i].Stream.Hash % uint64(len(o.shards))
+		parts[k] = append(parts[k], entries[i])
+	}
+	for k, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		if err := o.shards[k].push(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *output) bufferedBytes() int64 {
+	var n int64
+	for _, s := range o.shards {
+		n += s.bufferedBytes()
+	}
+	return n
+}
+
+func (o *output) setupMetrics() {
+	m := o.p.deps.Metrics
+	m.SinkUp.WithLabelValues(o.name).Set(1)
+	labels := map[string]string{"sink": o.name}
+	m.GaugeFunc("wharf_sink_queue_bytes", "Bytes of entries buffered in memory for the sink, waiting to be sent.", labels,
+		func() float64 { return float64(o.bufferedBytes()) })
+	m.GaugeFunc("wharf_oldest_unsent_entry_age_seconds", "Age of the oldest entry buffered for the sink and not yet confirmed (0 when none).", labels,
+		func() float64 {
+			var oldest int64
+			for _, s := range o.shards {
+				if t := s.oldest(); t != 0 && (oldest == 0 || t < oldest) {
+					oldest = t
+				}
+			}
+			if oldest == 0 {
+				return 0
+			}
+			return max(0, float64(o.p.deps.Now().UnixNano()-oldest)/1e9)
+		})
+	m.GaugeFunc("wharf_sink_retrying_seconds", "How long the sink's longest failing batch has been retried (0 when none is).", labels,
+		func() float64 {
+			var since int64
+			for _, s := range o.shards {
+				if t := s.failingSince(); t != 0 && (since == 0 || t < since) {
+					since = t
+				}
+			}
+			if since == 0 {
+				return 0
+			}
+			return float64(o.p.deps.Now().UnixNano()-since) / 1e9
+		})
+}
+
+// backoff returns the n-th wait (n from 0) with full jitter in [d/2, d].
+func (o *output) backoff(n int) time.Duration {
+	d := o.MinBackoff
+	for i := 0; i < n && d < o.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+var errClosed = errors.New("pipeline: closed")
+
+// maxRetryAfter caps the wait a receiver may ask for with Retry-After.
+const maxRetryAfter = time.Hour
+
+// shard is one sequential sender for a subset of a sink's streams, with its
+// own bounded FIFO of entry slices fed by Submit.
+type shard struct {
+	o   *output
+	max int64
+
+	mu      sync.Mutex
+	queue   [][]entry.Entry
+	bytes   int64
+	closed  bool
+	ready   chan struct{} // cap 1: wakes the sender
+	space   chan struct{} // closed and replaced when room frees up
+	waiters int
+
+	oldestTime int64 // guarded by mu: oldest entry time in queue or batch
+	failSince  int64
+}
+
+func newShard(o *output, max int64) *shard {
+	return &shard{o: o, max: max, ready: make(chan struct{}, 1), space: make(chan struct{})}
+}
+
+func sizeOf(entries []entry.Entry) int64 {
+	var n int64
+	for i := range entries {
+		n += int64(entries[i].Size())
+	}
+	return n
+}
+
+// push appends entries, waiting while the shard is over budget. A push is
+// admitted when the shard is below its budget, even if it overshoots, so an
+// oversized slice cannot wait forever.
+func (s *shard) push(ctx context.Context, entries []entry.Entry) error {
+	n := sizeOf(entries)
+	s.mu.Lock()
+	for s.bytes >= s.max && !s.closed {
+		ch := s.space
+		s.waiters++
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.waiters--
+			s.mu.Unlock()
+			return ctx.Err()
+		}
+		s.mu.Lock()
+		s.waiters--
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	s.queue = append(s.queue, entries)
+	s.bytes += n
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// take moves entries from the queue into b until b holds limit bytes of
+// lines. It reports whether the shard is closed and empty.
+func (s *shard) take(b *entry.Batch, limit int, prep func(*entry.Entry) bool) (drained bool) {
+	s.mu.Lock()
+	var freed int64
+	for len(s.queue) > 0 && b.Bytes < limit {
+		head := s.queue[0]
+		i := 0
+		for ; i < len(head) && b.Bytes < limit; i++ {
+			freed += int64(head[i].Size())
+			if prep(&head[i]) {
+				b.Add(head[i])
+			}
+		}
+		if i == len(head) {
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+		} else {
+			s.queue[0] = head[i:]
+		}
+	}
+	s.bytes -= freed
+	if freed > 0 && s.waiters > 0 {
+		close(s.space)
+		s.space = make(chan struct{})
+	}
+	s.oldestTime = b.Oldest
+	if b.Entries == 0 && len(s.queue) > 0 && len(s.queue[0]) > 0 {
+		s.oldestTime = s.queue[0][0].Time
+	}
+	drained = s.closed && len(s.queue) == 0
+	s.mu.Unlock()
+	return drained
+}
+
+func (s *shard) close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.waiters > 0 {
+		close(s.space)
+		s.space = make(chan struct{})
+	}
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (s *shard) bufferedBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+func (s *shard) oldest() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.oldestTime
+}
+
+func (s *shard) failingSince() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failSince
+}
+
+func (s *shard) setFailing(since int64) {
+	s.mu.Lock()
+	s.failSince = since
+	s.mu.Unlock()
+}
+
+// run is the shard's sender loop.
+func (s *shard) run(ctx context.Context) error {
+	o := s.o
+	var b entry.Batch
+	prep := func(e *entry.Entry) bool {
+		if o.prep == nil {
+			return true
+		}
+		reason := o.prep.Prepare(e, o.p.deps.Now())
+		if reason == "" {
+			return true
+		}
+		o.p.refuse(o.name, reason, nil, []entry.Entry{*e})
+		return false
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var first time.Time // when the batch got its first entry
+	for {
+		drained := s.take(&b, o.BatchBytes, prep)
+		if b.Entries > 0 && first.IsZero() {
+			first = o.p.deps.Now()
+			timer.Reset(o.BatchWait)
+		}
+		full := b.Bytes >= o.BatchBytes
+		if b.Entries > 0 && (full || drained || !o.p.deps.Now().Before(first.Add(o.BatchWait))) {
+			timer.Stop()
+			if err := s.deliver(ctx, &b); err != nil {
+				return err
+			}
+			b.Reset()
+			first = time.Time{}
+			continue
+		}
+		if drained {
+			return nil
+		}
+		select {
+		case <-s.ready:
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// deliver sends b until the sink accepts or finally refuses it, waiting
+// between attempts. It returns an error only when ctx ends; b's entries are
+// then left unconfirmed.
+func (s *shard) deliver(ctx context.Context, b *entry.Batch) error {
+	o := s.o
+	m := o.p.deps.Metrics
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for attempt := 0; ; attempt++ {
+		err := o.Sink.Send(ctx, b)
+		if err == nil {
+			if attempt > 0 {
+				o.p.deps.Logger.Info("sink recovered", "sink", o.name, "attempts", attempt+1)
+			}
+			s.setFailing(0)
+			m.SinkUp.WithLabelValues(o.name).Set(1)
+			m.EntriesSent.WithLabelValues(o.name).Add(float64(b.Entries))
+			m.BytesSent.WithLabelValues(o.name).Add(float64(b.Bytes))
+			b.Ack()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		retry, after := sink.IsRetryable(err)
+		if !retry {
+			s.setFailing(0)
+			m.SinkUp.WithLabelValues(o.name).Set(1)
+			o.p.rejected(o.name, err, b)
+			b.Ack()
+			return nil
+		}
+		if attempt == 0 {
+			s.setFailing(o.p.deps.Now().UnixNano())
+		}
+		m.SinkUp.WithLabelValues(o.name).Set(0)
+		m.PushRetries.WithLabelValues(o.name).Inc()
+		wait := o.backoff(attempt)
+		if after > 0 {
+			// The receiver knows best when it can take the batch again; only
+			// an absurd Retry-After is cut short.
+			wait = max(wait, min(after, maxRetryAfter))
+		}
+		o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", b.Entries)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// rejected accounts for a batch the sink refused for good: the entries the
+// receiver named are counted as dropped, the rest as sent (Loki ingests the
+// valid part of a partially refused push), and the whole batch goes to the
+// dead-letter file, because which entries were kept cannot be known.
+func (p *Pipeline) rejected(name string, err error, b *entry.Batch) {
+	m := p.deps.Metrics
+	var rej *sink.RejectedError
+	reason := "invalid"
+	counts := map[string]int{}
+	if errors.As(err, &rej) {
+		reason = rej.Reason
+		for r, n := range rej.Rejected {
+			counts[r] += n
+		}
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total == 0 || total > b.Entries {
+		clear(counts)
+		counts[reason] = b.Entries
+		total = b.Entries
+	}
+	for r, n := range counts {
+		m.EntriesDropped.WithLabelValues(name, r).Add(float64(n))
+	}
+	if rest := b.Entries - total; rest > 0 {
+		m.EntriesSent.WithLabelValues(name).Add(float64(rest))
+	}
+	p.warn.Warn("rejected:"+name+":"+reason, "batch refused for good, written to the dead-letter file", "sink", name, "reason", reason, "entries", b.Entries, "rejected", total, "error", err)
+	if p.deps.DeadLetter == nil {
+		return
+	}
+	for i := range b.Streams {
+		if derr := p.deps.DeadLetter.DeadLetter(name, reason, err, b.Streams[i].Entries); derr != nil {
+			m.EntriesDropped.WithLabelValues(name, "dead_letter_failed").Add(float64(len(b.Streams[i].Entries)))
+			p.warn.Warn("deadletter:"+name, "cannot write the dead-letter file; refused entries are lost", "sink", name, "error", derr)
+		} else {
+			m.DeadLettered.WithLabelValues(name, reason).Add(float64(len(b.Streams[i].Entries)))
+		}
+	}
+}
+
+// refuse dead-letters entries that were never sent because the sink would
+// certainly refuse them, and confirms them.
+func (p *Pipeline) refuse(name, reason string, cause error, entries []entry.Entry) {
+	m := p.deps.Metrics
+	m.EntriesDropped.WithLabelValues(name, reason).Add(float64(len(entries)))
+	p.warn.Warn("refused:"+name+":"+reason, "entry not sent: the receiver would refuse it; written to the dead-letter file", "sink", name, "reason", reason)
+	if p.deps.DeadLetter != nil {
+		if err := p.deps.DeadLetter.DeadLetter(name, reason, cause, entries); err != nil {
+			m.EntriesDropped.WithLabelValues(name, "dead_letter_failed").Add(float64(len(entries)))
+			p.warn.Warn("deadletter:"+name, "cannot write the dead-letter file; refused entries are lost", "sink", name, "error", err)
+		} else {
+			m.DeadLettered.WithLabelValues(name, reason).Add(float64(len(entries)))
+		}
+	}
+	entry.AckEntries(entries)
+}

@@ -1,0 +1,93 @@
+// Package sink defines what a destination of log entries implements and how
+// it reports the outcome of one delivery attempt.
+//
+// A Sink makes exactly one attempt per Send call. Retries, backoff, batching
+// and acknowledgement live in the pipeline that owns the batch, so a sink
+// never starts goroutines per request or per retry.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+)
+
+// Sink delivers batches of entries somewhere.
+//
+// Send is called by one goroutine per shard; a sink with Shards() > 1 must be
+// safe for concurrent Send calls on different batches. The pipeline guarantees
+// that entries of one stream are never in two concurrent Sends.
+type Sink interface {
+	// Name is a short, stable name used in metrics and logs ("loki", "file").
+	Name() string
+	// Send makes one attempt to deliver b. It returns nil when the whole batch
+	// was accepted, a *RetryableError when the same batch may be sent again,
+	// or any other error when the batch is final and must not be resent (see
+	// *RejectedError).
+	Send(ctx context.Context, b *entry.Batch) error
+	// Close releases the sink's resources after the last Send has returned.
+	Close() error
+}
+
+// RetryableError reports a failure after which the same batch may be sent
+// again: a network error, a timeout, a rate limit or a server error.
+type RetryableError struct {
+	Err error
+	// After is the wait the receiver asked for (Retry-After), or 0.
+	After time.Duration
+}
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// Retryable wraps err as retryable after the given wait (0 for none).
+func Retryable(err error, after time.Duration) error {
+	return &RetryableError{Err: err, After: after}
+}
+
+// RejectedError reports that the receiver refused a batch for good. The
+// receiver may have accepted part of it (Loki's partial success), so the batch
+// must never be resent.
+type RejectedError struct {
+	Err error
+	// Reason is the dominant reason, a short metric label value such as
+	// "too_old", "line_too_long" or "invalid".
+	Reason string
+	// Rejected counts entries the receiver reported as rejected, by reason.
+	// When nil, every entry of the batch is counted under Reason.
+	Rejected map[string]int
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("%v (reason %s)", e.Err, e.Reason)
+}
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err allows resending the batch, and the wait
+// the receiver asked for.
+func IsRetryable(err error) (bool, time.Duration) {
+	var r *RetryableError
+	if errors.As(err, &r) {
+		return true, r.After
+	}
+	return false, 0
+}
+
+// Sharded is implemented by sinks that accept concurrent Sends. The pipeline
+// spreads streams over Shards() goroutines by stream hash.
+type Sharded interface {
+	Shards() int
+}
+
+// Preparer is implemented by sinks that check or adjust each entry before it
+// is batched, to keep entries out of a request that would certainly be
+// refused (too old, too far in the future, too long). Prepare may replace
+// e.Line with a new slice but must never modify the bytes of the old one,
+// which other sinks share. It returns "" to keep the entry, or the reason it
+// must be dead-lettered instead of sent.
+type Preparer interface {
+	Prepare(e *entry.Entry, now time.Time) (dropReason string)
+}
