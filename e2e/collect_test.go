@@ -261,3 +261,41 @@ func TestCollectContainerSet(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stderr, "collected %d containers\n", len(want))
 }
+
+// TestRenameWhileRunning renames a logging container: lines read after the
+// rename carry the new name, and across both names every line arrives once.
+func TestRenameWhileRunning(t *testing.T) {
+	dockertest.Require(t)
+	img := dockertest.LoggenImage(t)
+	data := t.TempDir()
+	w := startWharf(t, data, baseConfig(data, freePort(t)))
+	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "600", "-rate", "200"}})
+	time.Sleep(1200 * time.Millisecond)
+	newName := c.Name + "-renamed"
+	dockertest.Rename(t, c.ID, newName)
+	dockertest.Wait(t, c.ID)
+	w.settled(t, "file", 30*time.Second)
+	w.stop()
+
+	before := readRecords(t, data+"/logs", c.Name)
+	after := readRecords(t, data+"/logs", newName)
+	if len(before) == 0 || len(after) == 0 {
+		t.Fatalf("%d lines under the old name, %d under the new one; want both", len(before), len(after))
+	}
+	var lines []string
+	for _, r := range before {
+		if r.Labels["container"] != c.Name {
+			t.Fatalf("label %q in the old name's file", r.Labels["container"])
+		}
+		lines = append(lines, r.Line)
+	}
+	for _, r := range after {
+		if r.Labels["container"] != newName {
+			t.Fatalf("label %q in the new name's file", r.Labels["container"])
+		}
+		lines = append(lines, r.Line)
+	}
+	if r := seq.CheckLines(c.Name, lines, 600); !r.OK() {
+		t.Fatal(r.String())
+	}
+}

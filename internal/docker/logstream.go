@@ -22,10 +22,10 @@
 //     bytes. A line of exactly 16384 bytes gave a full part and then a frame
 //     of 32 bytes holding only the timestamp, the space and "\n"; a line of
 //     16383 bytes fitted in one frame. One write of 1 MiB holding 3943 lines
-//     of 265 bytes gave 3943 frames of 297 bytes, and a 1 MiB line without
-//     newline gave 64 frames of 16415 bytes and one of 32. The daemon never
-//     put two messages in one frame nor one message over two frames, and no
-//     frame body exceeded 16415 bytes (31 + 16384).
+//     of 265 bytes gave 3943 frames with bodies of 297 bytes (31+265+1), and
+//     a 1 MiB line gave 64 bodies of 16415 bytes and one of 32 for its
+//     newline. The daemon never put two messages in one frame nor one
+//     message over two frames, and no frame body exceeded 16415 bytes.
 //   - A final line without newline is one message without "\n"
 //     ("...Z last-no-newline", body 46 bytes). When the container starts
 //     again, its next line follows in the same log with a later timestamp, so

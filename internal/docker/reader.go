@@ -24,8 +24,9 @@ func (s *Source) read(ctx context.Context, w *watched) {
 	m := s.deps.Metrics.ContainersWatched.WithLabelValues("api")
 	m.Inc()
 	defer m.Dec()
-	failures := 0
+	failures, idle := 0, 0
 	for {
+		before := w.pos
 		more, err := s.readOnce(ctx, w)
 		if ctx.Err() != nil {
 			s.finish(w)
@@ -52,6 +53,19 @@ func (s *Source) read(ctx context.Context, w *watched) {
 		}
 		failures = 0
 		if more {
+			// The stream ended while the container ran. Reading again at
+			// once is right after a stop (the rest of the log follows); a
+			// daemon that keeps ending streams with nothing new gets a
+			// growing pause instead of a busy loop.
+			if w.pos == before {
+				idle++
+				if idle > 1 && !sleep(ctx, backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, idle-2)) {
+					s.finish(w)
+					return
+				}
+			} else {
+				idle = 0
+			}
 			continue
 		}
 		if !s.finish(w) {
@@ -79,7 +93,9 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 		s.deps.Logger.Debug("container filtered out", "container", info.Name)
 		return false, nil
 	}
-	stdout, stderr := s.deps.Labeler.Streams(info)
+	s.mu.Lock()
+	s.setInfoLocked(w, info)
+	s.mu.Unlock()
 	body, err := s.deps.Client.Logs(ctx, w.id, LogsOptions{Since: w.pos.since(), Follow: true})
 	<-s.sem
 	if err != nil {
@@ -126,8 +142,69 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 		batchBytes = 0
 		return err
 	}
+	add := func(line LogLine) error {
+		k := 0
+		if line.Stream == StreamStderr {
+			k = 1
+		}
+		p := &w.pos.streams[k]
+		if line.Time == 0 {
+			// No valid timestamp prefix: keep the line, in its place.
+			line.Time = max(p.time, s.deps.Now().UnixNano())
+		}
+		if replaying[k] {
+			if line.Time < p.time || (line.Time == p.time && seen[k] < p.count) {
+				if line.Time == p.time {
+					seen[k]++
+				}
+				return nil
+			}
+			replaying[k] = false
+		}
+		if line.Time == p.time {
+			p.count++
+		} else {
+			*p = streamPos{time: line.Time, count: 1}
+		}
+		batch = append(batch, entry.Entry{Time: line.Time, Line: line.Line, Stream: w.streams.Load()[k]})
+		batchBytes += len(line.Line)
+		read++
+		readBytes += len(line.Line)
+		if line.Truncated {
+			truncated++
+		}
+		if len(batch) >= submitEntries || batchBytes >= submitBytes || ls.Buffered() == 0 {
+			return flush()
+		}
+		return nil
+	}
+	// A line without newline is held until the next read shows whether the
+	// stream ended right after it. A follow stream often ends at container
+	// exit before the daemon has sent the rest of the log, so a partial line
+	// at the end of a stream opened while the container ran is not kept: the
+	// next read, after the container stopped, brings it whole (or again
+	// partial, and then final).
+	var held []LogLine
 	for {
 		line, err := ls.Next()
+		if err == nil && line.Partial {
+			held = append(held, line)
+			continue
+		}
+		var daemonErr *LogDaemonError
+		if errors.As(err, &daemonErr) {
+			s.deps.Metrics.SourceErrors.WithLabelValues(sourceAPI, "daemon").Inc()
+			s.warn.Warn("daemon-log-error", "docker reported an error while reading a container log", "container", info.Name, "error", err)
+			continue
+		}
+		if !(errors.Is(err, io.EOF) && info.Running) {
+			for _, h := range held {
+				if aerr := add(h); aerr != nil {
+					return false, aerr
+				}
+			}
+		}
+		held = held[:0]
 		if err != nil {
 			if ferr := flush(); ferr != nil {
 				return false, ferr
@@ -137,36 +214,8 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 			}
 			return false, err
 		}
-		k, st := 0, stdout
-		if line.Stream == StreamStderr {
-			k, st = 1, stderr
-		}
-		p := &w.pos.streams[k]
-		if replaying[k] {
-			if line.Time < p.time || (line.Time == p.time && seen[k] < p.count) {
-				if line.Time == p.time {
-					seen[k]++
-				}
-				continue
-			}
-			replaying[k] = false
-		}
-		if line.Time == p.time {
-			p.count++
-		} else {
-			*p = streamPos{time: line.Time, count: 1}
-		}
-		batch = append(batch, entry.Entry{Time: line.Time, Line: line.Line, Stream: st})
-		batchBytes += len(line.Line)
-		read++
-		readBytes += len(line.Line)
-		if line.Truncated {
-			truncated++
-		}
-		if len(batch) >= submitEntries || batchBytes >= submitBytes || ls.Buffered() == 0 {
-			if err := flush(); err != nil {
-				return false, err
-			}
+		if err := add(line); err != nil {
+			return false, err
 		}
 	}
 }

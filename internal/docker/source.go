@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -76,6 +78,21 @@ type watched struct {
 	// pos is where the next read starts; only the reader goroutine touches
 	// it, and only one reader runs per container.
 	pos position
+	// info is the container as last inspected, and streams its streams;
+	// a rename event replaces both while the reader runs, so lines read
+	// from then on carry the new name.
+	info    Container
+	streams atomic.Pointer[streamPair]
+}
+
+// streamPair holds a container's stdout and stderr streams.
+type streamPair [2]*entry.Stream
+
+// setInfoLocked records what the reader inspected and builds its streams.
+func (s *Source) setInfoLocked(w *watched, info Container) {
+	w.info = info
+	out, errs := s.deps.Labeler.Streams(info)
+	w.streams.Store(&streamPair{out, errs})
 }
 
 // position is a point in a container's log, kept per stream: the Docker
@@ -296,10 +313,10 @@ func (s *Source) handle(ev Event) {
 			s.destroyLocked(w)
 		}
 	case "rename":
-		// The reader re-inspects the container whenever it reopens its stream;
-		// waking it makes the new name apply to lines read from then on.
-		if w != nil && w.reading {
-			w.wake = true
+		if name := ev.Attributes["name"]; w != nil && w.info.ID != "" && name != "" {
+			info := w.info
+			info.Name = strings.TrimPrefix(name, "/")
+			s.setInfoLocked(w, info)
 		}
 	}
 }
