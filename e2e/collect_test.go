@@ -2,11 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,26 +100,14 @@ type expect struct {
 	firstGT int64 // the first seq received must be greater than this
 }
 
-// TestCollectContainerSet runs the container set of the Collect issue
-// against the real daemon with the file sink and checks every line arrived
-// exactly once, with the right labels and Docker's exact timestamps.
-func TestCollectContainerSet(t *testing.T) {
-	dockertest.Require(t)
-	img := dockertest.LoggenImage(t)
-	data := t.TempDir()
-
-	// Running before wharf starts: with start_at end only its later lines
-	// are shipped.
-	pre := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "50", "-exit-after", "6s"}})
-	time.Sleep(1500 * time.Millisecond)
-
-	w := startWharf(t, data, baseConfig(data, freePort(t)))
-
+// containerSet starts the containers of the Collect issue after wharf is
+// up (pre is one started before it) and returns what each must deliver,
+// once they have all exited or been removed, with Docker's timestamps.
+func containerSet(t *testing.T, img string, pre dockertest.Container) ([]expect, map[string]map[int64]int64) {
+	t.Helper()
 	var mu sync.Mutex
-	var want []expect
+	want := []expect{{c: pre, firstGT: 10}}
 	add := func(e expect) { mu.Lock(); want = append(want, e); mu.Unlock() }
-	want = append(want, expect{c: pre, firstGT: 10})
-
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "3000", "-rate", "1500", "-stderr", "0.3"}})
@@ -155,111 +144,131 @@ func TestCollectContainerSet(t *testing.T) {
 		add(expect{c: c})
 	})
 	wg.Wait()
-	for _, e := range want {
-		if e.lines > 0 || e.c.ID == pre.ID {
-			dockertest.Wait(t, e.c.ID)
-		}
-	}
-	// Docker's timestamps, read before wharf stops (the removed container's
-	// logs are gone).
 	times := map[string]map[int64]int64{}
 	for _, e := range want {
 		if e.lines > 0 || e.c.ID == pre.ID {
+			dockertest.Wait(t, e.c.ID)
 			times[e.c.Name] = dockerTimes(t, e.c.ID)
 		}
 	}
+	return want, times
+}
+
+// checkDelivered checks the records one container delivered.
+func checkDelivered(t *testing.T, e expect, img string, recs []record, times map[int64]int64) {
+	t.Helper()
+	host, _ := os.Hostname()
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	var lines []string
+	for _, r := range recs {
+		lines = append(lines, r.Line)
+		if r.Labels["container"] != e.c.Name || r.Labels["host"] != host {
+			t.Fatalf("labels %v", r.Labels)
+		}
+		for k, v := range e.labels {
+			if r.Labels[k] != v {
+				t.Fatalf("label %s = %q, want %q (labels %v)", k, r.Labels[k], v, r.Labels)
+			}
+		}
+		if len(r.Labels) != 3+len(e.labels) {
+			t.Fatalf("labels %v: want container, host, stream and %v only", r.Labels, e.labels)
+		}
+		if r.Metadata["container_id"] != e.c.ID || r.Metadata["image"] != img {
+			t.Fatalf("metadata %v", r.Metadata)
+		}
+		_, stream, _, ok := seq.ParseLine(r.Line)
+		if !ok {
+			t.Fatalf("not a loggen line: %.100q", r.Line)
+		}
+		wantStream := map[string]string{"out": "stdout", "err": "stderr"}[stream]
+		if e.tty {
+			wantStream = "stdout" // the terminal merges stderr
+		}
+		if r.Labels["stream"] != wantStream {
+			t.Fatalf("line %.40q in stream %q, want %q", r.Line, r.Labels["stream"], wantStream)
+		}
+		if strings.HasSuffix(r.Line, "\r") || strings.Contains(r.Line, "\n") {
+			t.Fatalf("line keeps its line ending: %.60q", r.Line)
+		}
+		if len(r.Line) > 16384 && len(r.Line) != 40960 {
+			t.Fatalf("long line has %d bytes, want 40960", len(r.Line))
+		}
+	}
+	if e.firstGT > 0 {
+		sorted := slices.Clone(lines)
+		slices.SortFunc(sorted, func(a, b string) int {
+			x, _, _, _ := seq.ParseLine(a)
+			y, _, _, _ := seq.ParseLine(b)
+			return cmp.Compare(x, y)
+		})
+		first, _, _, _ := seq.ParseLine(sorted[0])
+		if first <= e.firstGT {
+			t.Fatalf("start_at end: first line shipped is seq %d; lines written before wharf started must be skipped", first)
+		}
+		for i := range sorted {
+			if n, _, _, _ := seq.ParseLine(sorted[i]); n != first+int64(i) {
+				t.Fatalf("line %d has seq %d, want %d: not contiguous from the first shipped", i, n, first+int64(i))
+			}
+		}
+	} else {
+		r := seq.CheckLines(e.c.Name, lines, e.lines)
+		if !r.OK() {
+			t.Fatal(r.String())
+		}
+		if e.lines == 0 && r.Lines < 100 {
+			t.Fatalf("only %d lines from the container removed while running", r.Lines)
+		}
+	}
+	// Docker's nanosecond timestamps are kept.
+	if times != nil {
+		checked := 0
+		for _, r := range recs {
+			n, _, _, _ := seq.ParseLine(r.Line)
+			if want, ok := times[n]; ok {
+				if r.TS != want {
+					t.Fatalf("seq %d: time %d, docker says %d", n, r.TS, want)
+				}
+				checked++
+			}
+		}
+		if checked < len(recs)/2 {
+			t.Fatalf("only %d of %d timestamps could be checked", checked, len(recs))
+		}
+	}
+}
+
+// TestCollectContainerSet runs the container set of the Collect issue
+// against the real daemon with the file sink and checks every line arrived
+// exactly once, with the right labels and Docker's exact timestamps.
+func TestCollectContainerSet(t *testing.T) {
+	dockertest.Require(t)
+	img := dockertest.LoggenImage(t)
+	data := t.TempDir()
+	binary(t)
+	// Running before wharf starts: with start_at end only its later lines
+	// are shipped.
+	pre := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "50", "-exit-after", "8s"}})
+	time.Sleep(1500 * time.Millisecond)
+	w := startWharf(t, data, baseConfig(data, freePort(t)))
+	want, times := containerSet(t, img, pre)
 	w.settled(t, "file", 60*time.Second)
 	w.stop()
-
-	host, _ := os.Hostname()
-	logs := filepath.Join(data, "logs")
 	for _, e := range want {
 		t.Run(e.c.Name, func(t *testing.T) {
-			recs := readRecords(t, logs, e.c.Name)
-			if len(recs) == 0 {
-				t.Fatal("no records")
-			}
-			var lines []string
+			recs := readRecords(t, filepath.Join(data, "logs"), e.c.Name)
 			for _, r := range recs {
-				lines = append(lines, r.Line)
-				if r.Labels["container"] != e.c.Name || r.Labels["host"] != host {
-					t.Fatalf("labels %v", r.Labels)
+				if r.Stream != r.Labels["stream"] {
+					t.Fatalf("record stream %q, label %q", r.Stream, r.Labels["stream"])
 				}
-				for k, v := range e.labels {
-					if r.Labels[k] != v {
-						t.Fatalf("label %s = %q, want %q (labels %v)", k, r.Labels[k], v, r.Labels)
-					}
-				}
-				if r.Metadata["container_id"] != e.c.ID || r.Metadata["image"] != img {
-					t.Fatalf("metadata %v", r.Metadata)
-				}
-				if len(r.Labels) > 6 {
-					t.Fatalf("unexpected labels %v", r.Labels)
-				}
-				_, stream, _, ok := seq.ParseLine(r.Line)
-				if !ok {
-					t.Fatalf("not a loggen line: %.100q", r.Line)
-				}
-				wantStream := map[string]string{"out": "stdout", "err": "stderr"}[stream]
-				if e.tty {
-					wantStream = "stdout" // the terminal merges stderr
-				}
-				if r.Stream != wantStream || r.Labels["stream"] != wantStream {
-					t.Fatalf("line %.40q in stream %q, want %q", r.Line, r.Stream, wantStream)
-				}
-				if strings.HasSuffix(r.Line, "\r") || strings.Contains(r.Line, "\n") {
-					t.Fatalf("line keeps its line ending: %.60q", r.Line)
+				if tm, err := time.Parse(time.RFC3339Nano, r.Time); err != nil || tm.UnixNano() != r.TS {
+					t.Fatalf("time %q does not match ts %d", r.Time, r.TS)
 				}
 			}
-			first, _, _, _ := seq.ParseLine(lines[0])
-			if e.firstGT > 0 {
-				if first <= e.firstGT {
-					t.Fatalf("start_at end: first line shipped is seq %d; lines written before wharf started must be skipped", first)
-				}
-				// Contiguous from the first shipped line to the last written.
-				for i := range lines {
-					if n, _, _, _ := seq.ParseLine(lines[i]); n != first+int64(i) {
-						t.Fatalf("line %d has seq %d, want %d", i, n, first+int64(i))
-					}
-				}
-			} else {
-				r := seq.CheckLines(e.c.Name, lines, e.lines)
-				if !r.OK() {
-					t.Fatal(r.String())
-				}
-				if e.lines == 0 && r.Lines < 100 {
-					t.Fatalf("only %d lines from the container removed while running", r.Lines)
-				}
-			}
-			// Long lines arrive whole.
-			for _, l := range lines {
-				n, _, _, _ := seq.ParseLine(l)
-				if strings.Contains(e.c.Name, "") && len(l) > 16384 && len(l) != 40960 {
-					t.Fatalf("long line %d has %d bytes, want 40960", n, len(l))
-				}
-			}
-			// Docker's nanosecond timestamps are kept.
-			if tm := times[e.c.Name]; tm != nil {
-				checked := 0
-				for _, r := range recs {
-					n, _, _, _ := seq.ParseLine(r.Line)
-					if want, ok := tm[n]; ok {
-						if r.TS != want {
-							t.Fatalf("seq %d: time %d, docker says %d", n, r.TS, want)
-						}
-						checked++
-					}
-				}
-				if checked < len(recs)/2 {
-					t.Fatalf("only %d of %d timestamps could be checked", checked, len(recs))
-				}
-			}
+			checkDelivered(t, e, img, recs, times[e.c.Name])
 		})
 	}
-	if t.Failed() {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "collected %d containers\n", len(want))
 }
 
 // TestRenameWhileRunning renames a logging container: lines read after the

@@ -23,6 +23,19 @@ import (
 	"github.com/wharf-logs/wharf/internal/dockertest"
 )
 
+// TestMain builds wharf before any test starts its clock, and removes any
+// container this run left behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := dockertest.Cleanup(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	if wharfBin != "" {
+		os.RemoveAll(filepath.Dir(wharfBin))
+	}
+	os.Exit(code)
+}
+
 var (
 	buildOnce sync.Once
 	wharfBin  string

@@ -1,15 +1,71 @@
 package agent
 
 import (
-	"errors"
-	"log/slog"
+	"context"
+	"sync"
+	"time"
 
 	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/metrics"
-	"github.com/wharf-logs/wharf/internal/sink"
 )
 
-func newLokiSink(cfg config.Loki, deps Deps, m *metrics.Metrics) (sink.Sink, error) {
-	_ = slog.Default
-	return nil, errors.New("agent: loki sink not wired")
+// lokiSink is the Loki client plus the limits that keep entries Loki would
+// refuse out of its batches.
+type lokiSink struct {
+	*loki.Client
+	loki.Limits
+	noMetadata bool
+
+	mu       sync.Mutex
+	stripped map[*entry.Stream]*entry.Stream
+}
+
+// Send sends b, without structured metadata when it is turned off. The
+// batch's streams are swapped for metadata-free copies; the entries and
+// their shared streams are left alone.
+func (s *lokiSink) Send(ctx context.Context, b *entry.Batch) error {
+	if s.noMetadata {
+		s.mu.Lock()
+		if len(s.stripped) > 10000 {
+			clear(s.stripped) // streams come and go with containers
+		}
+		for i := range b.Streams {
+			st := b.Streams[i].Stream
+			c := s.stripped[st]
+			if c == nil {
+				c = entry.NewStream(st.Labels, nil, st.Origin)
+				s.stripped[st] = c
+			}
+			b.Streams[i].Stream = c
+		}
+		s.mu.Unlock()
+	}
+	return s.Client.Send(ctx, b)
+}
+
+// pushObserver feeds the push metrics from the client's requests.
+type pushObserver struct{ m *metrics.Metrics }
+
+func (o pushObserver) Observe(status string, dur time.Duration, _ int) {
+	o.m.PushRequests.WithLabelValues("loki", status).Inc()
+	o.m.PushDuration.WithLabelValues("loki").Observe(dur.Seconds())
+}
+
+func newLokiSink(cfg config.Loki, deps Deps, m *metrics.Metrics) (*lokiSink, error) {
+	c, err := loki.New(cfg, loki.Deps{
+		Logger:   deps.Logger.With("sink", "loki"),
+		Version:  deps.Version,
+		Observer: pushObserver{m},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &lokiSink{
+		Client:     c,
+		Limits:     loki.LimitsFrom(cfg),
+		noMetadata: !cfg.StructuredMetadata,
+		stripped:   map[*entry.Stream]*entry.Stream{},
+	}, nil
 }

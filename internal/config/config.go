@@ -142,6 +142,11 @@ type Loki struct {
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 	LongLines    string   `yaml:"long_lines"`
 
+	// StructuredMetadata sends each stream's metadata (container_id, image)
+	// as Loki structured metadata. Turn it off for a Loki that does not
+	// allow it (allow_structured_metadata: false, the 2.x default).
+	StructuredMetadata bool `yaml:"structured_metadata"`
+
 	// DeadLetter bounds the dead-letter files.
 	DeadLetter DeadLetter `yaml:"dead_letter"`
 }

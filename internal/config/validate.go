@@ -119,6 +119,8 @@ func (c *Config) Validate() error {
 			bad("loki.url", "%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 		case u.Host == "":
 			bad("loki.url", "%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		case u.Path == "" || u.Path == "/":
+			bad("loki.url", "%q has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 		}
 	}
 	oneOf("loki.format", l.Format, "protobuf", "json")

@@ -384,17 +384,19 @@ func (c *Client) Events(ctx context.Context, since int64) (*EventStream, error) 
 // Next blocks until the next event, the end of the stream, or the
 // cancellation of the context the stream was opened with.
 func (s *EventStream) Next() (Event, error) {
-	var m struct {
-		Type   string `json:"Type"`
-		Action string `json:"Action"`
-		Actor  struct {
-			ID         string            `json:"ID"`
-			Attributes map[string]string `json:"Attributes"`
-		} `json:"Actor"`
-		Time     int64 `json:"time"`
-		TimeNano int64 `json:"timeNano"`
-	}
 	for {
+		// Fresh each time: decoding into a used struct would keep fields,
+		// and merge attributes, of a skipped event.
+		var m struct {
+			Type   string `json:"Type"`
+			Action string `json:"Action"`
+			Actor  struct {
+				ID         string            `json:"ID"`
+				Attributes map[string]string `json:"Attributes"`
+			} `json:"Actor"`
+			Time     int64 `json:"time"`
+			TimeNano int64 `json:"timeNano"`
+		}
 		if err := s.dec.Decode(&m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return Event{}, io.EOF

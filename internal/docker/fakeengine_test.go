@@ -34,9 +34,10 @@ type fakeEngine struct {
 	once sync.Once
 
 	mu         sync.Mutex
-	apiVersion string // Api-Version of /_ping; "" sends no header
-	down       bool   // every request answers 503, as while dockerd restarts
-	loseEvents bool   // events are not recorded (a restarted daemon forgets them)
+	conns      map[net.Conn]http.ConnState // open connections
+	apiVersion string                      // Api-Version of /_ping; "" sends no header
+	down       bool                        // every request answers 503, as while dockerd restarts
+	loseEvents bool                        // events are not recorded (a restarted daemon forgets them)
 	containers map[string]*fakeContainer
 	events     []fakeEvent
 	eventsGrew chan struct{} // closed and replaced when events grows
@@ -49,11 +50,13 @@ type fakeEngine struct {
 type fakeContainer struct {
 	spec    fakeSpec
 	running bool
+	runs    int // starts so far
 	logs    []fakeLine
-	// followCut, when >= 0, is how many log lines a follow stream sends
-	// before it ends at the container's exit: dockerd was seen to close a
-	// follow stream before the last message of a dying container.
-	followCut int
+	// followEnd maps a run that ended to the number of log lines the
+	// follow streams opened during it send before they end: all lines at
+	// the exit, or fewer, as dockerd was seen to close a follow stream
+	// before the last message of a dying container.
+	followEnd map[int]int
 	changed   chan struct{} // closed and replaced on every change
 	logsErr   *fakeAPIError
 	created   time.Time
@@ -71,6 +74,11 @@ type fakeSpec struct {
 }
 
 // fakeLine is one line of a container's log.
+//
+// Stream 3 is the daemon's own error message ("Error grabbing logs: ..."),
+// sent without timestamp whatever since says, as dockerd does each time its
+// scan of the log passes a record it cannot decode. Any other stream value
+// makes a frame header dockerd cannot have written.
 type fakeLine struct {
 	Time   int64 // Unix ns, as the daemon stamped it
 	Stream StreamKind
@@ -127,10 +135,20 @@ func newFakeEngine(t testing.TB) *fakeEngine {
 		quit:       make(chan struct{}),
 		apiVersion: "1.41",
 		containers: map[string]*fakeContainer{},
+		conns:      map[net.Conn]http.ConnState{},
 		eventsGrew: make(chan struct{}),
 		cutStreams: make(chan struct{}),
 	}
 	fe.srv = httptest.NewUnstartedServer(fe)
+	fe.srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		fe.mu.Lock()
+		defer fe.mu.Unlock()
+		if st == http.StateClosed || st == http.StateHijacked {
+			delete(fe.conns, c)
+		} else {
+			fe.conns[c] = st
+		}
+	}
 	fe.srv.Listener.Close()
 	fe.srv.Listener = l
 	fe.srv.Start()
@@ -249,7 +267,7 @@ func (fe *fakeEngine) create(spec fakeSpec, lines ...fakeLine) {
 	if spec.Image == "" {
 		spec.Image = "busybox:latest"
 	}
-	c := &fakeContainer{spec: spec, followCut: -1, changed: make(chan struct{}), created: time.Now()}
+	c := &fakeContainer{spec: spec, followEnd: map[int]int{}, changed: make(chan struct{}), created: time.Now()}
 	c.logs = append(c.logs, lines...)
 	fe.containers[spec.ID] = c
 	fe.emitLocked("create", spec.ID, c.attrs())
@@ -265,7 +283,8 @@ func (fe *fakeEngine) start(id string) {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
 	c := fe.get(id)
-	c.running, c.followCut, c.started = true, -1, time.Now()
+	c.running, c.started = true, time.Now()
+	c.runs++
 	c.changedLocked()
 	fe.emitLocked("start", id, c.attrs())
 }
@@ -286,10 +305,11 @@ func (fe *fakeEngine) exit(id string, lostInFollow bool, last ...fakeLine) {
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
 	c := fe.get(id)
-	if lostInFollow {
-		c.followCut = len(c.logs)
-	}
+	c.followEnd[c.runs] = len(c.logs)
 	c.logs = append(c.logs, last...)
+	if !lostInFollow {
+		c.followEnd[c.runs] = len(c.logs)
+	}
 	c.running = false
 	c.changedLocked()
 	a := c.attrs()
@@ -327,6 +347,13 @@ func (fe *fakeEngine) requestsTo(path string) []fakeRequest {
 		}
 	}
 	return out
+}
+
+// openConns returns the number of client connections open.
+func (fe *fakeEngine) openConns() int {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	return len(fe.conns)
 }
 
 func (fe *fakeEngine) allRequests() []fakeRequest {
@@ -387,7 +414,7 @@ func (fe *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if version == "" {
-		version = minAPIVersion
+		version = "1.24" // what a daemon without the header speaks
 	}
 	if fakeVersionLess(version, want) {
 		fakeError(w, http.StatusBadRequest, fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", want, version))
@@ -596,11 +623,14 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 	fe.mu.Lock()
 	c := fe.containers[id]
 	var apiErr *fakeAPIError
-	tty := false
+	tty, live, run := false, false, 0
 	if c != nil {
-		apiErr, tty = c.logsErr, c.spec.TTY
+		apiErr, tty, live, run = c.logsErr, c.spec.TTY, c.running, c.runs
 	}
 	fe.mu.Unlock()
+	// Following a stopped container returns its log and ends; following a
+	// running one streams until that run ends.
+	streaming := follow && live
 	switch {
 	case c == nil:
 		fakeError(w, http.StatusNotFound, "No such container: "+id)
@@ -624,20 +654,21 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 	for {
 		fe.mu.Lock()
 		gone := fe.containers[id] != c
-		lines := c.logs
-		running, changed := c.running, c.changed
-		limit := len(lines)
-		if follow && !running && c.followCut >= 0 {
-			limit = min(limit, c.followCut)
-		}
+		lines, changed := c.logs, c.changed
+		end, ended := c.followEnd[run]
 		fe.mu.Unlock()
+		limit := len(lines)
+		if streaming && ended {
+			limit = min(limit, end)
+		}
 		buf = buf[:0]
 		for _, l := range lines[min(sent, limit):limit] {
-			if l.Time < since || !want[l.Stream] {
+			daemonErr := l.Stream == 3
+			if !daemonErr && l.Time < since || l.Stream <= StreamStderr && !want[l.Stream] {
 				continue
 			}
 			body := l.Text
-			if stamps {
+			if stamps && !daemonErr {
 				body = time.Unix(0, l.Time).UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + body
 			}
 			if tty {
@@ -655,7 +686,7 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 			return
 		}
 		fakeFlush(w)
-		if !follow || !running || gone {
+		if !streaming || ended || gone {
 			return
 		}
 		select {

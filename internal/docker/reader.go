@@ -39,6 +39,9 @@ func (s *Source) read(ctx context.Context, w *watched) {
 				// reader when it reconnects and finds the container running.
 				if !IsNotFound(err) {
 					s.warn.Warn("read-fail", "giving up reading a container until docker is reachable again", "container", w.id, "error", err)
+					s.mu.Lock()
+					w.stale = true
+					s.mu.Unlock()
 				}
 				s.finish(w)
 				return
@@ -105,7 +108,7 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 			s.deps.Logger.Debug("container is being removed; nothing more to read", "container", info.Name)
 			return false, nil
 		}
-		if errors.As(err, &apiErr) && apiErr.Status != 404 && apiErr.Status < 500 {
+		if errors.As(err, &apiErr) && apiErr.Status != 404 && (apiErr.Status < 500 || apiErr.Status == 501) {
 			// The log driver cannot be read back (none, syslog, ...): report
 			// it once per container and stop trying.
 			s.deps.Metrics.SourceErrors.WithLabelValues(sourceAPI, "unreadable").Inc()

@@ -75,6 +75,8 @@ type watched struct {
 	reading   bool // a reader goroutine runs for it
 	wake      bool // the container (re)started while its reader ran
 	destroyed bool
+	stale     bool // its reader gave up on errors; read again on reconnect
+	skip      bool // filtered out: never read
 	// pos is where the next read starts; only the reader goroutine touches
 	// it, and only one reader runs per container.
 	pos position
@@ -183,17 +185,18 @@ func (s *Source) Run(ctx context.Context) error {
 	s.runCtx = ctx
 	defer s.readers.Wait()
 	var since int64 // time of the last event seen, for replay after a reconnect
-	first := true
+	first := true   // no list has been reconciled yet
 	for attempt := 0; ; attempt++ {
-		err := s.session(ctx, &since, first)
+		listed, err := s.session(ctx, &since, first)
 		s.setUp(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if listed {
+			first = false
+		}
 		if err == nil {
 			attempt = 0 // the stream was healthy before it ended
-		} else {
-			first = first && since == 0
 		}
 		s.deps.Metrics.DockerReconnects.Inc()
 		wait := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, attempt)
@@ -223,9 +226,9 @@ func (s *Source) setUp(up bool) {
 // containers to learn what happened before it was open, then follow events
 // until the stream breaks. It returns nil when the stream was healthy and
 // ended, an error when it could not be set up or broke.
-func (s *Source) session(ctx context.Context, since *int64, first bool) error {
+func (s *Source) session(ctx context.Context, since *int64, first bool) (listed bool, err error) {
 	if _, err := s.deps.Client.Negotiate(ctx); err != nil {
-		return err
+		return false, err
 	}
 	// Open events before listing so nothing falls between the two: a
 	// container created after the list is in the stream, and events for
@@ -234,12 +237,12 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) error {
 	defer cancel()
 	events, err := s.deps.Client.Events(ctx, *since)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer events.Close()
 	list, err := s.deps.Client.List(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	s.setUp(true)
 	s.reconcile(list, first)
@@ -247,9 +250,9 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) error {
 		ev, err := events.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil
+				return true, nil
 			}
-			return err
+			return true, err
 		}
 		*since = ev.TimeNano
 		s.handle(ev)
@@ -266,10 +269,21 @@ func (s *Source) reconcile(list []Summary, first bool) {
 	for _, c := range list {
 		seen[c.ID] = true
 		w := s.containers[c.ID]
-		if w == nil {
-			w = s.addLocked(c.ID, first)
+		added := w == nil
+		if added {
+			name := ""
+			if len(c.Names) > 0 {
+				name = strings.TrimPrefix(c.Names[0], "/")
+			}
+			w = s.addLocked(c.ID, first, Container{ID: c.ID, Name: name, Image: c.Image, Labels: c.Labels})
 		}
-		if c.State == "running" || c.State == "paused" || c.State == "restarting" {
+		switch {
+		case c.State == "running" || c.State == "paused" || c.State == "restarting":
+			s.kickLocked(w)
+		case added && !first, w.stale:
+			// It ran while the event stream was down (a restarted daemon
+			// loses its events), or its reader gave up during the outage:
+			// read what it left.
 			s.kickLocked(w)
 		}
 	}
@@ -282,8 +296,11 @@ func (s *Source) reconcile(list []Summary, first bool) {
 
 // addLocked registers a container. Containers that existed before wharf
 // started are read from start_at; those created since, from their first line.
-func (s *Source) addLocked(id string, existedAtStart bool) *watched {
-	w := &watched{id: id}
+//
+// Filters are applied here, from what the list or the event tells, so a
+// container that is not collected never gets a reader (nor a goroutine).
+func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched {
+	w := &watched{id: id, skip: !s.deps.Filter.Keep(c)}
 	if existedAtStart && s.cfg.StartAt == "end" {
 		w.pos = startPosition(s.started)
 	}
@@ -303,7 +320,7 @@ func (s *Source) handle(ev Event) {
 	switch ev.Action {
 	case "create", "start", "restart", "unpause":
 		if w == nil {
-			w = s.addLocked(ev.ID, false)
+			w = s.addLocked(ev.ID, false, eventContainer(ev))
 		}
 		if ev.Action != "create" {
 			s.kickLocked(w)
@@ -313,17 +330,28 @@ func (s *Source) handle(ev Event) {
 			s.destroyLocked(w)
 		}
 	case "rename":
-		if name := ev.Attributes["name"]; w != nil && w.info.ID != "" && name != "" {
+		if w == nil {
+			return
+		}
+		name := strings.TrimPrefix(ev.Attributes["name"], "/")
+		if w.info.ID != "" && name != "" {
 			info := w.info
-			info.Name = strings.TrimPrefix(name, "/")
+			info.Name = name
 			s.setInfoLocked(w, info)
+		}
+		// A name filter may now match or not; a running reader finishes
+		// its stream either way, and the filter applies from the next one.
+		wasSkipped := w.skip
+		w.skip = !s.deps.Filter.Keep(eventContainer(ev))
+		if wasSkipped && !w.skip {
+			s.kickLocked(w)
 		}
 	}
 }
 
 // kickLocked makes sure a reader runs for w.
 func (s *Source) kickLocked(w *watched) {
-	if w.destroyed || w.id == s.deps.SelfID {
+	if w.destroyed || w.skip || w.id == s.deps.SelfID {
 		return
 	}
 	if w.reading {
@@ -331,7 +359,7 @@ func (s *Source) kickLocked(w *watched) {
 		return
 	}
 	w.reading = true
-	w.wake = false
+	w.wake, w.stale = false, false
 	s.readers.Go(func() { s.read(s.runCtx, w) })
 }
 
@@ -369,4 +397,18 @@ func backoff(min, max time.Duration, n int) time.Duration {
 		d = max
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// eventContainer is what an event tells of its container: the name, the
+// image and the labels, which Docker puts among the event's attributes.
+func eventContainer(ev Event) Container {
+	labels := make(map[string]string, len(ev.Attributes))
+	for k, v := range ev.Attributes {
+		switch k {
+		case "name", "image", "exitCode", "oldName", "signal":
+		default:
+			labels[k] = v
+		}
+	}
+	return Container{ID: ev.ID, Name: strings.TrimPrefix(ev.Attributes["name"], "/"), Image: ev.Attributes["image"], Labels: labels}
 }

@@ -1,0 +1,264 @@
+package deadletter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"go.uber.org/goleak"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type record struct {
+	Time     string            `json:"time"`
+	TS       int64             `json:"ts"`
+	Stream   string            `json:"stream"`
+	Labels   map[string]string `json:"labels"`
+	Metadata map[string]string `json:"metadata"`
+	Sink     string            `json:"sink"`
+	Reason   string            `json:"reason"`
+	Error    string            `json:"error"`
+	Line     string            `json:"line"`
+}
+
+// readRecords parses an NDJSON file strictly: whole records, known fields.
+func readRecords(t *testing.T, path string) []record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Fatalf("%s ends with a partial record", path)
+	}
+	var out []record
+	for _, line := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		var r record
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("%s: record %q: %v", path, line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+var web = entry.NewStream(
+	entry.Labels{{Name: "container", Value: "web"}, {Name: "stream", Value: "stdout"}},
+	entry.Labels{{Name: "container_id", Value: "abc"}},
+	"web")
+
+func entries(n int, prefix string) []entry.Entry {
+	var out []entry.Entry
+	for i := range n {
+		out = append(out, entry.Entry{Time: int64(1_795_734_000_000_000_000 + i), Line: fmt.Appendf(nil, "%s %d", prefix, i), Stream: web})
+	}
+	return out
+}
+
+func TestDeadLetterRecords(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dead-letter")
+	w := New(dir, 1<<20, 3)
+	defer w.Close()
+	cause := errors.New(`loki: 400 entry for stream '{container="web"}' has timestamp too old`)
+	if err := w.DeadLetter("loki", "too_old", cause, entries(2, "old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DeadLetter("loki", "line_too_long", nil, entries(1, "long")); err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, filepath.Join(dir, "loki.ndjson"))
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for i, want := range []struct{ reason, err, line string }{
+		{"too_old", cause.Error(), "old 0"},
+		{"too_old", cause.Error(), "old 1"},
+		{"line_too_long", "", "long 0"},
+	} {
+		r := recs[i]
+		if r.Sink != "loki" || r.Reason != want.reason || r.Error != want.err || r.Line != want.line {
+			t.Errorf("record %d: %+v, want sink loki, reason %s, error %q, line %q", i, r, want.reason, want.err, want.line)
+		}
+		if r.TS == 0 || r.Time == "" || r.Labels["container"] != "web" || r.Metadata["container_id"] != "abc" || r.Stream != "stdout" {
+			t.Errorf("record %d lacks the file sink fields: %+v", i, r)
+		}
+	}
+}
+
+func TestDeadLetterFilePerSink(t *testing.T) {
+	dir := t.TempDir()
+	w := New(dir, 1<<20, 2)
+	defer w.Close()
+	for _, name := range []string{"loki", "loki/tenant-1", "file"} {
+		if err := w.DeadLetter(name, "invalid", errors.New("x"), entries(1, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"file.ndjson", "loki.ndjson", "loki_tenant-1.ndjson"}; !slices.Equal(names, want) {
+		t.Errorf("files %q, want %q", names, want)
+	}
+	if r := readRecords(t, filepath.Join(dir, "loki_tenant-1.ndjson")); len(r) != 1 || r[0].Sink != "loki/tenant-1" {
+		t.Errorf("records %+v", r)
+	}
+}
+
+func TestDeadLetterLongErrorCapped(t *testing.T) {
+	dir := t.TempDir()
+	w := New(dir, 1<<20, 2)
+	defer w.Close()
+	long := errors.New(strings.Repeat("€", 3000)) // 9000 bytes; 4096 falls inside a rune
+	if err := w.DeadLetter("loki", "invalid", long, entries(1, "x")); err != nil {
+		t.Fatal(err)
+	}
+	r := readRecords(t, filepath.Join(dir, "loki.ndjson"))
+	if len(r) != 1 {
+		t.Fatalf("%d records", len(r))
+	}
+	if n := len(r[0].Error); n < 4000 || n > 4096+utf8.UTFMax {
+		t.Errorf("error of %d bytes, want about 4096", n)
+	}
+	if !strings.HasPrefix(long.Error(), strings.TrimRight(r[0].Error, "\ufffd")) {
+		t.Error("the error kept is not the start of the cause")
+	}
+}
+
+func TestDeadLetterRotationCap(t *testing.T) {
+	dir := t.TempDir()
+	const maxBytes, maxFiles = 2 << 10, 3
+	w := New(dir, maxBytes, maxFiles)
+	defer w.Close()
+	for i := range 100 {
+		e := entry.Entry{Time: int64(i), Line: []byte(strings.Repeat("x", 100)), Stream: web}
+		if err := w.DeadLetter("loki", "too_old", errors.New("400"), []entry.Entry{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != maxFiles {
+		t.Errorf("%d files, want %d", len(ents), maxFiles)
+	}
+	var ts []int64
+	for _, name := range []string{"loki.ndjson.2", "loki.ndjson.1", "loki.ndjson"} {
+		p := filepath.Join(dir, name)
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > maxBytes {
+			t.Errorf("%s is %d bytes, over %d", name, st.Size(), maxBytes)
+		}
+		for _, r := range readRecords(t, p) {
+			ts = append(ts, r.TS)
+		}
+	}
+	if len(ts) == 0 || ts[len(ts)-1] != 99 {
+		t.Fatalf("newest record missing: %v", ts)
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] != ts[i-1]+1 {
+			t.Fatalf("records not contiguous: %v", ts)
+		}
+	}
+}
+
+func TestDeadLetterConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	w := New(dir, 1<<20, 2)
+	defer w.Close()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := w.DeadLetter("loki", "invalid", errors.New("400"), entries(3, fmt.Sprintf("g%d-%d", g, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(readRecords(t, filepath.Join(dir, "loki.ndjson"))); n != 8*50*3 {
+		t.Errorf("%d records, want %d", n, 8*50*3)
+	}
+}
+
+func TestDeadLetterErrorAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "dl")
+	if err := os.WriteFile(blocker, nil, 0o640); err != nil { // a file where the directory should be
+		t.Fatal(err)
+	}
+	w := New(blocker, 1<<20, 2)
+	defer w.Close()
+	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "x")); err == nil {
+		t.Fatal("DeadLetter into an unusable directory succeeded")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "y")); err != nil {
+		t.Fatalf("after the directory became usable: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Writing after Close reopens the file and appends.
+	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "z")); err != nil {
+		t.Fatal(err)
+	}
+	if r := readRecords(t, filepath.Join(blocker, "loki.ndjson")); len(r) != 2 || r[0].Line != "y 0" || r[1].Line != "z 0" {
+		t.Errorf("records %+v", r)
+	}
+}
+
+// openFDs counts this process's open file descriptors, or skips the test
+// where /proc does not tell.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count open files: %v", err)
+	}
+	return len(ents)
+}
+
+func TestDeadLetterHoldsOneFilePerSink(t *testing.T) {
+	dir := t.TempDir()
+	w := New(dir, 1<<20, 2)
+	before := openFDs(t)
+	for i := range 200 {
+		if err := w.DeadLetter("loki", "invalid", nil, entries(1, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := openFDs(t); n > before+1 {
+		t.Errorf("%d files open after 200 dead letters to one sink, %d before", n, before)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFDs(t); n > before {
+		t.Errorf("%d files open after Close, %d before", n, before)
+	}
+}

@@ -1,0 +1,304 @@
+package filesink
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/sink"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// containerStream returns the stdout stream of a container called name.
+func containerStream(name string) *entry.Stream {
+	return entry.NewStream(
+		entry.Labels{{Name: "container", Value: name}, {Name: "stream", Value: "stdout"}},
+		entry.Labels{{Name: "container_id", Value: "id-" + name}},
+		name)
+}
+
+// batchOf returns a batch with n entries per stream, lines "<origin> <i>".
+func batchOf(n int, streams ...*entry.Stream) *entry.Batch {
+	b := &entry.Batch{}
+	for i := range n {
+		for _, s := range streams {
+			b.Add(entry.Entry{Time: int64(1_795_734_000_000_000_000 + i), Line: fmt.Appendf(nil, "%s %d", s.Origin, i), Stream: s})
+		}
+	}
+	return b
+}
+
+// readRecords parses every record of an NDJSON file strictly.
+func readRecords(t *testing.T, path string) []record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.Fatalf("%s ends with a partial record %q", path, b)
+		}
+		out = append(out, parseRecord(t, b[:i+1]))
+		b = b[i+1:]
+	}
+	return out
+}
+
+func lines(rs []record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Line)
+	}
+	return out
+}
+
+func newSink(t *testing.T, cfg Config) *Sink {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestNew(t *testing.T) {
+	if _, err := New(Config{}); err == nil || !strings.HasPrefix(err.Error(), "filesink: ") {
+		t.Errorf("New without a directory: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "not", "yet")
+	s := newSink(t, Config{Dir: dir})
+	if s.Name() != "file" {
+		t.Errorf("Name() = %q", s.Name())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("New created %s before any write", dir)
+	}
+	if err := s.Send(t.Context(), batchOf(1, containerStream("web"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(readRecords(t, filepath.Join(dir, "web.ndjson"))); !slices.Equal(got, []string{"web 0"}) {
+		t.Errorf("lines %q", got)
+	}
+}
+
+func TestSendWritesOneFilePerOrigin(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir, Fsync: true})
+	web, file := containerStream("web"), entry.NewStream(entry.Labels{{Name: "job", Value: "varlog"}}, nil, "/var/log/app.log")
+	for range 2 {
+		if err := s.Send(t.Context(), batchOf(3, web, file)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := files(t, dir), []string{"_var_log_app.log.ndjson", "web.ndjson"}; !slices.Equal(got, want) {
+		t.Fatalf("files %q, want %q", got, want)
+	}
+	recs := readRecords(t, filepath.Join(dir, "web.ndjson"))
+	want := []string{"web 0", "web 1", "web 2", "web 0", "web 1", "web 2"}
+	if got := lines(recs); !slices.Equal(got, want) {
+		t.Errorf("web lines %q, want %q", got, want)
+	}
+	if recs[0].Labels["container"] != "web" || recs[0].Metadata["container_id"] != "id-web" || recs[0].Stream != "stdout" {
+		t.Errorf("record %+v", recs[0])
+	}
+	if got := lines(readRecords(t, filepath.Join(dir, "_var_log_app.log.ndjson"))); len(got) != 6 || got[0] != "/var/log/app.log 0" {
+		t.Errorf("file lines %q", got)
+	}
+	if s.OpenFiles() != 2 {
+		t.Errorf("%d files open, want 2", s.OpenFiles())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.OpenFiles() != 0 {
+		t.Errorf("%d files open after Close", s.OpenFiles())
+	}
+}
+
+func TestSendRotates(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir, MaxFileBytes: 4 << 10, MaxFiles: 3})
+	web := containerStream("web")
+	const batches, per = 40, 10
+	for i := range batches {
+		b := &entry.Batch{}
+		for j := range per {
+			b.Add(entry.Entry{Time: int64(i*per + j), Line: fmt.Appendf(nil, "line %05d %s", i*per+j, strings.Repeat("x", 100)), Stream: web})
+		}
+		if err := s.Send(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := files(t, dir), []string{"web.ndjson", "web.ndjson.1", "web.ndjson.2"}; !slices.Equal(got, want) {
+		t.Fatalf("files %q, want %q", got, want)
+	}
+	var ts []int64
+	for _, name := range []string{"web.ndjson.2", "web.ndjson.1", "web.ndjson"} {
+		p := filepath.Join(dir, name)
+		if st, _ := os.Stat(p); st.Size() > 4<<10 {
+			t.Errorf("%s is %d bytes", name, st.Size())
+		}
+		for _, r := range readRecords(t, p) {
+			ts = append(ts, r.TS)
+		}
+	}
+	if len(ts) == 0 || ts[len(ts)-1] != batches*per-1 {
+		t.Fatalf("newest record missing: %v", ts)
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] != ts[i-1]+1 {
+			t.Fatalf("records not contiguous at %d: %v", i, ts)
+		}
+	}
+}
+
+func TestSendClosesLeastRecentlyUsed(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir, MaxOpen: 2, IdleClose: time.Hour})
+	now := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	send := func(names ...string) {
+		t.Helper()
+		var streams []*entry.Stream
+		for _, n := range names {
+			streams = append(streams, containerStream(n))
+		}
+		if err := s.Send(t.Context(), batchOf(1, streams...)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	open := func() []string {
+		var names []string
+		for k := range s.files {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		return names
+	}
+	send("a")
+	send("b")
+	send("a") // b is now the least recently written
+	send("c")
+	if got, want := open(), []string{"a.ndjson", "c.ndjson"}; !slices.Equal(got, want) {
+		t.Errorf("open files %q, want %q", got, want)
+	}
+	send("b") // reopened and appended to; a goes
+	if got, want := open(), []string{"b.ndjson", "c.ndjson"}; !slices.Equal(got, want) {
+		t.Errorf("open files %q, want %q", got, want)
+	}
+	if got := lines(readRecords(t, filepath.Join(dir, "b.ndjson"))); !slices.Equal(got, []string{"b 0", "b 0"}) {
+		t.Errorf("b after reopening: %q", got)
+	}
+	if s.OpenFiles() > 2 {
+		t.Errorf("%d files open, max 2", s.OpenFiles())
+	}
+}
+
+func TestSendClosesIdleFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir, IdleClose: 10 * time.Second})
+	now := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
+	s.now = func() time.Time { return now }
+	for _, step := range []struct {
+		after  time.Duration
+		origin string
+		open   int
+	}{
+		{0, "gone", 1},
+		{10 * time.Second, "web", 2},       // gone idle exactly IdleClose: kept
+		{time.Millisecond, "web", 1},       // gone idle just over: closed
+		{time.Hour, "web", 1},              // web itself was just written
+		{11 * time.Second, "other", 1},     // web idle, closed; other open
+		{0, "web", 2},                      // reopened
+		{10*time.Second + 1, "other", 1},   // web closed again
+		{10*time.Second + 1, "another", 1}, // other closed
+	} {
+		now = now.Add(step.after)
+		if err := s.Send(t.Context(), batchOf(1, containerStream(step.origin))); err != nil {
+			t.Fatal(err)
+		}
+		if s.OpenFiles() != step.open {
+			t.Errorf("after writing %s at +%v: %d files open, want %d", step.origin, step.after, s.OpenFiles(), step.open)
+		}
+	}
+	if got := lines(readRecords(t, filepath.Join(dir, "web.ndjson"))); len(got) != 4 {
+		t.Errorf("web.ndjson holds %q; want every write appended", got)
+	}
+}
+
+func TestSendWriteErrorIsRetryable(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir})
+	good, bad := containerStream("good"), containerStream("bad")
+	blocker := filepath.Join(dir, "bad.ndjson")
+	if err := os.Mkdir(blocker, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Send(t.Context(), batchOf(2, good, bad))
+	if retry, _ := sink.IsRetryable(err); err == nil || !retry {
+		t.Fatalf("Send with an unwritable file = %v, want a retryable error", err)
+	}
+	if !strings.Contains(err.Error(), "bad.ndjson") {
+		t.Errorf("error %q does not name the file", err)
+	}
+	// The disk accepts writes again: the same batch goes through.
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(t.Context(), batchOf(2, good, bad)); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if got := lines(readRecords(t, blocker)); !slices.Equal(got, []string{"bad 0", "bad 1"}) {
+		t.Errorf("bad.ndjson after the retry: %q", got)
+	}
+	// Valid NDJSON throughout; the good stream's lines may be there twice
+	// (at least once), never in part.
+	if got := lines(readRecords(t, filepath.Join(dir, "good.ndjson"))); len(got) < 2 {
+		t.Errorf("good.ndjson: %q", got)
+	}
+}
+
+func TestFileName(t *testing.T) {
+	for _, tc := range []struct {
+		origin, want string
+	}{
+		{"web", "web.ndjson"},
+		{"shop-web_1.v2", "shop-web_1.v2.ndjson"},
+		{"", "unknown.ndjson"},
+		{"/var/log/app.log", "_var_log_app.log.ndjson"},
+		{`C:\logs\app.log`, "C__logs_app.log.ndjson"},
+		{"../../etc/passwd", "_.._etc_passwd.ndjson"},
+		{".hidden", "hidden.ndjson"},
+		{".", "_.ndjson"},
+		{"..", "_.ndjson"},
+		{"...", "_.ndjson"},
+		{"a b\x00c\nd", "a_b_c_d.ndjson"},
+		{"ünï", "_n_.ndjson"},
+		{strings.Repeat("a", 300), strings.Repeat("a", 200) + ".ndjson"},
+		{"." + strings.Repeat("é", 300), strings.Repeat("_", 200) + ".ndjson"},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			got := FileName(tc.origin)
+			if got != tc.want {
+				t.Errorf("FileName(%q) = %q, want %q", tc.origin, got, tc.want)
+			}
+			if filepath.Base(got) != got || strings.ContainsAny(got, `/\`) || strings.HasPrefix(got, ".") {
+				t.Errorf("FileName(%q) = %q is not one plain file name", tc.origin, got)
+			}
+		})
+	}
+}

@@ -1,0 +1,77 @@
+package loki
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/entry"
+)
+
+// Limits keeps entries out of a push that Loki would certainly refuse, so
+// one bad entry does not turn a whole batch into a 400: entries older than
+// MaxAge or further than MaxFuture ahead are dead-lettered with their reason,
+// and lines longer than MaxLineBytes are truncated or dead-lettered.
+// Limits implements sink.Preparer; it is a value and safe for concurrent use.
+type Limits struct {
+	MaxAge       time.Duration
+	MaxFuture    time.Duration
+	MaxLineBytes int
+	// Truncate cuts long lines (with a marker) instead of dead-lettering them.
+	Truncate bool
+}
+
+// LimitsFrom returns the limits configured under loki.
+func LimitsFrom(cfg config.Loki) Limits {
+	return Limits{
+		MaxAge:       cfg.MaxAge,
+		MaxFuture:    cfg.MaxFuture,
+		MaxLineBytes: int(cfg.MaxLineBytes),
+		Truncate:     cfg.LongLines != "drop",
+	}
+}
+
+// ReasonTooManyLabels is the reason for entries whose stream has more labels
+// than Loki accepts; the other reasons Prepare gives are those of Loki's own
+// refusals (classify.go).
+const ReasonTooManyLabels = "too_many_labels"
+
+// Prepare checks e against the limits at time now. It returns "" to send e
+// (its Line possibly replaced by a truncated copy; the original bytes are
+// never modified, other sinks share them) or the reason to dead-letter it.
+func (l Limits) Prepare(e *entry.Entry, now time.Time) string {
+	n := now.UnixNano()
+	if l.MaxAge > 0 && e.Time < n-int64(l.MaxAge) {
+		return ReasonTooOld
+	}
+	if l.MaxFuture > 0 && e.Time > n+int64(l.MaxFuture) {
+		return ReasonTooNew
+	}
+	if len(e.Stream.Labels) > config.MaxLabels {
+		return ReasonTooManyLabels
+	}
+	if l.MaxLineBytes > 0 && len(e.Line) > l.MaxLineBytes {
+		if !l.Truncate {
+			return ReasonLineTooLong
+		}
+		e.Line = truncate(e.Line, l.MaxLineBytes)
+	}
+	return ""
+}
+
+// truncate returns a new line of at most max bytes: the start of line, cut
+// on a UTF-8 boundary, and a marker saying how much was cut.
+func truncate(line []byte, max int) []byte {
+	marker := func(n int) string { return " …[truncated " + strconv.Itoa(n) + " bytes]" }
+	keep := max - len(marker(len(line)))
+	if keep < 0 {
+		keep = 0
+	}
+	for keep > 0 && keep < len(line) && !utf8.RuneStart(line[keep]) {
+		keep--
+	}
+	out := make([]byte, 0, max)
+	out = append(out, line[:keep]...)
+	return append(out, marker(len(line)-keep)...)
+}

@@ -1,0 +1,683 @@
+// Package lokitest is a Loki push endpoint for tests: it decodes both push
+// formats, validates entries the way Loki does (answering 400 with a partial
+// success when some entries fail), records what it accepted, and injects
+// faults on demand: error statuses, rate limits, delays, hangs, connection
+// resets, HTML error pages and huge bodies.
+//
+// A Server listens on 127.0.0.1 and can be stopped and started again on the
+// same address, so a test can produce "connection refused" outages.
+package lokitest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
+)
+
+// PushPath is the path the server accepts pushes on.
+const PushPath = "/loki/api/v1/push"
+
+// Options configure a Server. The zero value accepts every entry; Defaults
+// returns Loki's own limits.
+type Options struct {
+	// MaxAge rejects entries older than now-MaxAge as too_old (Loki's
+	// reject_old_samples_max_age); 0 disables the check.
+	MaxAge time.Duration
+	// MaxFuture rejects entries newer than now+MaxFuture as too_new (Loki's
+	// creation_grace_period); 0 disables the check.
+	MaxFuture time.Duration
+	// MaxLineBytes rejects longer lines as line_too_long (Loki's
+	// max_line_size); 0 disables the check.
+	MaxLineBytes int
+	// TooFarBehind rejects an entry older than the newest accepted entry of
+	// its stream minus TooFarBehind (Loki: max_chunk_age/2); 0 disables it.
+	TooFarBehind time.Duration
+	// RequireTenant answers 401 to pushes without X-Scope-OrgID.
+	RequireTenant bool
+	// KeepDuplicates stores entries identical to one already stored (same
+	// stream, time and line). Loki drops them, and so does the server by
+	// default, counting them in Counts.Duplicates.
+	KeepDuplicates bool
+	// CountOnly counts entries and bytes without storing them, for
+	// benchmarks; Entries then returns nothing and duplicates are not
+	// detected.
+	CountOnly bool
+	// Now is the clock validation uses; time.Now when nil.
+	Now func() time.Time
+}
+
+// Defaults returns the limits of a default Loki installation.
+func Defaults() Options {
+	return Options{
+		MaxAge:       7 * 24 * time.Hour,
+		MaxFuture:    10 * time.Minute,
+		MaxLineBytes: 256 << 10,
+		TooFarBehind: time.Hour,
+	}
+}
+
+// Entry is one accepted log entry. Its strings and Metadata share memory
+// with the request they came in (and Metadata with other entries): treat them
+// as read-only.
+type Entry struct {
+	Tenant   string
+	Labels   string // the stream selector as sent, e.g. {app="web"}
+	Time     int64  // Unix nanoseconds
+	Line     string
+	Metadata entry.Labels
+}
+
+// Request records one request the server answered (or dropped, for a reset).
+type Request struct {
+	Method          string
+	Path            string
+	Header          http.Header
+	BodyBytes       int
+	Entries         int // entries in the body, accepted or not
+	Accepted        int
+	Status          int    // 0 when there was no answer: a reset, or the client left
+	ResponseBody    string // the start of the answer's body, at most 4 KiB
+	Fault           bool   // a fault decided the answer
+	ContentType     string
+	ContentEncoding string
+}
+
+// Counts summarises what the server has seen since it was made or Reset.
+type Counts struct {
+	Requests   int
+	Entries    int   // accepted entries, duplicates excluded
+	Bytes      int64 // line bytes of accepted entries
+	Duplicates int
+	// Rejected counts refused entries by reason (too_old, too_new,
+	// line_too_long, too_far_behind, invalid_labels).
+	Rejected map[string]int
+	// Statuses counts answers by HTTP status; 0 counts requests that got
+	// none (a reset, or the client left).
+	Statuses map[int]int
+}
+
+// Fault changes how the server answers. Fields combine: the server waits
+// (Delay or Hang) first, then resets the connection (Reset), or answers with
+// Status, or else handles the push normally.
+type Fault struct {
+	// Delay holds the answer for this long (or until the client goes away,
+	// Release or Stop).
+	Delay time.Duration
+	// Hang holds the answer until Release, Stop, or the client goes away.
+	Hang bool
+	// Reset closes the connection with a TCP reset instead of answering.
+	Reset bool
+	// Status answers with this status without ingesting anything.
+	Status int
+	// RetryAfter is sent as the Retry-After header when set.
+	RetryAfter string
+	// Body is the answer's body; a Loki-like text when empty.
+	Body string
+	// HTML answers with an HTML error page as a proxy would (status 502
+	// unless Status says otherwise).
+	HTML bool
+	// BodyBytes answers with a body of this many bytes (status 500 unless
+	// Status says otherwise).
+	BodyBytes int
+}
+
+type queuedFault struct {
+	f Fault
+	n int // requests left; <0 for all
+}
+
+// Server is a Loki-behaving push endpoint. Its methods are safe for
+// concurrent use. Close it when done: it owns a listener and the goroutines
+// serving it.
+type Server struct {
+	opts Options
+	addr string
+
+	mu       sync.Mutex
+	running  bool
+	http     *http.Server
+	served   chan struct{}  // closed when the Serve goroutine has returned
+	stopping chan struct{}  // closed by Stop to wake held handlers
+	handlers sync.WaitGroup // handlers of the running generation
+	conns    sync.WaitGroup // connections of the running generation
+	release  chan struct{}  // closed by Release to wake hanging handlers
+	held     int            // requests waiting in hold
+	faults   []queuedFault
+
+	entries  []Entry
+	requests []Request
+	counts   Counts
+	newest   map[string]int64 // newest accepted time by tenant and stream
+	seen     map[dedupKey]struct{}
+}
+
+type dedupKey struct {
+	tenant, labels string
+	time           int64
+	line           string
+}
+
+// New starts a Server on a free port of 127.0.0.1. It panics if it cannot
+// listen, like httptest.NewServer.
+func New(opts Options) *Server {
+	s := &Server{opts: opts, release: make(chan struct{})}
+	s.resetLocked()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("lokitest: listen: %v", err))
+	}
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	return s
+}
+
+// URL returns the push URL, http://127.0.0.1:port/loki/api/v1/push.
+func (s *Server) URL() string { return "http://" + s.addr + PushPath }
+
+// Addr returns the address the server listens on, which Start reuses.
+func (s *Server) Addr() string { return s.addr }
+
+func (s *Server) serve(ln net.Listener) {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// Track connections to their end: net/http may linger on one after its
+	// handler returned (to avoid a reset when a body was left unread), and
+	// Stop waits for that too so no goroutine outlives it.
+	hs.ConnState = func(_ net.Conn, state http.ConnState) {
+		switch state {
+		case http.StateNew:
+			s.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.conns.Done()
+		}
+	}
+	served := make(chan struct{})
+	s.mu.Lock()
+	s.running, s.http, s.served, s.stopping = true, hs, served, make(chan struct{})
+	s.mu.Unlock()
+	go func() {
+		defer close(served)
+		_ = hs.Serve(ln) // returns when Stop closes the server
+	}()
+}
+
+// Stop closes the listener and every connection, wakes held handlers and
+// waits for them to return. Clients then get "connection refused" until
+// Start. Stop on a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = false
+	close(s.stopping)
+	hs, served := s.http, s.served
+	s.mu.Unlock()
+	_ = hs.Close()
+	<-served
+	s.handlers.Wait()
+	s.conns.Wait()
+}
+
+// Start listens again on the same address after Stop. It fails if another
+// process took the port meanwhile.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if running {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("lokitest: listen on %s again: %w", s.addr, err)
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Close stops the server, like Stop; it exists to read well in defer and
+// t.Cleanup. Every Server must be stopped so its goroutines end.
+func (s *Server) Close() { s.Stop() }
+
+// Inject applies f to the next n requests, after faults injected before it;
+// n < 0 applies it to every request until ClearFaults.
+func (s *Server) Inject(f Fault, n int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, queuedFault{f: f, n: n})
+}
+
+// FailNext answers the next n requests with status.
+func (s *Server) FailNext(n, status int) { s.Inject(Fault{Status: status}, n) }
+
+// FailAll answers every request with status until ClearFaults.
+func (s *Server) FailAll(status int) { s.Inject(Fault{Status: status}, -1) }
+
+// ClearFaults drops pending faults and releases hanging requests.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+	s.Release()
+}
+
+// Release wakes the requests held by Hang or Delay; later ones hang again.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.release)
+	s.release = make(chan struct{})
+}
+
+// Held returns how many requests a Hang or Delay fault holds right now, so a
+// test can wait for its request to arrive before releasing it.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+// Entries returns a copy of the accepted entries in the order accepted.
+func (s *Server) Entries() []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Entry(nil), s.entries...)
+}
+
+// Lines returns the lines of the accepted entries of the stream with the
+// given selector, in the order accepted.
+func (s *Server) Lines(labels string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.entries {
+		if e.Labels == labels {
+			out = append(out, e.Line)
+		}
+	}
+	return out
+}
+
+// Requests returns a copy of the requests answered so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Counts returns a copy of the counters.
+func (s *Server) Counts() Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.counts
+	c.Rejected = clone(c.Rejected)
+	c.Statuses = clone(c.Statuses)
+	return c
+}
+
+func clone[K comparable](m map[K]int) map[K]int {
+	out := make(map[K]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset forgets recorded entries, requests, counters and the newest time of
+// each stream. Faults stay.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+}
+
+func (s *Server) resetLocked() {
+	s.entries, s.requests = nil, nil
+	s.counts = Counts{Rejected: map[string]int{}, Statuses: map[int]int{}}
+	s.newest = map[string]int64{}
+	s.seen = map[dedupKey]struct{}{}
+}
+
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// nextFault pops the fault for one request, or returns nil.
+func (s *Server) nextFault() *Fault {
+	if len(s.faults) == 0 {
+		return nil
+	}
+	q := &s.faults[0]
+	f := q.f
+	if q.n > 0 {
+		if q.n--; q.n == 0 {
+			s.faults = s.faults[1:]
+		}
+	}
+	return &f
+}
+
+// ServeHTTP handles one request. It is exported only to make Server an
+// http.Handler; tests talk to it over the network.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		http.Error(w, "stopping", http.StatusServiceUnavailable)
+		return
+	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
+	stopping, release := s.stopping, s.release
+	var fault *Fault
+	if r.URL.Path == PushPath && r.Method == http.MethodPost {
+		fault = s.nextFault()
+	}
+	s.mu.Unlock()
+
+	rec := Request{
+		Method:          r.Method,
+		Path:            r.URL.Path,
+		Header:          r.Header.Clone(),
+		ContentType:     r.Header.Get("Content-Type"),
+		ContentEncoding: r.Header.Get("Content-Encoding"),
+		Fault:           fault != nil,
+	}
+	switch {
+	case r.URL.Path != PushPath:
+		s.answer(w, rec, http.StatusNotFound, nil, "404 page not found")
+		return
+	case r.Method != http.MethodPost:
+		w.Header().Set("Allow", http.MethodPost)
+		s.answer(w, rec, http.StatusMethodNotAllowed, nil, "method not allowed")
+		return
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, loki.MaxDecodedBytes))
+	rec.BodyBytes = len(body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.answer(w, rec, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("request body too large: more than %d bytes", loki.MaxDecodedBytes))
+			return
+		}
+		// The client went away mid-body; nothing to answer.
+		s.record(rec)
+		return
+	}
+
+	if fault != nil {
+		if !s.hold(r, fault, stopping, release) {
+			// Stopped, or the client left: drop the connection unanswered,
+			// as a dying server would, rather than let net/http send 200.
+			s.drop(w, rec, false)
+			return
+		}
+		if fault.Reset {
+			s.drop(w, rec, true)
+			return
+		}
+		if status, h, text := fault.answer(); status != 0 {
+			s.answer(w, rec, status, h, text)
+			return
+		}
+	}
+	s.push(w, r, rec, body)
+}
+
+// hold waits as the fault asks and reports whether the request should still
+// be answered.
+func (s *Server) hold(r *http.Request, f *Fault, stopping, release <-chan struct{}) bool {
+	if !f.Hang && f.Delay <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	s.held++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.held--
+		s.mu.Unlock()
+	}()
+	var timeout <-chan time.Time
+	if !f.Hang {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-timeout:
+		return true
+	case <-release:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-stopping:
+		return false
+	}
+}
+
+// drop closes the connection without an answer, with a TCP reset when rst is
+// set.
+func (s *Server) drop(w http.ResponseWriter, rec Request, rst bool) {
+	s.record(rec)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // closes the connection without a response
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok && rst {
+		_ = tcp.SetLinger(0) // close with RST, not FIN
+	}
+	_ = conn.Close()
+}
+
+// answer returns the status, headers and body a fault asks for; status 0
+// means the push is handled normally.
+func (f *Fault) answer() (int, http.Header, string) {
+	status := f.Status
+	h := http.Header{}
+	if f.RetryAfter != "" {
+		h.Set("Retry-After", f.RetryAfter)
+	}
+	switch {
+	case f.HTML:
+		if status == 0 {
+			status = http.StatusBadGateway
+		}
+		h.Set("Content-Type", "text/html")
+		text := http.StatusText(status)
+		return status, h, fmt.Sprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", status, text, status, text)
+	case f.BodyBytes > 0:
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		return status, h, strings.Repeat("x", f.BodyBytes)
+	case status == 0:
+		return 0, nil, ""
+	case f.Body != "":
+		return status, h, f.Body
+	case status == http.StatusTooManyRequests:
+		return status, h, "Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec) while attempting to ingest lines, reduce log volume or contact your Loki administrator to see if the limit can be increased"
+	}
+	return status, h, fmt.Sprintf("lokitest: injected %d %s", status, http.StatusText(status))
+}
+
+func (s *Server) answer(w http.ResponseWriter, rec Request, status int, h http.Header, text string) {
+	for k, v := range h {
+		w.Header()[k] = v
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, text)
+	rec.Status = status
+	if len(text) > 4096 {
+		text = text[:4096]
+	}
+	rec.ResponseBody = text
+	s.record(rec)
+}
+
+func (s *Server) record(rec Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, rec)
+	s.counts.Requests++
+	s.counts.Statuses[rec.Status]++
+}
+
+// failure is a message of the 400 body and the entries it stands for.
+type failure struct {
+	msg    string
+	count  int
+	reason string
+}
+
+// failures groups identical messages in order of first appearance, as
+// Loki's distributor does.
+type failures struct {
+	list  []failure
+	index map[string]int
+	total int
+}
+
+func (f *failures) add(reason, msg string, n int) {
+	if f.index == nil {
+		f.index = map[string]int{}
+	}
+	f.total += n
+	if i, ok := f.index[msg]; ok {
+		f.list[i].count += n
+		return
+	}
+	f.index[msg] = len(f.list)
+	f.list = append(f.list, failure{msg: msg, count: n, reason: reason})
+}
+
+// body renders the failures as Loki's 400 text: grouped messages followed by
+// the total.
+func (f *failures) body(entries int) string {
+	var b strings.Builder
+	for i, x := range f.list {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if len(f.list) > 1 || x.count > 1 {
+			fmt.Fprintf(&b, "%d errors like: ", x.count)
+		}
+		b.WriteString(x.msg)
+	}
+	fmt.Fprintf(&b, "\ntotal ignored: %d out of %d", f.total, entries)
+	return b.String()
+}
+
+func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body []byte) {
+	tenant := r.Header.Get("X-Scope-OrgID")
+	if s.opts.RequireTenant && tenant == "" {
+		s.answer(w, rec, http.StatusUnauthorized, nil, "no org id")
+		return
+	}
+	streams, err := loki.DecodePush(body, rec.ContentType, rec.ContentEncoding)
+	if err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, loki.ErrBodyTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.answer(w, rec, status, nil, err.Error())
+		return
+	}
+
+	now := s.now().UnixNano()
+	var fails failures
+	var accepted []Entry
+	total, n, dups := 0, 0, 0
+	var acceptedBytes int64
+
+	s.mu.Lock()
+	for _, st := range streams {
+		total += len(st.Entries)
+		if len(st.Entries) == 0 {
+			continue
+		}
+		if l, err := loki.ParseLabels(st.Labels); err != nil {
+			fails.add("invalid_labels", fmt.Sprintf("error parsing labels '%s' with error: %v", st.Labels, err), len(st.Entries))
+			continue
+		} else if len(l) == 0 {
+			fails.add("invalid_labels", "error at least one label pair is required per stream", len(st.Entries))
+			continue
+		}
+		key := tenant + "\x00" + st.Labels
+		for _, e := range st.Entries {
+			newest, seen := s.newest[key]
+			switch {
+			case s.opts.MaxAge > 0 && e.Time < now-int64(s.opts.MaxAge):
+				fails.add("too_old", fmt.Sprintf("entry for stream '%s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
+					st.Labels, rfc3339(e.Time), rfc3339(now-int64(s.opts.MaxAge))), 1)
+			case s.opts.MaxFuture > 0 && e.Time > now+int64(s.opts.MaxFuture):
+				fails.add("too_new", fmt.Sprintf("entry for stream '%s' has timestamp too new: %s", st.Labels, rfc3339(e.Time)), 1)
+			case s.opts.MaxLineBytes > 0 && len(e.Line) > s.opts.MaxLineBytes:
+				fails.add("line_too_long", fmt.Sprintf("Max entry size '%d' bytes exceeded for stream '%s' while adding an entry with length '%d' bytes",
+					s.opts.MaxLineBytes, st.Labels, len(e.Line)), 1)
+			case s.opts.TooFarBehind > 0 && seen && e.Time < newest-int64(s.opts.TooFarBehind):
+				fails.add("too_far_behind", fmt.Sprintf("entry too far behind for stream '%s', entry timestamp is: %s, oldest acceptable timestamp is: %s",
+					st.Labels, rfc3339(e.Time), rfc3339(newest-int64(s.opts.TooFarBehind))), 1)
+			default:
+				if !seen || e.Time > newest {
+					s.newest[key] = e.Time
+				}
+				if !s.opts.CountOnly && !s.opts.KeepDuplicates {
+					k := dedupKey{tenant: tenant, labels: st.Labels, time: e.Time, line: e.Line}
+					if _, dup := s.seen[k]; dup {
+						dups++
+						continue
+					}
+					s.seen[k] = struct{}{}
+				}
+				n++
+				acceptedBytes += int64(len(e.Line))
+				if s.opts.CountOnly {
+					continue
+				}
+				accepted = append(accepted, Entry{Tenant: tenant, Labels: st.Labels, Time: e.Time, Line: e.Line, Metadata: e.Metadata})
+			}
+		}
+	}
+	s.entries = append(s.entries, accepted...)
+	s.counts.Entries += n
+	s.counts.Bytes += acceptedBytes
+	s.counts.Duplicates += dups
+	for _, f := range fails.list {
+		s.counts.Rejected[f.reason] += f.count
+	}
+	s.mu.Unlock()
+
+	rec.Entries = total
+	rec.Accepted = n
+	if fails.total > 0 {
+		// Partial success: the valid entries are stored, the answer is 400.
+		s.answer(w, rec, http.StatusBadRequest, nil, fails.body(total))
+		return
+	}
+	rec.Status = http.StatusNoContent
+	w.WriteHeader(http.StatusNoContent)
+	s.record(rec)
+}
