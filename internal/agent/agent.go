@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/admin"
+	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
@@ -25,6 +26,11 @@ import (
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
+
+// positionsInterval is how often confirmed positions are written; a crash
+// re-sends at most what was confirmed since the last write (Loki discards
+// such replays as identical entries).
+const positionsInterval = time.Second
 
 // Deps are the agent's outside collaborators.
 type Deps struct {
@@ -38,12 +44,13 @@ type Agent struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 
-	pipe    *pipeline.Pipeline
-	sinks   []sink.Sink
-	dead    *deadletter.Writer
-	dockerC *docker.Client
-	docker  *docker.Source
-	admin   *admin.Server
+	pipe      *pipeline.Pipeline
+	positions *checkpoint.Store
+	sinks     []sink.Sink
+	dead      *deadletter.Writer
+	dockerC   *docker.Client
+	docker    *docker.Source
+	admin     *admin.Server
 }
 
 // New builds an agent from a validated configuration. It opens the admin
@@ -64,6 +71,15 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 			a.closeSinks()
 		}
 	}()
+	var problem error
+	a.positions, problem, err = checkpoint.Open(filepath.Join(cfg.DataDir, "positions"), a.log)
+	if err != nil {
+		return nil, err
+	}
+	if problem != nil {
+		a.log.Error("positions file unusable; starting without saved positions", "error", problem)
+		a.metrics.SourceErrors.WithLabelValues("checkpoint", "corrupt").Inc()
+	}
 	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
 
 	var outs []pipeline.Output
@@ -123,6 +139,12 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		})
 	}
 	ready = append(ready, func() string {
+		if err := a.positions.Err(); err != nil {
+			return "positions: " + err.Error()
+		}
+		return ""
+	})
+	ready = append(ready, func() string {
 		if f := a.pipe.Failing(); len(f) > 0 {
 			return fmt.Sprintf("sinks failing: %v", f)
 		}
@@ -168,13 +190,14 @@ func (a *Agent) buildDocker() error {
 		MaxLineBytes:       int(cfg.MaxLineBytes),
 		StartupConcurrency: cfg.StartupConcurrency,
 	}, docker.SourceDeps{
-		Client:  c,
-		Out:     a.pipe,
-		Labeler: docker.NewLabeler(hostLabel, a.cfg.Labels.Static, cfg.LabelsFromContainer),
-		Filter:  filter,
-		Logger:  a.log.With("source", "docker"),
-		Metrics: a.metrics,
-		SelfID:  self,
+		Client:    c,
+		Out:       a.pipe,
+		Labeler:   docker.NewLabeler(hostLabel, a.cfg.Labels.Static, cfg.LabelsFromContainer),
+		Filter:    filter,
+		Logger:    a.log.With("source", "docker"),
+		Metrics:   a.metrics,
+		SelfID:    self,
+		Positions: a.positions,
 	})
 	if err != nil {
 		return err
@@ -209,6 +232,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("admin server listening", "addr", a.admin.Addr())
 	}
 
+	posCtx, stopPositions := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPositions()
+	wg.Go(func() { a.positions.Run(posCtx, positionsInterval) })
+
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipe()
 	pipeDone := make(chan error, 1)
@@ -241,6 +268,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.closeSinks()
 	if a.dockerC != nil {
 		a.dockerC.Close()
+	}
+	stopPositions()
+	if perr := a.positions.Flush(); perr != nil {
+		err = errors.Join(err, fmt.Errorf("agent: the last positions could not be saved; lines since the previous save are read again on the next start: %w", perr))
 	}
 	stopAdmin()
 	wg.Wait()

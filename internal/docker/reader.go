@@ -139,6 +139,13 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 			s.deps.Metrics.LinesTruncated.WithLabelValues(sourceAPI).Add(float64(truncated))
 		}
 		read, readBytes, truncated = 0, 0, 0
+		if w.tracker != nil {
+			ack := w.tracker.Mark(w.pos.String())
+			for i := range batch {
+				batch[i].Ack = ack
+			}
+			defer ack.Done(1)
+		}
 		err := s.deps.Out.Submit(ctx, batch)
 		// The pipeline owns the entries now; a new slice keeps them intact.
 		batch = make([]entry.Entry, 0, cap(batch))

@@ -3,14 +3,17 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/ratelog"
@@ -48,7 +51,10 @@ type SourceDeps struct {
 	// SelfID is wharf's own container id when it runs in one; its logs are
 	// never collected.
 	SelfID string
-	Now    func() time.Time
+	// Positions keeps each container's confirmed position across restarts;
+	// nil keeps positions in memory only.
+	Positions *checkpoint.Store
+	Now       func() time.Time
 }
 
 // Source discovers containers from one list plus the event stream and runs
@@ -80,6 +86,9 @@ type watched struct {
 	// pos is where the next read starts; only the reader goroutine touches
 	// it, and only one reader runs per container.
 	pos position
+	// tracker turns confirmations into the saved position; nil without a
+	// positions store.
+	tracker *checkpoint.Tracker
 	// info is the container as last inspected, and streams its streams;
 	// a rename event replaces both while the reader runs, so lines read
 	// from then on carry the new name.
@@ -124,6 +133,34 @@ func (p position) since() int64 {
 	a, b := p.streams[0].time, p.streams[1].time
 	lo, hi := min(a, b), max(a, b)
 	return max(lo, hi-int64(sinceWindow))
+}
+
+// positionPrefix starts the checkpoint keys of containers.
+const positionPrefix = "docker/"
+
+func positionKey(id string) string { return positionPrefix + id }
+
+// String encodes p for the positions file: "v1 <stdout time> <stdout count>
+// <stderr time> <stderr count>".
+func (p position) String() string {
+	return fmt.Sprintf("v1 %d %d %d %d", p.streams[0].time, p.streams[0].count, p.streams[1].time, p.streams[1].count)
+}
+
+// parsePosition decodes what String wrote.
+func parsePosition(s string) (position, error) {
+	f := strings.Fields(s)
+	if len(f) != 5 || f[0] != "v1" {
+		return position{}, fmt.Errorf("docker: position %q: want \"v1 <time> <count> <time> <count>\"", s)
+	}
+	var n [4]int64
+	for i := range n {
+		v, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil || v < 0 || (i%2 == 1 && v > 1<<31) {
+			return position{}, fmt.Errorf("docker: position %q: bad number %q", s, f[i+1])
+		}
+		n[i] = v
+	}
+	return position{streams: [2]streamPos{{n[0], int(n[1])}, {n[2], int(n[3])}}}, nil
 }
 
 // sinceWindow bounds how far before the newest line a reopen reaches back.
@@ -292,6 +329,15 @@ func (s *Source) reconcile(list []Summary, first bool) {
 			s.destroyLocked(w)
 		}
 	}
+	if first && s.deps.Positions != nil {
+		// Containers destroyed while wharf was not running: their logs are
+		// gone, and so is any use for their positions.
+		for _, key := range s.deps.Positions.Keys(positionPrefix) {
+			if !seen[strings.TrimPrefix(key, positionPrefix)] {
+				s.deps.Positions.Delete(key)
+			}
+		}
+	}
 }
 
 // addLocked registers a container. Containers that existed before wharf
@@ -299,10 +345,28 @@ func (s *Source) reconcile(list []Summary, first bool) {
 //
 // Filters are applied here, from what the list or the event tells, so a
 // container that is not collected never gets a reader (nor a goroutine).
+//
+// A saved position wins over both. A new container's starting point is saved
+// at once, so a restart of wharf before its first line is confirmed still
+// reads it from there rather than by start_at.
 func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched {
 	w := &watched{id: id, skip: !s.deps.Filter.Keep(c)}
 	if existedAtStart && s.cfg.StartAt == "end" {
 		w.pos = startPosition(s.started)
+	}
+	if st := s.deps.Positions; st != nil && !w.skip {
+		key := positionKey(id)
+		w.tracker = st.Tracker(key)
+		if saved, ok := st.Get(key); ok {
+			if p, err := parsePosition(saved); err == nil {
+				w.pos = p
+			} else {
+				s.deps.Logger.Warn("ignoring an unreadable saved position; reading by start_at", "container", id, "position", saved, "error", err)
+				st.Set(key, w.pos.String())
+			}
+		} else {
+			st.Set(key, w.pos.String())
+		}
 	}
 	s.containers[id] = w
 	s.deps.Metrics.ContainersDiscovered.Inc()
@@ -367,6 +431,9 @@ func (s *Source) destroyLocked(w *watched) {
 	w.destroyed = true
 	if !w.reading {
 		delete(s.containers, w.id)
+		if w.tracker != nil {
+			w.tracker.Forget()
+		}
 	}
 }
 
@@ -382,6 +449,9 @@ func (s *Source) finish(w *watched) (again bool) {
 	w.reading = false
 	if w.destroyed {
 		delete(s.containers, w.id)
+		if w.tracker != nil {
+			w.tracker.Forget()
+		}
 	}
 	return false
 }
