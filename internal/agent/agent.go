@@ -24,6 +24,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
+	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
@@ -46,6 +47,7 @@ type Agent struct {
 
 	pipe      *pipeline.Pipeline
 	positions *checkpoint.Store
+	queues    []*queue.Queue
 	sinks     []sink.Sink
 	dead      *deadletter.Writer
 	dockerC   *docker.Client
@@ -118,6 +120,21 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 			MaxBackoff: cfg.Loki.MaxBackoff,
 		})
 	}
+	if cfg.Queue.Enabled {
+		for i := range outs {
+			name := outs[i].Sink.Name()
+			q, err := queue.Open(filepath.Join(cfg.DataDir, "queue", name), queue.Options{
+				MaxBytes:     int64(cfg.Queue.MaxBytes),
+				SyncInterval: cfg.Queue.SyncInterval,
+			})
+			if err != nil {
+				return nil, err
+			}
+			a.queues = append(a.queues, q)
+			outs[i].Queue = q
+			a.queueMetrics(name, q)
+		}
+	}
 	a.pipe, err = pipeline.New(outs, pipeline.Deps{Logger: a.log, Metrics: a.metrics, DeadLetter: a.dead})
 	if err != nil {
 		return nil, err
@@ -138,6 +155,14 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 			return ""
 		})
 	}
+	ready = append(ready, func() string {
+		for _, q := range a.queues {
+			if err := q.Err(); err != nil {
+				return "queue: " + err.Error()
+			}
+		}
+		return ""
+	})
 	ready = append(ready, func() string {
 		if err := a.positions.Err(); err != nil {
 			return "positions: " + err.Error()
@@ -278,6 +303,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	return errors.Join(srcErr, err)
 }
 
+// queueMetrics exports a disk queue's state.
+func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
+	l := map[string]string{"sink": sinkName}
+	m := a.metrics
+	m.GaugeFunc("wharf_queue_bytes", "Bytes in the sink's disk queue not yet delivered.", l, func() float64 { return float64(q.Bytes()) })
+	m.GaugeFunc("wharf_queue_disk_bytes", "Size of the sink's disk queue files (bounded by queue.max_bytes).", l, func() float64 { return float64(q.Stats().DiskBytes) })
+	m.CounterFunc("wharf_queue_corrupt_records_total", "Corrupt stretches of the disk queue skipped on reading.", l, func() float64 { return float64(q.Stats().CorruptRecords) })
+	m.CounterFunc("wharf_queue_torn_bytes_total", "Bytes of a record cut short by a crash, removed when the queue was opened.", l, func() float64 { return float64(q.Stats().TornBytes) })
+	if st := q.Stats(); st.TornBytes > 0 || st.CorruptRecords > 0 || len(st.MovedAside) > 0 {
+		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "moved_aside", st.MovedAside)
+	}
+}
+
 func (a *Agent) closeSinks() {
 	for _, s := range a.sinks {
 		if err := s.Close(); err != nil {
@@ -286,5 +324,8 @@ func (a *Agent) closeSinks() {
 	}
 	if a.dead != nil {
 		a.dead.Close()
+	}
+	for _, q := range a.queues {
+		q.Close() // the pipeline closed them already unless it never ran
 	}
 }

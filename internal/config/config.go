@@ -22,6 +22,7 @@ type Config struct {
 	Labels Labels `yaml:"labels"`
 	Docker Docker `yaml:"docker"`
 	Buffer Buffer `yaml:"buffer"`
+	Queue  Queue  `yaml:"queue"`
 	File   File   `yaml:"file"`
 	Loki   Loki   `yaml:"loki"`
 }
@@ -86,6 +87,20 @@ type Buffer struct {
 	// MaxBytes is the in-memory budget per sink; sources pause when it is
 	// full.
 	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// Queue configures the on-disk queue each sink overflows into while it
+// falls behind (an outage, a slow receiver), so reading never stops for it
+// and logs Docker rotates away meanwhile are kept.
+type Queue struct {
+	// Enabled turns the queue on (the default). Without it a failing sink
+	// pauses reading once its memory buffer is full.
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes bounds each sink's queue on disk; reading pauses when full.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// SyncInterval is how often queued entries are fsynced; they are
+	// confirmed to their source only after that.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 }
 
 // File configures the local NDJSON file sink.

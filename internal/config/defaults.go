@@ -26,6 +26,7 @@ func Default() Config {
 			StartupConcurrency: 8,
 		},
 		Buffer: Buffer{MaxBytes: 16 * MiB},
+		Queue:  Queue{Enabled: true, MaxBytes: 1 * GiB, SyncInterval: 100 * time.Millisecond},
 		File: File{
 			MaxFileBytes: 100 * MiB,
 			MaxFiles:     5,

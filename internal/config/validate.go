@@ -100,6 +100,8 @@ func (c *Config) Validate() error {
 	}
 
 	sizeIn("buffer.max_bytes", c.Buffer.MaxBytes, 1*MiB, 16*GiB)
+	sizeIn("queue.max_bytes", c.Queue.MaxBytes, 16*MiB, 1024*GiB)
+	positiveDur("queue.sync_interval", c.Queue.SyncInterval, time.Minute)
 
 	if c.File.Enabled != nil && !*c.File.Enabled && c.Loki.URL == "" {
 		bad("file.enabled", "false with no loki.url leaves wharf nowhere to send logs; set loki.url or enable the file sink")

@@ -27,6 +27,9 @@ type Metrics struct {
 	PushDuration *prometheus.HistogramVec // sink
 	SinkUp       *prometheus.GaugeVec     // sink
 
+	QueuedEntries   *prometheus.CounterVec // sink
+	ReplayedEntries *prometheus.CounterVec // sink
+
 	ContainersWatched    *prometheus.GaugeVec // read_from
 	DockerUp             prometheus.Gauge
 	DockerReconnects     prometheus.Counter
@@ -57,6 +60,9 @@ func New() *Metrics {
 		PushRetries:  f.counter("wharf_push_retries_total", "Delivery attempts that will be retried.", "sink"),
 		PushDuration: f.histogram("wharf_push_duration_seconds", "Duration of one delivery attempt.", "sink"),
 		SinkUp:       f.gauge("wharf_sink_up", "1 when the sink's last attempt succeeded, 0 while it is failing.", "sink"),
+
+		QueuedEntries:   f.counter("wharf_queue_entries_written_total", "Entries written to the sink's disk queue while it fell behind.", "sink"),
+		ReplayedEntries: f.counter("wharf_queue_entries_replayed_total", "Entries read back from the disk queue to be sent.", "sink"),
 
 		ContainersWatched:    f.gauge("wharf_containers_watched", "Containers whose logs are being read, by how they are read.", "read_from"),
 		DockerUp:             f.plainGauge("wharf_docker_up", "1 while the Docker event stream is connected."),
@@ -102,6 +108,11 @@ func (f factory) histogram(name, help string, labels ...string) *prometheus.Hist
 	}, labels)
 	f.r.MustRegister(h)
 	return h
+}
+
+// CounterFunc registers a counter whose value is read at scrape time.
+func (m *Metrics) CounterFunc(name, help string, constLabels prometheus.Labels, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: constLabels}, fn))
 }
 
 // GaugeFunc registers a gauge whose value is computed at scrape time.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/sink"
 	"golang.org/x/sync/errgroup"
@@ -39,6 +40,10 @@ type Output struct {
 	// MinBackoff and MaxBackoff bound the wait between retries of a batch.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// Queue, when set, takes entries while the sink falls behind, so
+	// sources keep reading through an outage (see spill.go). The pipeline
+	// runs and closes it.
+	Queue *queue.Queue
 }
 
 // DeadLetterer records entries a sink refused for good, or that were never
@@ -60,6 +65,9 @@ type Pipeline struct {
 	outs []*output
 	deps Deps
 	warn *ratelog.Limiter
+
+	closing    context.Context // done once Close is called
+	stopReplay context.CancelFunc
 }
 
 // New returns a pipeline delivering to outs. It starts nothing; Run does.
@@ -77,6 +85,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		deps.Metrics = metrics.New()
 	}
 	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
+	p.closing, p.stopReplay = context.WithCancel(context.Background())
 	for _, o := range outs {
 		if o.Sink == nil || o.MaxBytes <= 0 || o.BatchBytes <= 0 || o.BatchWait <= 0 || o.MinBackoff <= 0 || o.MaxBackoff < o.MinBackoff {
 			return nil, errors.New("pipeline: output needs a sink, positive sizes, a batch wait and backoffs")
@@ -85,7 +94,11 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
 			n = s.Shards()
 		}
-		out := &output{Output: o, p: p, name: o.Sink.Name()}
+		out := &output{Output: o, p: p, name: o.Sink.Name(), sem: make(chan struct{}, 1)}
+		if o.Queue != nil {
+			out.spilling = !o.Queue.Empty() // what a previous run queued goes first
+			out.commits = &committer{q: o.Queue}
+		}
 		out.prep, _ = o.Sink.(sink.Preparer)
 		for range n {
 			out.shards = append(out.shards, newShard(out, o.MaxBytes/int64(n)))
@@ -139,6 +152,7 @@ func addAcks(entries []entry.Entry, n int) {
 // Close tells the pipeline no more entries will be submitted: Run sends what
 // is buffered without waiting for batches to fill, then returns.
 func (p *Pipeline) Close() {
+	p.stopReplay()
 	for _, o := range p.outs {
 		for _, s := range o.shards {
 			s.close()
@@ -150,14 +164,42 @@ func (p *Pipeline) Close() {
 // has been delivered (it then returns nil), or until ctx ends (it returns
 // ctx.Err(), abandoning what is left unconfirmed). It owns one goroutine per
 // shard and returns only after all have exited.
+//
+// With disk queues it also runs each queue's group commits and a replayer
+// per queue; queues are closed (head saved) before Run returns.
 func (p *Pipeline) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	// Queues get a last group commit after the shards have stopped, even
+	// when ctx ended: what they confirmed must be saved.
+	qctx, stopQueues := context.WithCancel(context.WithoutCancel(ctx))
+	var qwg sync.WaitGroup
 	for _, o := range p.outs {
-		for _, s := range o.shards {
-			g.Go(func() error { return s.run(ctx) })
+		if o.Queue != nil {
+			qwg.Go(func() { o.Queue.Run(qctx) })
 		}
 	}
-	return g.Wait()
+	g, gctx := errgroup.WithContext(ctx)
+	replayCtx, stop := context.WithCancel(gctx)
+	defer stop()
+	context.AfterFunc(p.closing, stop)
+	for _, o := range p.outs {
+		for _, s := range o.shards {
+			g.Go(func() error { return s.run(gctx) })
+		}
+		if o.Queue != nil {
+			g.Go(func() error { o.replay(replayCtx); return nil })
+		}
+	}
+	err := g.Wait()
+	stopQueues()
+	qwg.Wait()
+	for _, o := range p.outs {
+		if o.Queue != nil {
+			if cerr := o.Queue.Close(); cerr != nil {
+				p.deps.Logger.Error("closing the disk queue", "sink", o.name, "error", cerr)
+			}
+		}
+	}
+	return err
 }
 
 // Failing reports the names of sinks whose last delivery attempt failed.
@@ -189,9 +231,24 @@ type output struct {
 	name   string
 	prep   sink.Preparer
 	shards []*shard
+
+	// sem serialises submissions to a queued output and the replayer's
+	// switch back to memory; spilling and enc are guarded by it.
+	sem      chan struct{}
+	spilling bool
+	enc      []byte
+	commits  *committer
 }
 
 func (o *output) submit(ctx context.Context, entries []entry.Entry) error {
+	if o.Queue != nil {
+		return o.submitQueued(ctx, entries)
+	}
+	return o.push(ctx, entries)
+}
+
+// push hands entries to their shards, waiting for room.
+func (o *output) push(ctx context.Context, entries []entry.Entry) error {
 	if len(o.shards) == 1 {
 		return o.shards[0].push(ctx, entries)
 	}

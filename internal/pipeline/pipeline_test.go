@@ -28,13 +28,13 @@ type fakeSink struct {
 	attempts int
 	inflight map[*entry.Stream]bool
 	overlap  bool
-	got      map[*entry.Stream][]int64
+	got      map[string][]int64
 	batches  int
 	block    chan struct{} // when set, Send waits on it
 }
 
 func newFake() *fakeSink {
-	return &fakeSink{got: map[*entry.Stream][]int64{}, inflight: map[*entry.Stream]bool{}}
+	return &fakeSink{got: map[string][]int64{}, inflight: map[*entry.Stream]bool{}}
 }
 
 func (f *fakeSink) Name() string { return "fake" }
@@ -76,7 +76,7 @@ func (f *fakeSink) Send(ctx context.Context, b *entry.Batch) error {
 	f.batches++
 	for _, s := range b.Streams {
 		for _, e := range s.Entries {
-			f.got[s.Stream] = append(f.got[s.Stream], e.Time)
+			f.got[s.Stream.Key] = append(f.got[s.Stream.Key], e.Time)
 		}
 	}
 	return nil
@@ -158,7 +158,7 @@ func TestDeliversEveryEntryInOrderPerStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range ss {
-				got := f.got[s]
+				got := f.got[s.Key]
 				if len(got) != 500 {
 					t.Fatalf("%s: %d entries, want 500", s.Key, len(got))
 				}
@@ -324,8 +324,8 @@ func TestPrepareDeadLettersBeforeSending(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.got[ss[0]]) != 1 || dead.reasons["too_old"] != 1 || a.Pending() != 0 {
-		t.Fatalf("sent %v, dead %v, pending %d", f.got[ss[0]], dead.reasons, a.Pending())
+	if len(f.got[ss[0].Key]) != 1 || dead.reasons["too_old"] != 1 || a.Pending() != 0 {
+		t.Fatalf("sent %v, dead %v, pending %d", f.got[ss[0].Key], dead.reasons, a.Pending())
 	}
 }
 
@@ -357,8 +357,8 @@ func TestBackpressureBlocksInsteadOfDropping(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.got[ss[0]]) != submitted {
-		t.Fatalf("delivered %d of %d admitted entries", len(f.got[ss[0]]), submitted)
+	if len(f.got[ss[0].Key]) != submitted {
+		t.Fatalf("delivered %d of %d admitted entries", len(f.got[ss[0].Key]), submitted)
 	}
 }
 

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/queue"
+)
+
+// The disk queue is in the path only while a sink falls behind. Entries go
+// to memory while the sink's shards have room. When one is full, the output
+// starts spilling: from then on every submission is appended to the queue
+// (and confirmed to its source once fsynced), while a replayer reads the
+// queue in order and feeds the shards as they drain. When the replayer has
+// caught up, the output goes back to memory. Everything in memory is older
+// than everything in the queue, and the queue is read in order, so each
+// stream is still sent oldest first; a queue left by a previous run is
+// replayed before anything new.
+
+// submitQueued submits to an output that has a disk queue.
+func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error {
+	select {
+	case o.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-o.sem }()
+	if !o.spilling && o.hasRoom() {
+		// Only the holder of sem pushes while not spilling, and the
+		// replayer is idle, so the room just seen is still there.
+		return o.push(ctx, entries)
+	}
+	if !o.spilling {
+		o.spilling = true
+		o.p.deps.Logger.Info("sink is falling behind; queueing to disk until it catches up", "sink", o.name)
+	}
+	return o.spill(ctx, entries)
+}
+
+func (o *output) hasRoom() bool {
+	for _, s := range o.shards {
+		if s.bufferedBytes() >= s.max {
+			return false
+		}
+	}
+	return true
+}
+
+// ackRun is a run of entries sharing an Ack.
+type ackRun struct {
+	ack *entry.Ack
+	n   int
+}
+
+func ackRuns(entries []entry.Entry) []ackRun {
+	var runs []ackRun
+	for i := range entries {
+		if a := entries[i].Ack; a != nil {
+			if k := len(runs) - 1; k >= 0 && runs[k].ack == a {
+				runs[k].n++
+			} else {
+				runs = append(runs, ackRun{a, 1})
+			}
+		}
+	}
+	return runs
+}
+
+// spill appends entries to the queue. They are confirmed (for this sink)
+// once the record is fsynced. A disk error pauses the source with retries
+// rather than falling back to memory, which would put new entries ahead of
+// queued ones.
+func (o *output) spill(ctx context.Context, entries []entry.Entry) error {
+	o.enc = queue.AppendEntries(o.enc[:0], entries)
+	runs := ackRuns(entries)
+	m := o.p.deps.Metrics
+	n := len(entries)
+	durable := func(err error) {
+		if err != nil {
+			// The record may not survive a crash: leave its entries
+			// unconfirmed, so the source reads them again after a restart.
+			o.p.warn.Warn("queue-sync:"+o.name, "disk queue fsync failed; queued entries stay unconfirmed", "sink", o.name, "error", err)
+			return
+		}
+		for _, r := range runs {
+			r.ack.Done(r.n)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := o.Queue.Append(ctx, o.enc, durable)
+		if err == nil {
+			m.QueuedEntries.WithLabelValues(o.name).Add(float64(n))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, queue.ErrClosed) {
+			return errClosed
+		}
+		if errors.Is(err, queue.ErrTooLarge) && len(entries) > 1 {
+			half := len(entries) / 2
+			if err := o.spill(ctx, entries[:half]); err != nil {
+				return err
+			}
+			return o.spill(ctx, entries[half:])
+		}
+		m.SourceErrors.WithLabelValues("queue", "write").Inc()
+		o.p.warn.Warn("queue-write:"+o.name, "cannot write the disk queue; reading pauses until it can", "sink", o.name, "error", err)
+		if !sleepCtx(ctx, min(time.Second<<min(attempt, 4), 10*time.Second)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// replay feeds the shards from the queue until ctx ends.
+func (o *output) replay(ctx context.Context) {
+	var dec queue.Decoder
+	m := o.p.deps.Metrics
+	for {
+		payload, end, err := o.Queue.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
+				return
+			}
+			o.p.warn.Warn("queue-read:"+o.name, "cannot read the disk queue", "sink", o.name, "error", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		entries, err := dec.Decode(payload)
+		ack := o.commits.mark(end)
+		if err != nil {
+			m.EntriesDropped.WithLabelValues(o.name, "queue_corrupt").Inc()
+			o.p.warn.Warn("queue-corrupt:"+o.name, "skipping an undecodable disk queue record", "sink", o.name, "error", err)
+			ack.Done(1)
+			continue
+		}
+		for i := range entries {
+			entries[i].Ack = ack
+		}
+		ack.Add(len(entries))
+		m.ReplayedEntries.WithLabelValues(o.name).Add(float64(len(entries)))
+		if err := o.push(ctx, entries); err != nil {
+			return // left uncommitted: replayed again next time
+		}
+		ack.Done(1)
+		select {
+		case o.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if o.spilling && o.Queue.Empty() {
+			o.spilling = false
+			o.p.deps.Logger.Info("sink caught up; disk queue drained", "sink", o.name)
+		}
+		<-o.sem
+	}
+}
+
+// committer commits queue records in order as their entries are confirmed,
+// whatever order the shards confirm them in.
+type committer struct {
+	q       *queue.Queue
+	mu      sync.Mutex
+	pending []*commitMark
+}
+
+type commitMark struct {
+	end  int64
+	done bool
+}
+
+func (c *committer) mark(end int64) *entry.Ack {
+	m := &commitMark{end: end}
+	c.mu.Lock()
+	c.pending = append(c.pending, m)
+	c.mu.Unlock()
+	return entry.NewAck(func(*entry.Ack) { c.resolve(m) })
+}
+
+func (c *committer) resolve(m *commitMark) {
+	c.mu.Lock()
+	m.done = true
+	n := 0
+	for n < len(c.pending) && c.pending[n].done {
+		n++
+	}
+	var end int64 = -1
+	if n > 0 {
+		end = c.pending[n-1].end
+		clear(c.pending[:n])
+		c.pending = c.pending[n:]
+	}
+	c.mu.Unlock()
+	if end >= 0 {
+		c.q.Commit(end)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
