@@ -124,7 +124,10 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		for i := range outs {
 			name := outs[i].Sink.Name()
 			q, err := queue.Open(filepath.Join(cfg.DataDir, "queue", name), queue.Options{
-				MaxBytes:     int64(cfg.Queue.MaxBytes),
+				MaxBytes: int64(cfg.Queue.MaxBytes),
+				// Space is freed a whole segment at a time; small segments
+				// keep a small queue from waiting on one big one.
+				SegmentBytes: min(max(int64(cfg.Queue.MaxBytes)/16, 1<<20), 64<<20),
 				SyncInterval: cfg.Queue.SyncInterval,
 			})
 			if err != nil {

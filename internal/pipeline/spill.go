@@ -149,6 +149,11 @@ func (o *output) replay(ctx context.Context) {
 			return // left uncommitted: replayed again next time
 		}
 		ack.Done(1)
+		// Take sem only when caught up: a submitter may hold it while it
+		// waits for queue space, which reading on frees.
+		if !o.Queue.Empty() {
+			continue
+		}
 		select {
 		case o.sem <- struct{}{}:
 		case <-ctx.Done():

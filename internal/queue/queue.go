@@ -167,8 +167,9 @@ type Stats struct {
 // one goroutine at a time (concurrent calls of the same method wait for each
 // other); the appender and the reader may run concurrently with each other
 // and with Run. Commit, Bytes, Empty, Stats and Err are safe from any
-// goroutine. Run must be running for onDurable callbacks to fire before
-// Close.
+// goroutine. Close may be called from any goroutine and waits for an Append
+// or Next in progress. Run must be running for onDurable callbacks to fire
+// before Close.
 type Queue struct {
 	dir     string
 	opts    Options
@@ -792,9 +793,9 @@ func (q *Queue) unreadLocked(pos int64) int64 {
 // after a restart the queue resumes there. Calls must come in order; an end
 // at or before the last one is ignored, and an end beyond what Next returned
 // is cut to it. Segments left fully consumed are deleted, which is what lets
-// a blocked Append continue. The head is persisted by Run and Close, not
-// here. Commit does not block on the appender or the reader and is safe from
-// any goroutine.
+// a blocked Append continue; Commit deletes them itself, one unlink each.
+// The head is persisted by Run and Close, not here. Commit does not wait for
+// the appender or the reader and is safe from any goroutine.
 func (q *Queue) Commit(end int64) {
 	q.mu.Lock()
 	end = min(end, q.cursor)
@@ -851,16 +852,16 @@ func (q *Queue) Bytes() int64 {
 	return q.unreadLocked(q.head)
 }
 
-// Empty reports whether the reader has read everything appended so far, so
-// that Next would block. Records may still await Commit.
+// Empty reports whether the reader has reached the end of what was appended
+// so far, so that Next would block. Records read may still await Commit.
 func (q *Queue) Empty() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.unreadLocked(q.cursor) == 0
 }
 
-// Err reports the disk error that made the last append or fsync fail, or the
-// last head write, until an append, or a head write, succeeds again.
+// Err reports the disk error that made the last append, fsync or head write
+// fail, until an append (for a head write: a head write) succeeds again.
 func (q *Queue) Err() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -433,11 +433,11 @@ func TestCloseUnblocksAppendAndNext(t *testing.T) {
 	}
 	for q.Append(t.Context(), make([]byte, 100), nil) == nil && q.Stats().DiskBytes < 900 {
 	}
+	readAll(t, q)
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() { errs <- q.Append(t.Context(), make([]byte, 500), nil) })
 	wg.Go(func() {
-		readAll(t, q)
 		_, _, err := q.Next(t.Context())
 		errs <- err
 	})
@@ -472,59 +472,64 @@ func TestRunReturnsWhenClosed(t *testing.T) {
 	}
 }
 
-// syncRecorder replaces a queue's fsync to observe the order of events.
+// syncRecorder replaces a queue's fsync to fail it on demand and to learn
+// which data an fsync made durable.
 type syncRecorder struct {
+	q         *Queue
 	mu        sync.Mutex
-	started   int // fsyncs begun
-	completed int // the highest begin number among completed fsyncs
+	durableTo int64 // end of the data covered by a completed fsync of the write segment
 	fail      error
 }
 
 func (r *syncRecorder) sync(f *os.File) error {
 	r.mu.Lock()
-	r.started++
-	n, fail := r.started, r.fail
+	fail := r.fail
 	r.fail = nil
 	r.mu.Unlock()
 	if fail != nil {
 		return fail
 	}
+	// Everything before written is in the file when this fsync starts.
+	r.q.mu.Lock()
+	data, written := f == r.q.w, r.q.written
+	r.q.mu.Unlock()
 	err := f.Sync()
-	r.mu.Lock()
-	r.completed = max(r.completed, n)
-	r.mu.Unlock()
+	if data && err == nil {
+		r.mu.Lock()
+		r.durableTo = max(r.durableTo, written)
+		r.mu.Unlock()
+	}
 	return err
 }
 
-func (r *syncRecorder) state() (started, completed int) {
+func (r *syncRecorder) durable() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.started, r.completed
+	return r.durableTo
 }
 
 func TestDurableCallbacksFollowFsyncInOrder(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, Options{SegmentBytes: 4 << 10, SyncInterval: 2 * time.Millisecond})
-	var r syncRecorder
+	r := &syncRecorder{q: q}
 	q.syncFile = r.sync
 	const n = 300
 	var (
-		mu      sync.Mutex
-		order   []int
-		startAt [n]int
+		mu    sync.Mutex // held across each Append, so its callback sees endAt
+		order []int
+		endAt [n]int64
 	)
 	all := make(chan struct{})
 	for i := range n {
+		mu.Lock()
 		err := q.Append(t.Context(), rec(i), func(err error) {
 			if err != nil {
 				t.Errorf("record %d: %v", i, err)
 			}
-			// Durable means an fsync that began after the record was
-			// written has completed.
 			mu.Lock()
 			defer mu.Unlock()
-			if _, completed := r.state(); completed <= startAt[i] {
-				t.Errorf("record %d reported durable before an fsync that followed it completed", i)
+			if d := r.durable(); d < endAt[i] {
+				t.Errorf("record %d (ending at %d) reported durable when fsyncs covered up to %d", i, endAt[i], d)
 			}
 			order = append(order, i)
 			if len(order) == n {
@@ -534,16 +539,14 @@ func TestDurableCallbacksFollowFsyncInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		startAt[i], _ = r.state()
+		q.mu.Lock()
+		endAt[i] = q.written // one appender: this record's end
+		q.mu.Unlock()
+		if i == 10 && len(order) > 0 {
+			t.Fatalf("%d callbacks fired before any group commit", len(order))
+		}
 		mu.Unlock()
 		if i == 10 {
-			// Not before Run runs: nothing has been fsynced.
-			mu.Lock()
-			if len(order) > 0 {
-				t.Fatalf("%d callbacks fired before any group commit", len(order))
-			}
-			mu.Unlock()
 			run(t, q)
 		}
 	}
@@ -576,7 +579,7 @@ func TestCloseFiresRemainingCallbacks(t *testing.T) {
 func TestSyncFailureReachesCallbacksAndRecovers(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, Options{SyncInterval: time.Hour})
-	var r syncRecorder
+	r := &syncRecorder{q: q}
 	q.syncFile = r.sync
 	var results []error
 	cb := func(err error) { results = append(results, err) }
@@ -620,7 +623,7 @@ func TestSyncFailureReachesCallbacksAndRecovers(t *testing.T) {
 func TestSyncFailureDuringRollover(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, Options{SegmentBytes: 200, SyncInterval: time.Hour})
-	var r syncRecorder
+	r := &syncRecorder{q: q}
 	q.syncFile = r.sync
 	var results []error
 	cb := func(err error) { results = append(results, err) }
@@ -988,5 +991,54 @@ func TestRecordReaderShortFile(t *testing.T) {
 	_, start, _, found, err := rr.next(stop, int64(len(b)), nil)
 	if err != nil || found || start != int64(len(b)) {
 		t.Fatalf("short second record: found %v start %d err %v", found, start, err)
+	}
+}
+
+func TestNewerSegmentInTheMiddleLeavesAGap(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir, Options{SegmentBytes: 600})
+	appendRecs(t, q, 0, 60)
+	_, ends := readAll(t, q)
+	q.Close()
+	files := segFiles(t, dir)
+	seg, _ := os.ReadFile(files[1])
+	seg[4] = 2
+	os.WriteFile(files[1], seg, 0o640)
+	first, _ := parseSegName(filepath.Base(files[1]))
+
+	q = openQueue(t, dir, Options{SegmentBytes: 600})
+	got, _ := readAll(t, q)
+	var want []int
+	for i, end := range ends {
+		if end <= first || end > first+int64(len(seg)) {
+			want = append(want, i)
+		}
+	}
+	wantRecs(t, got, want...)
+	if st := q.Stats(); len(st.MovedAside) != 1 || st.CorruptRecords != 0 {
+		t.Errorf("Stats: %+v", st)
+	}
+}
+
+// A head persisted beyond what survived of the data (an fsync that failed,
+// a disk that lied) must not hide new records below it.
+func TestHeadBeyondTheDataStartsANewSegment(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir, Options{})
+	appendRecs(t, q, 0, 10)
+	_, ends := readAll(t, q)
+	q.Commit(ends[9])
+	q.Close()
+	os.Truncate(segFiles(t, dir)[0], ends[4])
+
+	q = openQueue(t, dir, Options{})
+	if got, _ := readAll(t, q); len(got) != 0 {
+		t.Fatalf("read %d committed records", len(got))
+	}
+	appendRecs(t, q, 10, 12)
+	got, _ := readAll(t, q)
+	wantRecs(t, got, 10, 11)
+	if files := segFiles(t, dir); len(files) != 1 || !strings.HasSuffix(files[0], segName(ends[9])) {
+		t.Errorf("segment files %v, want one starting at the head %d", files, ends[9])
 	}
 }
