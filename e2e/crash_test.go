@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,5 +125,27 @@ func TestPositionsSurviveRestarts(t *testing.T) {
 		if runs[n] != 3 {
 			t.Fatalf("seq %d arrived %d times over three runs, want 3", n, runs[n])
 		}
+	}
+}
+
+// TestCorruptPositionsFileIsSetAside starts wharf on a damaged positions
+// file: it keeps the file aside, reports it, and runs.
+func TestCorruptPositionsFileIsSetAside(t *testing.T) {
+	dockertest.Require(t)
+	data := t.TempDir()
+	if err := os.WriteFile(data+"/positions", []byte("wharf-positions 1 deadbeef 10\n{\"docker/x\""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := startWharf(t, data, baseConfig(data, freePort(t)))
+	if got := w.metrics()[`wharf_source_errors_total{kind="corrupt",source="checkpoint"}`]; got != 1 {
+		t.Errorf("corrupt positions not counted: %v", got)
+	}
+	w.stop()
+	aside, _ := filepath.Glob(data + "/positions.corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("damaged file not kept aside: %v", aside)
+	}
+	if log := tail(w.logPath, 50); !strings.Contains(log, "positions file unusable") {
+		t.Fatalf("not reported in the log:\n%s", log)
 	}
 }

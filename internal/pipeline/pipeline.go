@@ -101,7 +101,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		}
 		out.prep, _ = o.Sink.(sink.Preparer)
 		for range n {
-			out.shards = append(out.shards, newShard(out, o.MaxBytes/int64(n)))
+			out.shards = append(out.shards, newShard(out, max(1, o.MaxBytes/int64(n))))
 		}
 		out.setupMetrics()
 		p.outs = append(p.outs, out)
