@@ -1,0 +1,519 @@
+package jsonfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+const (
+	// partSize is the log text of every part of a split line but the last:
+	// the size of the copier's buffer.
+	partSize = 16 << 10
+	// MaxRecord bounds a record, newline included. Docker's are at most
+	// about 100 KiB (16 KiB of text, each byte escaped to six in the worst
+	// case, plus attrs); anything longer is not a record it wrote and is
+	// skipped rather than buffered.
+	MaxRecord = 1 << 20
+
+	defaultMaxLine = 256 << 10
+	// The read buffer starts small, for the many containers that log
+	// little, and doubles while reads fill it, up to bufSize.
+	initialBufSize = 4 << 10
+	bufSize        = 64 << 10
+	markerMax      = 48
+	maxEmptyReads  = 100
+)
+
+// ErrCorruptRecord is matched by errors.Is for every *CorruptRecordError.
+var ErrCorruptRecord = errors.New("jsonfile: corrupt record")
+
+var errRecordTooLong = fmt.Errorf("jsonfile: record longer than %d bytes", MaxRecord)
+
+// CorruptRecordError reports a record the Reader skipped: not valid JSON,
+// without a valid time or stream, or longer than MaxRecord. The Reader goes
+// on after it: Next may be called again.
+type CorruptRecordError struct {
+	// Offset is the file offset of the record.
+	Offset int64
+	// Len is its length in bytes, without its newline.
+	Len int64
+	// Err says what is wrong with it.
+	Err error
+}
+
+func (e *CorruptRecordError) Error() string {
+	return fmt.Sprintf("jsonfile: corrupt record at offset %d (%d bytes): %s",
+		e.Offset, e.Len, strings.TrimPrefix(e.Err.Error(), "jsonfile: "))
+}
+
+// Unwrap returns Err.
+func (e *CorruptRecordError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrCorruptRecord) true.
+func (e *CorruptRecordError) Is(target error) bool { return target == ErrCorruptRecord }
+
+// Line is one log line, rejoined from the records Docker split it into.
+type Line struct {
+	// Time is the time of the line's first record in Unix nanoseconds.
+	Time int64
+	// Stderr reports that the line came from the container's stderr.
+	Stderr bool
+	// Text is the line without its "\n" and without a "\r" just before
+	// it. It belongs to the caller: see Next and NextAppend.
+	Text []byte
+	// Truncated reports that the line was longer than the Reader's maximum
+	// and was cut; the marker " …[truncated N bytes]" ends Text, which is
+	// therefore up to 41 bytes longer than the maximum.
+	Truncated bool
+	// Partial reports that the line has no newline: the container stopped
+	// in the middle of it, as a later record of the same stream with
+	// another time showed, or Flush was called before its end came.
+	Partial bool
+	// Pos is where the line is in the file.
+	Pos Position
+}
+
+// Position locates a line in a json-file log. Stored by a checkpoint once
+// the line and every line before it are delivered, it lets NewReaderAt
+// return exactly the lines after it: none lost, none repeated.
+type Position struct {
+	// End is the file offset just after the line's last record.
+	End int64
+	// Seen is the offset the Reader had read up to when the line was
+	// known to be complete: End, except for a Partial line, whose end is
+	// only known at the next record of its stream (Seen is where that
+	// record starts) or at Flush (the end of the data). Seen never
+	// decreases from one line to the next. Lines can share a Seen: a line
+	// ended by the record just before the one that shows the other
+	// stream's line to be over; lines returned by one Flush.
+	Seen int64
+	// Resume is the file offset to read again from: Seen, unless the
+	// other stream then had a line in progress (a split line whose first
+	// parts were read), in which case it is the offset of that line's first
+	// record. Resume never decreases from one line to the next.
+	Resume int64
+}
+
+// before reports whether the line at p was returned before the line at q
+// by a Reader: lines come in the order of Seen, and, among those sharing a
+// Seen, of decreasing End.
+func (p Position) before(q Position) bool {
+	return p.Seen < q.Seen || p.Seen == q.Seen && p.End > q.End
+}
+
+// Reader reads log lines from a json-file log. It reads through a buffer of
+// its own, so the caller must not read from r as well, and it never closes
+// r: the code that opened the file closes it.
+//
+// When the data ends, Next returns io.EOF without consuming an unfinished
+// record or line, and reads on from there when called again: a file that
+// grows can be followed by calling Next whenever it has grown. Flush ends
+// what is left when the file is known to be complete.
+//
+// # Checkpoints
+//
+// A line's Pos, stored once it is delivered, is a checkpoint: open the file
+// at Pos.Resume and read it with NewReaderAt(f, pos, maxLine). Resume is
+// before any line the other stream had in progress, so none loses its
+// first parts; the Reader then drops what it reads again up to the stored
+// line, including the last parts of a line that began before Resume, which
+// would otherwise come back as a line of their own.
+//
+// Memory is bounded whatever the input: a read buffer of 4 to 64 KiB (up to
+// MaxRecord while a record does not fit in it), plus, per stream, the first
+// maxLine bytes of a line split over several records.
+//
+// Its errors do not name the file, which it does not know: the caller
+// wraps them with the path. A Reader is not safe for concurrent use.
+type Reader struct {
+	r       io.Reader
+	maxLine int
+
+	buf        []byte
+	rpos, wpos int
+	base       int64 // file offset of buf[0]
+	scanned    int   // bytes from rpos known to hold no '\n'
+	rerr       error // a read error that came with data, returned once that is used
+	filled     bool  // the last read filled the buffer: there is more to read
+
+	// A record longer than MaxRecord whose bytes are being dropped up to
+	// its newline.
+	discarding   bool
+	discardStart int64
+
+	stamps  stampCache
+	lines   [2]pendingLine // per stream: stdout, stderr
+	out     []byte         // Next's staging buffer
+	skipped int64
+	// delivered is the checkpoint resumed from: lines up to it, and
+	// corrupt records before its Seen, were handed out already.
+	delivered Position
+}
+
+// pendingLine is a line split over several records, kept to its first
+// maxLine bytes while the rest is only counted.
+type pendingLine struct {
+	active  bool
+	time    int64
+	start   int64 // file offset of its first record
+	end     int64 // file offset after its latest record
+	kept    []byte
+	total   int
+	last    byte // the last byte added, to drop the "\r" of "\r\n"
+	partLen int  // text bytes of its latest record
+}
+
+func (l *pendingLine) begin(t, start int64) {
+	l.active, l.time, l.start, l.kept, l.total, l.last, l.partLen = true, t, start, l.kept[:0], 0, 0, 0
+}
+
+func (l *pendingLine) add(p []byte, limit int) {
+	if len(p) == 0 {
+		return
+	}
+	if room := limit - len(l.kept); room > 0 {
+		l.kept = append(l.kept, p[:min(room, len(p))]...)
+	}
+	l.total += len(p)
+	l.last = p[len(p)-1]
+}
+
+// finish closes the line and returns its kept bytes, which alias l until
+// the line is begun again, and the number of bytes beyond them.
+func (l *pendingLine) finish(stripCR bool) (kept []byte, dropped int) {
+	total := l.total
+	if stripCR && total > 0 && l.last == '\r' {
+		total--
+	}
+	kept = l.kept[:min(len(l.kept), total)]
+	l.active = false
+	return kept, total - len(kept)
+}
+
+// NewReader returns a Reader of r, which starts at a record boundary at
+// file offset offset, normally 0. Lines longer than maxLine bytes are cut to
+// their first maxLine bytes (fewer when that would split a UTF-8
+// character) followed by the truncation marker; maxLine <= 0 means 256 KiB.
+func NewReader(r io.Reader, offset int64, maxLine int) *Reader {
+	if maxLine <= 0 {
+		maxLine = defaultMaxLine
+	}
+	return &Reader{r: r, maxLine: maxLine, base: offset, buf: make([]byte, initialBufSize)}
+}
+
+// NewReaderAt returns a Reader that resumes after the line at p, a Pos a
+// Reader of the same file returned: r starts at file offset p.Resume. The
+// lines up to the one at p, and the corrupt records before it, are read
+// again but not returned.
+func NewReaderAt(r io.Reader, p Position, maxLine int) *Reader {
+	rd := NewReader(r, p.Resume, maxLine)
+	rd.delivered = p
+	return rd
+}
+
+// Skipped returns the number of corrupt records skipped so far, each of
+// which was also reported by a *CorruptRecordError.
+func (r *Reader) Skipped() int64 { return r.skipped }
+
+// Next returns the next line, in a newly allocated Text that the caller
+// owns.
+//
+// At the end of the data it returns io.EOF, keeping an unfinished record
+// or line for a later call. A *CorruptRecordError reports a record that was
+// skipped, and an error from r's Read is passed on; after either, as after
+// io.EOF, Next may be called again.
+func (r *Reader) Next() (Line, error) {
+	l, out, err := r.next(r.out[:0], false)
+	r.out = out[:0]
+	if err != nil {
+		return Line{}, err
+	}
+	l.Text = bytes.Clone(l.Text)
+	return l, nil
+}
+
+// NextAppend is Next, but appends the line to dst and returns the extended
+// slice; Text is the appended part, with its capacity clipped. Passing the
+// returned slice back in packs many lines into few allocations: the caller
+// owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
+// needs any line that was appended to it. On error dst is returned as it was.
+func (r *Reader) NextAppend(dst []byte) (Line, []byte, error) {
+	return r.next(dst, false)
+}
+
+// Flush is Next for data known to be complete: a rotated file, or the log
+// of a container that is gone. At the end of the data it takes an
+// unterminated last record as whole, then returns the lines still waiting
+// for their end, with Partial set (the one whose last record is later
+// first), and only then io.EOF.
+func (r *Reader) Flush() (Line, error) {
+	l, out, err := r.next(r.out[:0], true)
+	r.out = out[:0]
+	if err != nil {
+		return Line{}, err
+	}
+	l.Text = bytes.Clone(l.Text)
+	return l, nil
+}
+
+// next returns the next line appended to dst. With final set, the end of
+// the data is the end of the file.
+func (r *Reader) next(dst []byte, final bool) (Line, []byte, error) {
+	for {
+		nl := -1
+		if r.rpos < r.wpos {
+			nl = bytes.IndexByte(r.buf[r.rpos+r.scanned:r.wpos], '\n')
+		}
+		if nl >= 0 {
+			end := r.rpos + r.scanned + nl
+			r.scanned = 0
+			if r.discarding {
+				r.discarding = false
+				r.rpos = end + 1
+				if err := r.corrupt(r.discardStart, r.base+int64(end), r.base+int64(end+1), errRecordTooLong); err != nil {
+					return Line{}, dst, err
+				}
+				continue
+			}
+			if l, out, ok, err := r.take(dst, r.rpos, end, end+1); ok || err != nil {
+				return l, out, err
+			}
+			continue
+		}
+
+		r.scanned = r.wpos - r.rpos
+		if r.discarding || r.scanned >= MaxRecord {
+			if !r.discarding {
+				r.discarding, r.discardStart = true, r.base+int64(r.rpos)
+			}
+			r.base += int64(r.wpos)
+			r.rpos, r.wpos, r.scanned = 0, 0, 0
+		}
+		err := r.fill()
+		if err == nil {
+			continue
+		}
+		if err != io.EOF || !final {
+			return Line{}, dst, err
+		}
+
+		// The data is complete: what is left ends here.
+		if r.discarding {
+			r.discarding = false
+			end := r.base + int64(r.wpos)
+			if err := r.corrupt(r.discardStart, end, end, errRecordTooLong); err != nil {
+				return Line{}, dst, err
+			}
+			continue
+		}
+		if r.rpos < r.wpos {
+			r.scanned = 0
+			if l, out, ok, err := r.take(dst, r.rpos, r.wpos, r.wpos); ok || err != nil {
+				return l, out, err
+			}
+			continue
+		}
+		// The order of Position.before.
+		k := -1
+		for i := range r.lines {
+			if c := &r.lines[i]; c.active && (k < 0 || c.end > r.lines[k].end) {
+				k = i
+			}
+		}
+		if k < 0 {
+			return Line{}, dst, io.EOF
+		}
+		if l, out, ok := r.emit(dst, k, r.base+int64(r.rpos), true); ok {
+			return l, out, nil
+		}
+	}
+}
+
+// take handles the record buf[s:e], which ends at buf[next] (after its
+// newline, if it has one). It reports whether it produced a line or an
+// error; when it does not, the record was consumed into a pending line or
+// skipped.
+func (r *Reader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
+	start := len(dst)
+	rec, dst, err := decode(r.buf[s:e], dst, &r.stamps)
+	if err != nil {
+		r.rpos = next
+		return Line{}, dst, false, r.corrupt(r.base+int64(s), r.base+int64(e), r.base+int64(next), err)
+	}
+	k := 0
+	if rec.Stderr {
+		k = 1
+	}
+	p := &r.lines[k]
+	if p.active && rec.Time != p.time && p.partLen != partSize {
+		// Not the rest of the pending line, which is therefore the end of
+		// an earlier run of the container. The record is taken again by
+		// the next call.
+		l, out, ok := r.emit(dst[:start], k, r.base+int64(s), true)
+		return l, out, ok, nil
+	}
+	r.rpos = next
+	end := r.base + int64(next)
+	text := rec.Log
+	if len(text) == 0 {
+		// Docker never writes an empty record: it omits "log" only when
+		// empty. It carries nothing, not even the end of a line.
+		return Line{}, dst[:start], false, nil
+	}
+	last := text[len(text)-1] == '\n'
+	if last && !p.active {
+		// A whole line in one record, decoded in place: the common case.
+		pos := Position{End: end, Seen: end, Resume: r.resume(end)}
+		if !r.delivered.before(pos) {
+			return Line{}, dst[:start], false, nil
+		}
+		text = text[:len(text)-1]
+		if n := len(text); n > 0 && text[n-1] == '\r' {
+			text = text[:n-1]
+		}
+		dropped := 0
+		if len(text) > r.maxLine {
+			text, dropped = cutRune(text[:r.maxLine], len(text)-r.maxLine)
+		}
+		dst = appendMarker(dst[:start+len(text)], dropped)
+		return Line{
+			Time:      rec.Time,
+			Stderr:    rec.Stderr,
+			Text:      dst[start:len(dst):len(dst)],
+			Truncated: dropped > 0,
+			Pos:       pos,
+		}, dst, true, nil
+	}
+	if !p.active {
+		p.begin(rec.Time, r.base+int64(s))
+	}
+	p.end = end
+	if last {
+		p.add(text[:len(text)-1], r.maxLine)
+		l, out, ok := r.emit(dst[:start], k, end, false)
+		return l, out, ok, nil
+	}
+	p.add(text, r.maxLine)
+	p.partLen = len(text)
+	return Line{}, dst[:start], false, nil
+}
+
+// emit ends the pending line of stream k, known complete at file offset
+// seen, and appends it to dst, unless it was delivered before.
+func (r *Reader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte, bool) {
+	p := &r.lines[k]
+	kept, dropped := p.finish(!partial)
+	pos := Position{End: p.end, Seen: seen, Resume: r.resume(seen)}
+	if !r.delivered.before(pos) {
+		return Line{}, dst, false
+	}
+	if dropped > 0 {
+		kept, dropped = cutRune(kept, dropped)
+	}
+	start := len(dst)
+	dst = append(dst, kept...)
+	dst = appendMarker(dst, dropped)
+	return Line{
+		Time:      p.time,
+		Stderr:    k == 1,
+		Text:      dst[start:len(dst):len(dst)],
+		Truncated: dropped > 0,
+		Partial:   partial,
+		Pos:       pos,
+	}, dst, true
+}
+
+// resume returns where to read again from once the lines known complete at
+// offset seen are delivered: before any line still in progress.
+func (r *Reader) resume(seen int64) int64 {
+	for i := range r.lines {
+		if l := &r.lines[i]; l.active && l.start < seen {
+			seen = l.start
+		}
+	}
+	return seen
+}
+
+// corrupt counts and reports the corrupt record at file offsets [off, end),
+// followed by its newline up to after, unless it was reported before the
+// checkpoint being resumed from.
+func (r *Reader) corrupt(off, end, after int64, err error) error {
+	if after <= r.delivered.Seen {
+		return nil
+	}
+	r.skipped++
+	return &CorruptRecordError{Offset: off, Len: end - off, Err: err}
+}
+
+// fill reads once more into the buffer, first sliding the unread bytes to
+// its start, and growing it when they fill it. It returns io.EOF when the
+// data has ended for now and nothing was added.
+func (r *Reader) fill() error {
+	if r.rerr != nil {
+		err := r.rerr
+		r.rerr = nil
+		return err
+	}
+	if r.rpos > 0 {
+		r.base += int64(r.rpos)
+		r.wpos = copy(r.buf, r.buf[r.rpos:r.wpos])
+		r.rpos = 0
+	}
+	// Grow when one unfinished record fills the buffer (next never lets it
+	// reach MaxRecord, so doubling stays within it), or when the data comes
+	// faster than the buffer takes it.
+	if r.wpos == len(r.buf) || r.filled && len(r.buf) < bufSize {
+		buf := make([]byte, min(2*len(r.buf), MaxRecord))
+		copy(buf, r.buf[:r.wpos])
+		r.buf = buf
+	}
+	for range maxEmptyReads {
+		n, err := r.r.Read(r.buf[r.wpos:])
+		if n < 0 || n > len(r.buf)-r.wpos {
+			return fmt.Errorf("jsonfile: reader returned %d bytes for a %d-byte buffer", n, len(r.buf)-r.wpos)
+		}
+		r.filled = n == len(r.buf)-r.wpos
+		r.wpos += n
+		if n > 0 {
+			if err != nil && err != io.EOF {
+				r.rerr = err
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// cutRune moves an incomplete UTF-8 sequence at the end of a cut line to
+// the dropped bytes, so that truncation alone never makes a line invalid.
+func cutRune(kept []byte, dropped int) ([]byte, int) {
+	for i := len(kept) - 1; i >= 0 && i >= len(kept)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(kept[i]) {
+			if !utf8.FullRune(kept[i:]) {
+				dropped += len(kept) - i
+				kept = kept[:i]
+			}
+			break
+		}
+	}
+	return kept, dropped
+}
+
+// appendMarker appends the truncation marker for dropped bytes, if any.
+// It is internal/docker's, so a line reads the same whichever way it came.
+func appendMarker(dst []byte, dropped int) []byte {
+	if dropped <= 0 {
+		return dst
+	}
+	dst = append(dst, " …[truncated "...)
+	dst = strconv.AppendInt(dst, int64(dropped), 10)
+	return append(dst, " bytes]"...)
+}
