@@ -240,33 +240,42 @@ func checkDelivered(t *testing.T, e expect, img string, recs []record, times map
 }
 
 // TestCollectContainerSet runs the container set of the Collect issue
-// against the real daemon with the file sink and checks every line arrived
-// exactly once, with the right labels and Docker's exact timestamps.
+// against the real daemon with the file sink, reading through the Engine
+// API, from the json-files, and as auto chooses, and checks every line
+// arrived exactly once, with the right labels and Docker's exact timestamps.
 func TestCollectContainerSet(t *testing.T) {
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
-	data := t.TempDir()
 	binary(t)
-	// Running before wharf starts: with start_at end only its later lines
-	// are shipped.
-	pre := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "50", "-exit-after", "8s"}})
-	time.Sleep(1500 * time.Millisecond)
-	w := startWharf(t, data, baseConfig(data, freePort(t)))
-	want, times := containerSet(t, img, pre)
-	w.settled(t, "file", 60*time.Second)
-	w.stop()
-	for _, e := range want {
-		t.Run(e.c.Name, func(t *testing.T) {
-			recs := readRecords(t, filepath.Join(data, "logs"), e.c.Name)
-			for _, r := range recs {
-				if r.Stream != r.Labels["stream"] {
-					t.Fatalf("record stream %q, label %q", r.Stream, r.Labels["stream"])
-				}
-				if tm, err := time.Parse(time.RFC3339Nano, r.Time); err != nil || tm.UnixNano() != r.TS {
-					t.Fatalf("time %q does not match ts %d", r.Time, r.TS)
-				}
+	for _, mode := range []string{"api", "file", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			data := t.TempDir()
+			// Running before wharf starts: with start_at end only its later
+			// lines are shipped.
+			pre := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "50", "-exit-after", "8s"}})
+			time.Sleep(1500 * time.Millisecond)
+			w := startWharf(t, data, modeConfig(data, freePort(t), mode))
+			want, times := containerSet(t, img, pre)
+			m := w.settled(t, "file", 60*time.Second)
+			w.stop()
+			wantSource := map[string]string{"api": "docker_api", "file": "docker_file", "auto": "docker_file"}[mode]
+			if m[`wharf_entries_read_total{source="`+wantSource+`"}`] == 0 || m[`wharf_entries_read_total{source="`+wantSource+`"}`] != sumMetric(m, "wharf_entries_read_total{") {
+				t.Fatalf("read_from %s: entries read by source: %v", mode, pushMetrics(m))
 			}
-			checkDelivered(t, e, img, recs, times[e.c.Name])
+			for _, e := range want {
+				t.Run(e.c.Name, func(t *testing.T) {
+					recs := readRecords(t, filepath.Join(data, "logs"), e.c.Name)
+					for _, r := range recs {
+						if r.Stream != r.Labels["stream"] {
+							t.Fatalf("record stream %q, label %q", r.Stream, r.Labels["stream"])
+						}
+						if tm, err := time.Parse(time.RFC3339Nano, r.Time); err != nil || tm.UnixNano() != r.TS {
+							t.Fatalf("time %q does not match ts %d", r.Time, r.TS)
+						}
+					}
+					checkDelivered(t, e, img, recs, times[e.c.Name])
+				})
+			}
 		})
 	}
 }

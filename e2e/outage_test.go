@@ -92,7 +92,7 @@ func TestDestroyedWhileQueued(t *testing.T) {
 	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "20000", "-size", "200", "-stderr", "0.3"}})
 	dockertest.Wait(t, c.ID)
 	waitFor(t, 30*time.Second, "the container's lines to be read", func() bool {
-		return w.metrics()[`wharf_entries_read_total{source="docker_api"}`] >= 20000
+		return sumMetric(w.metrics(), "wharf_entries_read_total{") >= 20000
 	})
 	if q := w.metrics()[`wharf_queue_bytes{sink="loki"}`]; q == 0 {
 		t.Fatal("nothing was queued to disk")

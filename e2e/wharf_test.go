@@ -84,17 +84,24 @@ type proc struct {
 	done    chan error
 }
 
-// baseConfig returns a config collecting only this test run's containers.
+// baseConfig returns a config collecting only this test run's containers,
+// read as the default (auto) says.
 func baseConfig(dataDir, listen string) string {
+	return modeConfig(dataDir, listen, "auto")
+}
+
+// modeConfig is baseConfig with docker.read_from set.
+func modeConfig(dataDir, listen, readFrom string) string {
 	return fmt.Sprintf(`data_dir: %s
 listen: %s
 shutdown_timeout: 20s
 log:
   level: debug
 docker:
+  read_from: %s
   include:
     - label: wharf.test.run=%s
-`, dataDir, listen, dockertest.RunID())
+`, dataDir, listen, readFrom, dockertest.RunID())
 }
 
 // startWharf runs wharf with the given config (baseConfig plus extra YAML
@@ -221,7 +228,7 @@ func (p *proc) settled(t testing.TB, sinkName string, timeout time.Duration) map
 	}()
 	waitFor(t, timeout, "wharf to deliver everything it read", func() bool {
 		m = p.metrics()
-		read := m[`wharf_entries_read_total{source="docker_api"}`]
+		read := sumMetric(m, "wharf_entries_read_total{")
 		sent := m[`wharf_entries_sent_total{sink="`+sinkName+`"}`]
 		for k, v := range m {
 			if strings.HasPrefix(k, "wharf_entries_dropped_total{") && strings.Contains(k, `sink="`+sinkName+`"`) {
@@ -239,6 +246,17 @@ func (p *proc) settled(t testing.TB, sinkName string, timeout time.Duration) map
 		return time.Since(stableSince) > time.Second
 	})
 	return m
+}
+
+// sumMetric adds up every series whose name and labels start with prefix.
+func sumMetric(m map[string]float64, prefix string) float64 {
+	var n float64
+	for k, v := range m {
+		if strings.HasPrefix(k, prefix) {
+			n += v
+		}
+	}
+	return n
 }
 
 func tail(path string, n int) string {

@@ -214,6 +214,7 @@ func (a *Agent) buildDocker() error {
 		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
 	}
 	src, err := docker.NewSource(docker.SourceConfig{
+		ReadFrom:           cfg.ReadFrom,
 		StartAt:            cfg.StartAt,
 		MaxLineBytes:       int(cfg.MaxLineBytes),
 		StartupConcurrency: cfg.StartupConcurrency,

@@ -25,6 +25,42 @@ type Config struct {
 	Queue  Queue  `yaml:"queue"`
 	File   File   `yaml:"file"`
 	Loki   Loki   `yaml:"loki"`
+
+	// Files are plain log files to ship beside (or instead of) containers.
+	Files []FileSource `yaml:"files"`
+}
+
+// FileSource is a set of plain log files read the same way.
+type FileSource struct {
+	// Paths are glob patterns of the files to read, in filepath.Match
+	// syntax, e.g. /var/log/app/*.log.
+	Paths []string `yaml:"paths"`
+	// Exclude are glob patterns of files not to read, matched against the
+	// full path (e.g. "*.gz", "/var/log/app/*.1").
+	Exclude []string `yaml:"exclude"`
+	// Labels are added to the streams of these files, beside filename and
+	// host.
+	Labels map[string]string `yaml:"labels"`
+	// StartAt is where a file found at startup without a saved position is
+	// read from: end or beginning. Files that appear later are read from
+	// their beginning.
+	StartAt string `yaml:"start_at"`
+	// MaxLineBytes caps a line (or a multi-line entry).
+	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
+	// Multiline joins continuation lines to the line that starts an entry.
+	Multiline Multiline `yaml:"multiline"`
+}
+
+// Multiline joins the lines of one entry (a stack trace, say).
+type Multiline struct {
+	// Start is a regular expression matching the first line of an entry;
+	// joining is off when empty.
+	Start string `yaml:"start"`
+	// MaxWait sends an entry when no line came for this long.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxLines and MaxBytes send an entry when it reaches them.
+	MaxLines int      `yaml:"max_lines"`
+	MaxBytes ByteSize `yaml:"max_bytes"`
 }
 
 // Log configures wharf's own logging.

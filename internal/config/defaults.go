@@ -20,7 +20,7 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "text"},
 		Docker: Docker{
 			Enabled:            true,
-			ReadFrom:           "api",
+			ReadFrom:           "auto",
 			StartAt:            "end",
 			MaxLineBytes:       256 * KiB,
 			StartupConcurrency: 8,

@@ -75,7 +75,34 @@ func Parse(data []byte, file string, lookup func(string) (string, bool), cfg *Co
 		return nil
 	}
 	d := decoder{file: file, lookup: lookup}
-	return d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	if err := d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), ""); err != nil {
+		return err
+	}
+	cfg.fileDefaults()
+	return nil
+}
+
+// fileDefaults fills the unset keys of each files entry, which a list item
+// cannot take from Default.
+func (c *Config) fileDefaults() {
+	for i := range c.Files {
+		f := &c.Files[i]
+		if f.StartAt == "" {
+			f.StartAt = "end"
+		}
+		if f.MaxLineBytes == 0 {
+			f.MaxLineBytes = 256 * KiB
+		}
+		if f.Multiline.MaxWait == 0 {
+			f.Multiline.MaxWait = 3 * time.Second
+		}
+		if f.Multiline.MaxLines == 0 {
+			f.Multiline.MaxLines = 500
+		}
+		if f.Multiline.MaxBytes == 0 {
+			f.Multiline.MaxBytes = 1 * MiB
+		}
+	}
 }
 
 type decoder struct {

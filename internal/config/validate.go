@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -64,9 +65,6 @@ func (c *Config) Validate() error {
 
 	d := &c.Docker
 	oneOf("docker.read_from", d.ReadFrom, "api", "auto", "file")
-	if d.ReadFrom == "auto" || d.ReadFrom == "file" {
-		bad("docker.read_from", "%q: reading json-file logs from disk is not available in this version; use api", d.ReadFrom)
-	}
 	oneOf("docker.start_at", d.StartAt, "end", "beginning")
 	sizeIn("docker.max_line_bytes", d.MaxLineBytes, 1*KiB, 64*MiB)
 	if d.StartupConcurrency < 1 || d.StartupConcurrency > 256 {
@@ -97,6 +95,48 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.Labels.Static) + len(d.LabelsFromContainer) + len(DockerLabels); n > MaxLabels {
 		bad("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(DockerLabels), n, MaxLabels)
+	}
+
+	for i, f := range c.Files {
+		path := fmt.Sprintf("files[%d]", i)
+		if len(f.Paths) == 0 {
+			bad(path+".paths", "no paths; list glob patterns of the files to read, e.g. /var/log/app/*.log")
+		}
+		for j, p := range f.Paths {
+			if _, err := filepath.Match(p, ""); err != nil || p == "" {
+				bad(fmt.Sprintf("%s.paths[%d]", path, j), "%q is not a valid glob pattern", p)
+			}
+		}
+		for j, p := range f.Exclude {
+			if _, err := filepath.Match(p, ""); err != nil || p == "" {
+				bad(fmt.Sprintf("%s.exclude[%d]", path, j), "%q is not a valid glob pattern", p)
+			}
+		}
+		for k, v := range f.Labels {
+			if err := CheckLabelName(k); err != nil {
+				bad(path+".labels."+k, "%v", err)
+			} else if k == "filename" || k == "host" {
+				bad(path+".labels."+k, "%q is set by wharf itself; choose another name", k)
+			}
+			if v == "" {
+				bad(path+".labels."+k, "empty value; Loki ignores empty labels, remove the key")
+			}
+		}
+		if n := len(f.Labels) + len(c.Labels.Static) + 2; n > MaxLabels {
+			bad(path+".labels", "with labels.static, filename and host a stream would have %d labels; Loki allows %d", n, MaxLabels)
+		}
+		oneOf(path+".start_at", f.StartAt, "end", "beginning")
+		sizeIn(path+".max_line_bytes", f.MaxLineBytes, 1*KiB, 64*MiB)
+		if f.Multiline.Start != "" {
+			if _, err := regexp.Compile(f.Multiline.Start); err != nil {
+				bad(path+".multiline.start", "%q is not a valid regular expression: %v", f.Multiline.Start, err)
+			}
+		}
+		positiveDur(path+".multiline.max_wait", f.Multiline.MaxWait, time.Hour)
+		if f.Multiline.MaxLines < 1 || f.Multiline.MaxLines > 100000 {
+			bad(path+".multiline.max_lines", "%d must be between 1 and 100000", f.Multiline.MaxLines)
+		}
+		sizeIn(path+".multiline.max_bytes", f.Multiline.MaxBytes, 1*KiB, 64*MiB)
 	}
 
 	sizeIn("buffer.max_bytes", c.Buffer.MaxBytes, 1*MiB, 16*GiB)

@@ -5,15 +5,6 @@ import (
 	"errors"
 	"io"
 	"time"
-
-	"github.com/wharf-logs/wharf/internal/entry"
-)
-
-// Submission limits: a reader hands entries to the pipeline when it has this
-// many, or sooner when no more input is buffered.
-const (
-	submitEntries = 1024
-	submitBytes   = 512 << 10
 )
 
 // read runs the reader of one container until the container stops, is
@@ -21,9 +12,6 @@ const (
 // It reopens the stream from its position when the stream breaks while the
 // container runs, and goes on when the container restarts meanwhile.
 func (s *Source) read(ctx context.Context, w *watched) {
-	m := s.deps.Metrics.ContainersWatched.WithLabelValues("api")
-	m.Inc()
-	defer m.Dec()
 	failures, idle := 0, 0
 	for {
 		before := w.pos
@@ -77,8 +65,9 @@ func (s *Source) read(ctx context.Context, w *watched) {
 	}
 }
 
-// readOnce inspects the container, opens its log stream from w.pos and reads
-// it to the end. more reports that the container was running when the
+// readOnce inspects the container, chooses how to read its log (from its
+// json-file, or through the Engine API), reads from w.pos to the end of what
+// is there and returns. more reports that the container was running when the
 // stream ended, so the caller should read again.
 func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error) {
 	select {
@@ -86,6 +75,9 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
+	s.mu.Lock()
+	dies := w.dies
+	s.mu.Unlock()
 	info, err := s.deps.Client.Inspect(ctx, w.id)
 	if err != nil {
 		<-s.sem
@@ -99,6 +91,25 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	s.mu.Lock()
 	s.setInfoLocked(w, info)
 	s.mu.Unlock()
+	fromFile, why := s.fileReadable(info)
+	if s.cfg.ReadFrom == "file" && !fromFile {
+		<-s.sem
+		s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "unreadable").Inc()
+		s.warn.Warn("file-unreadable:"+w.id, "container log cannot be read from disk and read_from is file; it is not collected (read_from: auto falls back to the Engine API)", "container", info.Name, "reason", why)
+		return false, nil
+	}
+	if fromFile {
+		return s.readFile(ctx, w, info, dies)
+	}
+	if s.cfg.ReadFrom == "auto" {
+		s.deps.Logger.Debug("reading through the Engine API", "container", info.Name, "reason", why)
+	}
+	return s.readAPI(ctx, w, info)
+}
+
+// readAPI reads the container's log through the Engine API. It is called
+// holding s.sem, which it releases once the stream is open.
+func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more bool, err error) {
 	body, err := s.deps.Client.Logs(ctx, w.id, LogsOptions{Since: w.pos.since(), Follow: true})
 	<-s.sem
 	if err != nil {
@@ -118,76 +129,13 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 		return false, err
 	}
 	defer body.Close()
-	s.deps.Logger.Debug("reading container", "container", info.Name, "since", w.pos.since(), "tty", info.TTY)
+	watching := s.deps.Metrics.ContainersWatched.WithLabelValues("api")
+	watching.Inc()
+	defer watching.Dec()
+	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "api", "since", w.pos.since(), "tty", info.TTY)
 
 	ls := NewLogStream(body, info.TTY, s.cfg.MaxLineBytes)
-	batch := make([]entry.Entry, 0, 64)
-	batchBytes := 0
-	// The reopened log replays lines already read: per stream, skip until
-	// the first line past the stream's position. Skipping stops there for
-	// good, so a clock that steps back later cannot hide new lines.
-	replaying := [2]bool{true, true}
-	seen := [2]int{}
-	read, readBytes, truncated := 0, 0, 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		s.deps.Metrics.EntriesRead.WithLabelValues(sourceAPI).Add(float64(read))
-		s.deps.Metrics.BytesRead.WithLabelValues(sourceAPI).Add(float64(readBytes))
-		if truncated > 0 {
-			s.deps.Metrics.LinesTruncated.WithLabelValues(sourceAPI).Add(float64(truncated))
-		}
-		read, readBytes, truncated = 0, 0, 0
-		if w.tracker != nil {
-			ack := w.tracker.Mark(w.pos.String())
-			for i := range batch {
-				batch[i].Ack = ack
-			}
-			defer ack.Done(1)
-		}
-		err := s.deps.Out.Submit(ctx, batch)
-		// The pipeline owns the entries now; a new slice keeps them intact.
-		batch = make([]entry.Entry, 0, cap(batch))
-		batchBytes = 0
-		return err
-	}
-	add := func(line LogLine) error {
-		k := 0
-		if line.Stream == StreamStderr {
-			k = 1
-		}
-		p := &w.pos.streams[k]
-		if line.Time == 0 {
-			// No valid timestamp prefix: keep the line, in its place.
-			line.Time = max(p.time, s.deps.Now().UnixNano())
-		}
-		if replaying[k] {
-			if line.Time < p.time || (line.Time == p.time && seen[k] < p.count) {
-				if line.Time == p.time {
-					seen[k]++
-				}
-				return nil
-			}
-			replaying[k] = false
-		}
-		if line.Time == p.time {
-			p.count++
-		} else {
-			*p = streamPos{time: line.Time, count: 1}
-		}
-		batch = append(batch, entry.Entry{Time: line.Time, Line: line.Line, Stream: w.streams.Load()[k]})
-		batchBytes += len(line.Line)
-		read++
-		readBytes += len(line.Line)
-		if line.Truncated {
-			truncated++
-		}
-		if len(batch) >= submitEntries || batchBytes >= submitBytes || ls.Buffered() == 0 {
-			return flush()
-		}
-		return nil
-	}
+	b := s.newBatcher(ctx, w, sourceAPI, true)
 	// A line without newline is held until the next read shows whether the
 	// stream ended right after it. A follow stream often ends at container
 	// exit before the daemon has sent the rest of the log, so a partial line
@@ -196,27 +144,29 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	// partial, and then final).
 	var held []LogLine
 	for {
-		line, err := ls.Next()
-		if err == nil && line.Partial {
+		b.room()
+		line, arena, err := ls.NextAppend(b.arena)
+		b.arena = arena
+		var daemonErr *LogDaemonError
+		switch {
+		case err == nil && line.Partial:
 			held = append(held, line)
 			continue
-		}
-		var daemonErr *LogDaemonError
-		if errors.As(err, &daemonErr) {
+		case errors.As(err, &daemonErr):
 			s.deps.Metrics.SourceErrors.WithLabelValues(sourceAPI, "daemon").Inc()
 			s.warn.Warn("daemon-log-error", "docker reported an error while reading a container log", "container", info.Name, "error", err)
 			continue
 		}
 		if !(errors.Is(err, io.EOF) && info.Running) {
 			for _, h := range held {
-				if aerr := add(h); aerr != nil {
+				if aerr := b.add(h.Time, h.Stream == StreamStderr, h.Line, h.Truncated, nil); aerr != nil {
 					return false, aerr
 				}
 			}
 		}
 		held = held[:0]
 		if err != nil {
-			if ferr := flush(); ferr != nil {
+			if ferr := b.flush(); ferr != nil {
 				return false, ferr
 			}
 			if errors.Is(err, io.EOF) {
@@ -224,8 +174,13 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 			}
 			return false, err
 		}
-		if err := add(line); err != nil {
+		if err := b.add(line.Time, line.Stream == StreamStderr, line.Line, line.Truncated, nil); err != nil {
 			return false, err
+		}
+		if ls.Buffered() == 0 {
+			if err := b.flush(); err != nil {
+				return false, err
+			}
 		}
 	}
 }

@@ -3,11 +3,9 @@ package docker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +17,6 @@ import (
 	"github.com/wharf-logs/wharf/internal/ratelog"
 )
 
-// sourceAPI is the metrics label of entries read through the Engine API.
-const sourceAPI = "docker_api"
-
 // Submitter takes entries from a source; pipeline.Pipeline implements it.
 type Submitter interface {
 	Submit(ctx context.Context, entries []entry.Entry) error
@@ -29,6 +24,8 @@ type Submitter interface {
 
 // SourceConfig configures the Docker source.
 type SourceConfig struct {
+	// ReadFrom is api, file or auto: how container logs are read.
+	ReadFrom string
 	// StartAt is "end" or "beginning": where containers that already exist
 	// when the source starts are read from.
 	StartAt string
@@ -87,8 +84,13 @@ type watched struct {
 	// it, and only one reader runs per container.
 	pos position
 	// tracker turns confirmations into the saved position; nil without a
-	// positions store.
-	tracker *checkpoint.Tracker
+	// positions store. savedPos is the position last handed to it.
+	tracker  *checkpoint.Tracker
+	savedPos string
+	// dies counts die events; follower is the json-file follower of a
+	// running file reader, stopped at die so the reader finishes.
+	dies     int
+	follower interface{ Stop() }
 	// info is the container as last inspected, and streams its streams;
 	// a rename event replaces both while the reader runs, so lines read
 	// from then on carry the new name.
@@ -106,74 +108,16 @@ func (s *Source) setInfoLocked(w *watched, info Container) {
 	w.streams.Store(&streamPair{out, errs})
 }
 
-// position is a point in a container's log, kept per stream: the Docker
-// timestamp of the last line read from stdout and from stderr, and how many
-// lines of that stream carried exactly that timestamp (timestamps can repeat
-// and the API's since parameter is inclusive).
-//
-// One position per container would not do: Docker's two copier goroutines
-// stamp lines when they read them and then take turns writing the log, so
-// across streams the log is only roughly in time order, and resuming from
-// the newest line read could skip an older line of the other stream written
-// after it. Within a stream, times never go backwards.
-type position struct {
-	streams [2]streamPos // stdout, stderr
-}
-
-type streamPos struct {
-	time  int64
-	count int
-}
-
-// since is the time to reopen the log from: the older stream's position, but
-// no more than sinceWindow before the newer one, since a line is stamped
-// only moments before it is written and replaying a quiet stream's whole
-// history would cost more than it could save.
-func (p position) since() int64 {
-	a, b := p.streams[0].time, p.streams[1].time
-	lo, hi := min(a, b), max(a, b)
-	return max(lo, hi-int64(sinceWindow))
-}
-
-// positionPrefix starts the checkpoint keys of containers.
-const positionPrefix = "docker/"
-
-func positionKey(id string) string { return positionPrefix + id }
-
-// String encodes p for the positions file: "v1 <stdout time> <stdout count>
-// <stderr time> <stderr count>".
-func (p position) String() string {
-	return fmt.Sprintf("v1 %d %d %d %d", p.streams[0].time, p.streams[0].count, p.streams[1].time, p.streams[1].count)
-}
-
-// parsePosition decodes what String wrote.
-func parsePosition(s string) (position, error) {
-	f := strings.Fields(s)
-	if len(f) != 5 || f[0] != "v1" {
-		return position{}, fmt.Errorf("docker: position %q: want \"v1 <time> <count> <time> <count>\"", s)
-	}
-	var n [4]int64
-	for i := range n {
-		v, err := strconv.ParseInt(f[i+1], 10, 64)
-		if err != nil || v < 0 || (i%2 == 1 && v > 1<<31) {
-			return position{}, fmt.Errorf("docker: position %q: bad number %q", s, f[i+1])
-		}
-		n[i] = v
-	}
-	return position{streams: [2]streamPos{{n[0], int(n[1])}, {n[2], int(n[3])}}}, nil
-}
-
-// sinceWindow bounds how far before the newest line a reopen reaches back.
-const sinceWindow = 10 * time.Second
-
-func startPosition(t int64) position {
-	return position{streams: [2]streamPos{{time: t}, {time: t}}}
-}
-
 // NewSource returns a Docker source. It starts nothing.
 func NewSource(cfg SourceConfig, deps SourceDeps) (*Source, error) {
 	if deps.Client == nil || deps.Out == nil || deps.Labeler == nil || deps.Filter == nil {
 		return nil, errors.New("docker: source needs a client, an output, a labeler and a filter")
+	}
+	if cfg.ReadFrom == "" {
+		cfg.ReadFrom = "auto"
+	}
+	if cfg.ReadFrom != "api" && cfg.ReadFrom != "file" && cfg.ReadFrom != "auto" {
+		return nil, errors.New(`docker: read_from must be "api", "file" or "auto"`)
 	}
 	if cfg.StartAt != "end" && cfg.StartAt != "beginning" {
 		return nil, errors.New(`docker: start_at must be "end" or "beginning"`)
@@ -389,6 +333,13 @@ func (s *Source) handle(ev Event) {
 		if ev.Action != "create" {
 			s.kickLocked(w)
 		}
+	case "die":
+		if w != nil {
+			w.dies++
+			if w.follower != nil {
+				w.follower.Stop()
+			}
+		}
 	case "destroy":
 		if w != nil {
 			s.destroyLocked(w)
@@ -429,6 +380,9 @@ func (s *Source) kickLocked(w *watched) {
 
 func (s *Source) destroyLocked(w *watched) {
 	w.destroyed = true
+	if w.follower != nil {
+		w.follower.Stop()
+	}
 	if !w.reading {
 		delete(s.containers, w.id)
 		if w.tracker != nil {

@@ -210,6 +210,9 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg SourceConfig, tweak func
 	if cfg.StartAt == "" {
 		cfg.StartAt = "beginning"
 	}
+	if cfg.ReadFrom == "" {
+		cfg.ReadFrom = "api" // the fake engine serves logs, not files
+	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff, cfg.MaxBackoff = 2*time.Millisecond, 20*time.Millisecond
 	}
@@ -1052,7 +1055,7 @@ func TestSourceReconnectBackoff(t *testing.T) {
 			t.Errorf("unexpected request %s", r.URL)
 			return memResponse(r, 404, strings.NewReader("{}")), nil
 		}
-		src, err := NewSource(SourceConfig{StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}, SourceDeps{
+		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}, SourceDeps{
 			Client: memClient(t, rt), Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{},
 		})
 		if err != nil {
@@ -1125,7 +1128,7 @@ func TestSourceReaderBackoff(t *testing.T) {
 			return memResponse(r, 404, strings.NewReader("{}")), nil
 		}
 		logs := &logCapture{}
-		src, err := NewSource(SourceConfig{StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
+		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
 			Client: memClient(t, rt), Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{}, Logger: slog.New(logs),
 		})
 		if err != nil {

@@ -1,0 +1,145 @@
+package docker
+
+import (
+	"context"
+
+	"github.com/wharf-logs/wharf/internal/entry"
+)
+
+// Metrics labels of the two ways of reading a container's log.
+const (
+	sourceAPI  = "docker_api"
+	sourceFile = "docker_file"
+)
+
+// Submission limits: a reader hands entries to the pipeline when it has this
+// many, or sooner when no more input is waiting.
+const (
+	submitEntries = 1024
+	submitBytes   = 512 << 10
+)
+
+// Line arenas: lines are appended to a shared buffer that is never reused,
+// so the pipeline can own them; a fresh one is started when little room is
+// left.
+const (
+	arenaBytes    = 256 << 10
+	arenaMinSpare = 32 << 10
+)
+
+// batcher turns the lines one reader reads into entries: it skips what a
+// reopened log replays, keeps the container's position, and hands entries to
+// the pipeline in chunks, each with an Ack from the checkpoint tracker so
+// the position is saved once they are confirmed. It belongs to the reader's
+// goroutine.
+type batcher struct {
+	s      *Source
+	w      *watched
+	ctx    context.Context
+	source string
+
+	// replaying: per stream, the log was reopened by time and lines up to
+	// the position come again; skip until the first line past it. Skipping
+	// stops there for good, so a clock that steps back later cannot hide
+	// new lines.
+	replaying [2]bool
+	seen      [2]int
+
+	batch      []entry.Entry
+	batchBytes int
+	read       int
+	truncated  int
+	arena      []byte
+}
+
+func (s *Source) newBatcher(ctx context.Context, w *watched, source string, byTime bool) *batcher {
+	return &batcher{s: s, w: w, ctx: ctx, source: source, replaying: [2]bool{byTime, byTime}}
+}
+
+// room makes sure the arena can take a line without growing.
+func (b *batcher) room() {
+	if cap(b.arena)-len(b.arena) < arenaMinSpare {
+		b.arena = make([]byte, 0, arenaBytes)
+	}
+}
+
+// add takes one line (text must not change afterwards). fp, when set, is the
+// line's place in the json-file; the position then records it.
+func (b *batcher) add(t int64, stderr bool, text []byte, truncated bool, fp *filePos) error {
+	k := 0
+	if stderr {
+		k = 1
+	}
+	w := b.w
+	p := &w.pos.streams[k]
+	if t == 0 {
+		// No valid timestamp: keep the line, in its place.
+		t = max(p.time, b.s.deps.Now().UnixNano())
+	}
+	if b.replaying[k] {
+		if t < p.time || (t == p.time && b.seen[k] < p.count) {
+			if t == p.time {
+				b.seen[k]++
+			}
+			if fp != nil {
+				w.pos.hasFile, w.pos.file = true, *fp
+			}
+			return nil
+		}
+		b.replaying[k] = false
+	}
+	if t == p.time {
+		p.count++
+	} else {
+		*p = streamPos{time: t, count: 1}
+	}
+	if fp != nil {
+		w.pos.hasFile, w.pos.file = true, *fp
+	} else {
+		w.pos.hasFile = false
+	}
+	b.batch = append(b.batch, entry.Entry{Time: t, Line: text, Stream: w.streams.Load()[k]})
+	b.batchBytes += len(text)
+	b.read++
+	if truncated {
+		b.truncated++
+	}
+	if len(b.batch) >= submitEntries || b.batchBytes >= submitBytes {
+		return b.flush()
+	}
+	return nil
+}
+
+// flush hands the batch to the pipeline, with an Ack that saves the
+// position reached once every entry is confirmed.
+func (b *batcher) flush() error {
+	if len(b.batch) == 0 {
+		if b.w.tracker != nil && b.w.pos.String() != b.w.savedPos {
+			// Skipped lines moved the position: record it without entries.
+			ack := b.w.tracker.Mark(b.w.pos.String())
+			ack.Done(1)
+		}
+		return nil
+	}
+	m := b.s.deps.Metrics
+	m.EntriesRead.WithLabelValues(b.source).Add(float64(b.read))
+	m.BytesRead.WithLabelValues(b.source).Add(float64(b.batchBytes))
+	if b.truncated > 0 {
+		m.LinesTruncated.WithLabelValues(b.source).Add(float64(b.truncated))
+	}
+	b.read, b.truncated = 0, 0
+	if b.w.tracker != nil {
+		pos := b.w.pos.String()
+		b.w.savedPos = pos
+		ack := b.w.tracker.Mark(pos)
+		for i := range b.batch {
+			b.batch[i].Ack = ack
+		}
+		defer ack.Done(1)
+	}
+	err := b.s.deps.Out.Submit(b.ctx, b.batch)
+	// The pipeline owns the entries now; a new slice keeps them intact.
+	b.batch = make([]entry.Entry, 0, len(b.batch))
+	b.batchBytes = 0
+	return err
+}

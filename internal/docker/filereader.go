@@ -1,0 +1,180 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/jsonfile"
+	"github.com/wharf-logs/wharf/internal/tail"
+)
+
+// fileReadable reports whether the container's log can be read from its
+// json-file here, or why not.
+func (s *Source) fileReadable(info Container) (bool, string) {
+	switch {
+	case s.cfg.ReadFrom == "api":
+		return false, "read_from is api"
+	case !s.deps.Client.Local():
+		return false, "the Docker daemon is remote (" + s.deps.Client.Host() + ")"
+	case info.LogDriver != "json-file":
+		return false, "log driver " + info.LogDriver + " has no json-file"
+	case info.LogPath == "":
+		return false, "the daemon reports no log path"
+	}
+	f, err := os.Open(info.LogPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			// Not written yet (created, never started): the Follower
+			// waits for it to appear.
+			return true, ""
+		}
+		return false, err.Error()
+	}
+	f.Close()
+	return true, ""
+}
+
+// followerReader gives a Follower the io.Reader shape the json-file reader
+// wants. With a deadline set, Read returns tail.ErrIdle instead of waiting
+// past it, which is how the reader learns to hand off what it holds.
+type followerReader struct {
+	f        *tail.Follower
+	ctx      context.Context
+	deadline time.Time
+}
+
+func (r *followerReader) Read(p []byte) (int, error) {
+	if r.deadline.IsZero() {
+		return r.f.Read(r.ctx, p)
+	}
+	return r.f.ReadBefore(r.ctx, p, r.deadline)
+}
+
+// readFile reads the container's log from its json-file (and the files it
+// was rotated to) until the container stops or ctx ends. It is called
+// holding s.sem, which it releases once the file is open. dies is the
+// container's die count before it was inspected: a die since then stops the
+// follower at once.
+func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies int) (more bool, err error) {
+	start := tail.Position{}
+	if w.pos.hasFile {
+		start = w.pos.file.tail
+	}
+	f, err := tail.Open(info.LogPath, start, tail.Options{
+		Rotated: tail.Numbered,
+		OnGap: func(g tail.Gap) {
+			s.deps.Metrics.EntriesDropped.WithLabelValues("none", string(g.Reason)).Inc()
+			s.deps.Logger.Error("part of a container log was gone before it could be read", "container", info.Name, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
+		},
+	})
+	<-s.sem
+	if err != nil {
+		return false, fmt.Errorf("docker: container %s: %w", info.Name, err)
+	}
+	defer f.Close()
+	s.mu.Lock()
+	w.follower = f
+	if !info.Running || w.dies != dies || w.destroyed {
+		f.Stop() // stopped: read what there is and finish
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		w.follower = nil
+		s.mu.Unlock()
+	}()
+	watching := s.deps.Metrics.ContainersWatched.WithLabelValues("file")
+	watching.Inc()
+	defer watching.Dec()
+	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "file", "path", info.LogPath, "resume", w.pos.hasFile)
+
+	fr := &followerReader{f: f, ctx: ctx}
+	var jr *jsonfile.Reader
+	if w.pos.hasFile {
+		jr = jsonfile.NewReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
+	} else {
+		jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
+	}
+	// Without a file position the log is read from the start of the live
+	// file and what the position's times say was read is skipped.
+	b := s.newBatcher(ctx, w, sourceFile, !w.pos.hasFile)
+	add := func(l jsonfile.Line) error {
+		tp := f.Position()
+		tp.Offset = l.Pos.Resume
+		return b.add(l.Time, l.Stderr, l.Text, l.Truncated, &filePos{tail: tp, line: l.Pos})
+	}
+	// finishFile takes the lines a finished file still holds.
+	finishFile := func() error {
+		for {
+			b.room()
+			l, arena, err := jr.NextAppend(b.arena)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err == nil {
+				b.arena = arena
+				if err := add(l); err != nil {
+					return err
+				}
+				continue
+			}
+			if !errors.Is(err, jsonfile.ErrCorruptRecord) {
+				break
+			}
+		}
+		for {
+			l, err := jr.Flush()
+			if err != nil {
+				return nil
+			}
+			if err := add(l); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		// Hand off what is held before waiting for more.
+		fr.deadline = time.Time{}
+		if len(b.batch) > 0 {
+			fr.deadline = time.Unix(0, 1)
+		}
+		b.room()
+		l, arena, err := jr.NextAppend(b.arena)
+		switch {
+		case err == nil:
+			b.arena = arena
+			if err := add(l); err != nil {
+				return false, err
+			}
+		case errors.Is(err, jsonfile.ErrCorruptRecord):
+			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "corrupt_record").Inc()
+			s.warn.Warn("corrupt-record", "skipping a corrupt json-file record", "container", info.Name, "error", err)
+		case errors.Is(err, tail.ErrIdle):
+			if err := b.flush(); err != nil {
+				return false, err
+			}
+		case errors.Is(err, tail.ErrFileEnd):
+			// Rotated away and read to its end: what it still holds is
+			// complete, and the next file starts a new reader.
+			if err := finishFile(); err != nil {
+				return false, err
+			}
+			jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
+		case errors.Is(err, io.EOF):
+			// Stopped: the container is not running and everything is read.
+			if err := finishFile(); err != nil {
+				return false, err
+			}
+			return false, b.flush()
+		default:
+			if ferr := b.flush(); ferr != nil {
+				return false, ferr
+			}
+			return false, err
+		}
+	}
+}
