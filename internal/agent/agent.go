@@ -64,6 +64,9 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if len(cfg.Files) > 0 {
+		return nil, errors.New("agent: files: reading plain log files is not available in this version; remove the files section")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}

@@ -1,0 +1,599 @@
+package tail
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// ErrFileEnd is returned by Read where the byte stream is not continuous:
+// at the end of a file the log has moved on from (rotated away and read to
+// its end), and where a truncated file is read again from its start. The
+// caller finishes what it holds (a partial line ends there); Position still
+// names the end of what was read, and the next Read goes on in the next file
+// or at offset 0.
+var ErrFileEnd = errors.New("tail: end of file")
+
+// ErrIdle is returned by ReadBefore when the live file has no new data and
+// the deadline has passed.
+var ErrIdle = errors.New("tail: no new data before the deadline")
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("tail: follower closed")
+
+// errVanished reports a file that was removed or replaced between the scan
+// that chose it and its opening; the caller scans again.
+var errVanished = errors.New("tail: file vanished")
+
+// Default Options values.
+const (
+	DefaultPollMin    = 10 * time.Millisecond
+	DefaultPollMax    = 250 * time.Millisecond
+	DefaultRotateWait = time.Second
+)
+
+// doneMemory is how many finished files a Follower remembers to find its
+// place among the rotated files; more than any sensible max-file.
+const doneMemory = 32
+
+// GapReason says why a Gap happened.
+type GapReason string
+
+// Reasons for a Gap.
+const (
+	// GapRotated: the file a Position named no longer exists under any name
+	// (rotated away and deleted, or its inode reused), so whatever it held
+	// beyond the position was lost. Bytes is -1: its size is unknown.
+	GapRotated GapReason = "rotated_unread"
+	// GapTruncated: a file was truncated in place (copytruncate, Docker
+	// with max-file=1) and no rotated copy held the rest; Bytes is at least
+	// the data seen but not read before the truncation, -1 when unknown.
+	GapTruncated GapReason = "truncated"
+	// GapReplaced: the live file has the inode a Position named but not its
+	// first bytes, and no rotated file has them: it was truncated in place
+	// and written again, or it is a new file that reuses the inode of one
+	// deleted. It is read from its start (or from the oldest rotated file,
+	// all newer than the lost one). Bytes is -1.
+	GapReplaced GapReason = "replaced"
+	// GapCorrupt: a compressed rotated file could not be read to its end.
+	GapCorrupt GapReason = "corrupt"
+)
+
+// Gap reports log data that was lost before it could be read.
+type Gap struct {
+	Reason GapReason
+	// Path is the file involved as the Follower knew it: the live path when
+	// the lost file's name is unknown.
+	Path string
+	// Bytes is a lower bound of the bytes lost, or -1 when unknown. Lines
+	// cannot be counted: they were never read.
+	Bytes int64
+}
+
+// Options configures a Follower. The zero value follows one plain file with
+// the default polling.
+type Options struct {
+	// Rotated lists the rotated files of path, oldest first, for example
+	// [Numbered] for Docker's json-file and numbered logrotate files. While
+	// a compressor runs, one rotated file may be listed twice, as X and
+	// X.gz; the Follower reads X while it exists. Nil: rotated files are
+	// not read back, so a file rotated away is read to its end through the
+	// descriptor already open, and then the new live file from its start.
+	Rotated func(path string) ([]string, error)
+	// PollMin and PollMax bound the wait between checks at the end of the
+	// live file: it starts at PollMin, doubles while nothing changes, and
+	// returns to PollMin when data comes.
+	PollMin, PollMax time.Duration
+	// RotateWait is how long a file that is no longer live is still
+	// expected to grow (a writer that has not reopened its log yet) while
+	// the live file is empty. A file is left as soon as the live file has
+	// data, or when it has not been written for RotateWait.
+	RotateWait time.Duration
+	// OnGap, if set, is called on the goroutine calling Open or Read when
+	// data was lost before it could be read.
+	OnGap func(Gap)
+}
+
+// Follower reads one logical log: the live file at a path and the rotated
+// files it has not finished, oldest first, as one stream of bytes broken
+// into files by ErrFileEnd.
+//
+// A Follower holds at most one open file descriptor, plus one more briefly
+// while it inspects rotated files, and closes each file when it moves on. It
+// starts no goroutines. Read, ReadBefore, Position and Close must be called
+// from one goroutine at a time; Stop may be called from any goroutine.
+type Follower struct {
+	path string
+	opts Options
+
+	cur  *openFile // nil between files and before the live file exists
+	pos  Position
+	done []fileID // identities of files finished, newest last
+
+	// restartPending: the current file was truncated; the next read goes
+	// on in a copy or at 0, after the caller has seen ErrFileEnd with
+	// Position still at the old end.
+	restartPending bool
+	oldSize        int64 // the file's size last seen before the truncation
+
+	poll     time.Duration
+	timer    *time.Timer
+	stop     chan struct{}
+	stopOnce sync.Once
+	closed   bool
+
+	// Reused for compressed files; only the current file uses them.
+	br     *bufio.Reader
+	gzr    *gzip.Reader
+	gzHead [FingerprintBytes]byte
+	head   [FingerprintBytes]byte
+}
+
+// openFile is the file a Follower is reading.
+type openFile struct {
+	f    *os.File
+	name string
+	gz   bool
+	r    io.Reader // f, or the gzip reader over it
+	// head holds decompressed bytes read ahead to fingerprint a compressed
+	// file and not yet returned; skip counts bytes still to discard to
+	// reach the start offset.
+	head []byte
+	skip int64
+	err  error // a decompression error met while reading head
+
+	verify bool // check the first bytes before reading on
+
+	size     int64     // size at the last fstat
+	spins    int       // fstat saw more than read returned, in a row
+	endSince time.Time // first time at the end while not live; zero when live or reading
+}
+
+// fileID identifies a file the Follower has finished.
+type fileID struct {
+	dev, ino uint64
+	fp       uint64
+	fpLen    int
+}
+
+// Open returns a Follower of the log at path, positioned at start.
+//
+// The zero Position starts at the beginning of the live file. Otherwise the
+// file start names is looked for, in this order (see Position for matching):
+// the live file by identity, then the rotated files newest first by identity
+// or, for a compressed file or a copytruncate copy, by content. It is read
+// from start.Offset, then every newer file from 0, then the live file. When
+// it is found nowhere, a Gap is reported (GapRotated; GapReplaced when the
+// live file has its inode but other first bytes) and reading starts at the
+// oldest file listed: with numbered rotation a file disappears only after
+// every older one did, so every file still there is newer than it.
+//
+// A missing live file is not an error: Read waits for it to appear. Open
+// reads at most the first FingerprintBytes of each file it inspects; a
+// compressed file is decompressed up to start.Offset by the first Read.
+func Open(path string, start Position, opts Options) (*Follower, error) {
+	if !supported {
+		return nil, fmt.Errorf("tail: %s: following files needs inode numbers, which this system lacks", path)
+	}
+	if path == "" {
+		return nil, errors.New("tail: empty path")
+	}
+	if opts.PollMin < 0 || opts.PollMax < 0 || opts.RotateWait < 0 {
+		return nil, fmt.Errorf("tail: %s: negative poll interval or rotate wait", path)
+	}
+	if opts.PollMin == 0 {
+		opts.PollMin = DefaultPollMin
+		if opts.PollMax > 0 {
+			opts.PollMin = min(DefaultPollMin, opts.PollMax)
+		}
+	}
+	if opts.PollMax == 0 {
+		opts.PollMax = max(DefaultPollMax, opts.PollMin)
+	}
+	if opts.PollMin > opts.PollMax {
+		return nil, fmt.Errorf("tail: %s: poll minimum %v above maximum %v", path, opts.PollMin, opts.PollMax)
+	}
+	if opts.RotateWait == 0 {
+		opts.RotateWait = DefaultRotateWait
+	}
+	f := &Follower{path: filepath.Clean(path), opts: opts, poll: opts.PollMin, stop: make(chan struct{})}
+	if fi, err := os.Stat(f.path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("tail: %s is not a regular file", f.path)
+	}
+	var err error
+	if start.IsZero() {
+		err = f.next()
+	} else {
+		err = f.locate(start)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Read reads the next bytes of the log into p. At the end of a file that is
+// no longer live it returns ErrFileEnd, and the next Read goes on in the next
+// newer file. At the end of the live file it waits, polling, for more data
+// or a rotation; it returns io.EOF there instead once Stop was called, and
+// ctx.Err() when ctx ends. Read returns n > 0 only with a nil error.
+// Errors other than these come from the file system; the Follower stays
+// usable and a later Read tries again.
+func (f *Follower) Read(ctx context.Context, p []byte) (int, error) {
+	return f.read(ctx, p, time.Time{})
+}
+
+// ReadBefore is Read that waits at the end of the live file only until
+// deadline, then returns ErrIdle. A deadline that has passed makes it read
+// what is there without waiting at all, so a caller can hand off what it
+// holds before it blocks.
+func (f *Follower) ReadBefore(ctx context.Context, p []byte, deadline time.Time) (int, error) {
+	if deadline.IsZero() {
+		deadline = time.Unix(0, 1) // passed: zero means "no deadline" inside
+	}
+	return f.read(ctx, p, deadline)
+}
+
+// Position returns the position after the last byte Read returned: where a
+// Follower opened with it resumes. Between files it is the end of the file
+// just finished.
+func (f *Follower) Position() Position { return f.pos }
+
+// Stop makes Read return io.EOF at the end of the live file instead of
+// waiting, after reading what every file holds. It wakes a waiting Read. It
+// is safe to call from any goroutine, more than once.
+func (f *Follower) Stop() { f.stopOnce.Do(func() { close(f.stop) }) }
+
+func (f *Follower) stopped() bool {
+	select {
+	case <-f.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close closes the open file. Read then returns ErrClosed.
+func (f *Follower) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	if f.cur != nil {
+		err := f.cur.f.Close()
+		f.cur = nil
+		if err != nil {
+			return fmt.Errorf("tail: close %s: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
+func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int, error) {
+	if f.closed {
+		return 0, ErrClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if f.restartPending {
+			if err := f.restart(); err != nil {
+				return 0, err
+			}
+		}
+		if f.cur == nil {
+			if err := f.next(); err != nil {
+				return 0, err
+			}
+			if f.cur == nil {
+				if f.stopped() {
+					return 0, io.EOF
+				}
+				if err := f.wait(ctx, deadline); err != nil {
+					return 0, err
+				}
+				continue
+			}
+		}
+		c := f.cur
+		if c.verify {
+			// After a wait, before reading on: a file truncated and written
+			// again past our offset meanwhile shows only in its first bytes.
+			c.verify = false
+			if !c.gz && !f.prefixIntact() {
+				f.truncated(f.pos.Offset)
+				return 0, ErrFileEnd
+			}
+		}
+		if c.skip > 0 {
+			// Seeking in a compressed file: decompress into p and discard.
+			n, err := c.read(p[:min(int64(len(p)), c.skip)])
+			c.skip -= int64(n)
+			if n == 0 {
+				f.pos.Offset -= c.skip // shorter than the position: finished
+				c.skip = 0
+				if err != nil && err != io.EOF {
+					f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
+				}
+				f.finish()
+				return 0, ErrFileEnd
+			}
+			continue
+		}
+		n, err := c.read(p)
+		if n > 0 {
+			f.consumed(p[:n])
+			c.spins, c.endSince = 0, time.Time{}
+			f.poll = f.opts.PollMin
+			return n, nil
+		}
+		if err != nil && err != io.EOF {
+			if c.gz {
+				// A damaged archive cannot be read past the damage; what
+				// follows it is lost, the newer files are not.
+				f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
+				f.finish()
+				return 0, ErrFileEnd
+			}
+			return 0, fmt.Errorf("tail: read %s: %w", c.name, err)
+		}
+		if c.gz {
+			f.finish() // a compressed file is complete when it is listed
+			return 0, ErrFileEnd
+		}
+		again, end, err := f.atEnd()
+		switch {
+		case err != nil:
+			return 0, err
+		case end:
+			return 0, ErrFileEnd
+		case again:
+			continue
+		case f.stopped():
+			return 0, io.EOF
+		}
+		c.verify = true
+		if err := f.wait(ctx, deadline); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// read reads from the head read ahead, then from the file.
+func (c *openFile) read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.r.Read(p)
+}
+
+// consumed advances the position over b, the bytes just returned, and
+// extends the fingerprint with those of them it does not cover yet.
+func (f *Follower) consumed(b []byte) {
+	p := &f.pos
+	if p.FingerprintLen < FingerprintBytes {
+		from := int64(p.FingerprintLen) - p.Offset
+		to := min(int64(len(b)), FingerprintBytes-p.Offset)
+		// from < 0 only if the file shrank between fingerprint and read;
+		// the truncation check will restart it anyway.
+		if from >= 0 && from < to {
+			state := fnvOffset
+			if p.FingerprintLen > 0 {
+				state = p.Fingerprint
+			}
+			p.Fingerprint = fnvAdd(state, b[from:to])
+			p.FingerprintLen += int(to - from)
+		}
+	}
+	p.Offset += int64(len(b))
+}
+
+// atEnd decides what to do when read found no more bytes in an uncompressed
+// file: read again (again), report the end of a stretch (end), or neither,
+// and then wait.
+func (f *Follower) atEnd() (again, end bool, err error) {
+	c := f.cur
+	fi, err := c.f.Stat()
+	if err != nil {
+		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	}
+	size := fi.Size()
+	switch {
+	case size < f.pos.Offset:
+		// Truncated in place. What was between our offset and the size we
+		// last saw is gone unless a rotated copy has it; look at the next
+		// read, after the caller has closed what it holds.
+		f.truncated(c.size)
+		return false, true, nil
+	case size > f.pos.Offset && c.spins < 3:
+		// Written between our read and the fstat. The bound guards against
+		// a file system whose size runs ahead of what read returns.
+		c.size = size
+		c.spins++
+		return true, false, nil
+	}
+	c.size = size
+	now := time.Now()
+	st, err := os.Stat(f.path)
+	if err == nil && sameFile(st, &f.pos) {
+		c.endSince = time.Time{}
+		if !f.prefixIntact() {
+			// Truncated and written again past our offset between two
+			// checks: the size never showed it, the first bytes do.
+			f.truncated(f.pos.Offset)
+			return false, true, nil
+		}
+		return false, false, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, false, fmt.Errorf("tail: stat %s: %w", f.path, err)
+	}
+	// No longer the live file. A writer may still append to it until it
+	// reopens its log, and it surely has once the new file has data.
+	if c.endSince.IsZero() {
+		c.endSince = now
+	}
+	liveHasData := err == nil && st.Size() > 0
+	quiet := now.Sub(fi.ModTime()) >= f.opts.RotateWait || now.Sub(c.endSince) >= f.opts.RotateWait
+	if (liveHasData || quiet || f.stopped()) && debugNext != nil {
+		debugFinish(fmt.Sprintf("atEnd size=%d spins=%d live=%v quiet=%v err=%v", size, c.spins, liveHasData, quiet, err), f.pos, 0)
+	}
+	if liveHasData || quiet || f.stopped() {
+		f.finish()
+		return false, true, nil
+	}
+	return false, false, nil
+}
+
+// prefixIntact reports whether the current file still starts with the bytes
+// its fingerprint covers.
+func (f *Follower) prefixIntact() bool {
+	n := f.pos.FingerprintLen
+	if n == 0 {
+		return true
+	}
+	got, err := f.cur.f.ReadAt(f.head[:n], 0)
+	if got < n {
+		return err != nil && !errors.Is(err, io.EOF) // an I/O error is no evidence
+	}
+	return fnvAdd(fnvOffset, f.head[:n]) == f.pos.Fingerprint
+}
+
+// truncated records that the current file restarts at 0 on the next read;
+// oldSize is the largest size it was seen to have before.
+func (f *Follower) truncated(oldSize int64) {
+	if debugNext != nil {
+		debugFinish("TRUNCATED "+f.cur.name, f.pos, oldSize)
+	}
+	f.restartPending = true
+	f.oldSize = max(oldSize, f.pos.Offset)
+}
+
+// restart handles a truncation found earlier: it continues in a rotated copy
+// of the file holding the bytes after our offset (copytruncate), or reads
+// the file again from 0 and reports what was lost.
+func (f *Follower) restart() error {
+	f.restartPending = false
+	c := f.cur
+	if f.opts.Rotated != nil && f.pos.FingerprintLen > 0 {
+		cands, err := f.scan()
+		if err != nil {
+			return err
+		}
+		for i := len(cands) - 1; i >= 0; i-- {
+			k := &cands[i]
+			if k.live || (k.dev == f.pos.Dev && k.ino == f.pos.Inode) {
+				continue
+			}
+			if !k.gz && k.size < f.pos.Offset || k.prefixMatches(f.pos.Fingerprint, f.pos.FingerprintLen) != matched {
+				continue
+			}
+			o, pos, err := f.openCand(k, f.pos.Offset, &f.pos)
+			if errors.Is(err, errVanished) {
+				break // read the live file again from 0, as without a copy
+			}
+			if err != nil {
+				return err
+			}
+			if !k.gz && f.oldSize > k.size {
+				// Written after the copy was taken, before the truncation.
+				f.gap(Gap{Reason: GapTruncated, Path: f.path, Bytes: f.oldSize - k.size})
+			}
+			c.f.Close()
+			f.cur, f.pos = o, pos
+			return nil
+		}
+	}
+	f.gap(Gap{Reason: GapTruncated, Path: f.path, Bytes: f.oldSize - f.pos.Offset})
+	if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("tail: seek %s: %w", c.name, err)
+	}
+	n, err := c.f.ReadAt(f.head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("tail: read %s: %w", c.name, err)
+	}
+	f.pos.Offset = 0
+	f.pos.FingerprintLen = n
+	f.pos.Fingerprint = fingerprint(fnvAdd(fnvOffset, f.head[:n]), n)
+	c.size = 0
+	return nil
+}
+
+// finish closes the current file, which the log has moved on from, and
+// remembers it so the next newer file can be found.
+func (f *Follower) finish() {
+	if debugNext != nil {
+		fi, _ := f.cur.f.Stat()
+		debugFinish(f.cur.name, f.pos, fi.Size())
+	}
+	f.cur.f.Close()
+	f.cur = nil
+	if len(f.done) == doneMemory {
+		copy(f.done, f.done[1:])
+		f.done = f.done[:doneMemory-1]
+	}
+	f.done = append(f.done, fileID{dev: f.pos.Dev, ino: f.pos.Inode, fp: f.pos.Fingerprint, fpLen: f.pos.FingerprintLen})
+}
+
+// wait sleeps for the current poll interval, doubling it for next time, or
+// until deadline, Stop or the end of ctx.
+func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
+	d := f.poll
+	f.poll = min(2*f.poll, f.opts.PollMax)
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return ErrIdle
+		}
+		d = min(d, left)
+	}
+	if f.timer == nil {
+		f.timer = time.NewTimer(d)
+	} else {
+		f.timer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		f.timer.Stop()
+		return ctx.Err()
+	case <-f.stop:
+		f.timer.Stop()
+		return nil
+	case <-f.timer.C:
+		return nil
+	}
+}
+
+func (f *Follower) gap(g Gap) {
+	if f.opts.OnGap != nil {
+		f.opts.OnGap(g)
+	}
+}
+
+// sameFile reports whether fi is the file p names by device and inode.
+func sameFile(fi os.FileInfo, p *Position) bool {
+	dev, ino := fileIdentity(fi)
+	return dev == p.Dev && ino == p.Inode
+}
