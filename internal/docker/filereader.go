@@ -45,9 +45,15 @@ type followerReader struct {
 	f        *tail.Follower
 	ctx      context.Context
 	deadline time.Time
+	// ended makes Read report io.EOF: the file ended, and the reader of it
+	// must take only what it buffered, not the next file's bytes.
+	ended bool
 }
 
 func (r *followerReader) Read(p []byte) (int, error) {
+	if r.ended {
+		return 0, io.EOF
+	}
 	if r.deadline.IsZero() {
 		return r.f.Read(r.ctx, p)
 	}
@@ -64,9 +70,11 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	if w.pos.hasFile {
 		start = w.pos.file.tail
 	}
+	gaps := 0
 	f, err := tail.Open(info.LogPath, start, tail.Options{
 		Rotated: tail.Numbered,
 		OnGap: func(g tail.Gap) {
+			gaps++
 			s.deps.Metrics.EntriesDropped.WithLabelValues("none", string(g.Reason)).Inc()
 			s.deps.Logger.Error("part of a container log was gone before it could be read", "container", info.Name, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
 		},
@@ -76,6 +84,10 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 		return false, fmt.Errorf("docker: container %s: %w", info.Name, err)
 	}
 	defer f.Close()
+	// The saved place in the file applies only if the follower found that
+	// file; otherwise reading starts at the beginning of a newer one, and
+	// the position's times tell what was read already.
+	resume := w.pos.hasFile && gaps == 0 && f.Position().Offset == start.Offset
 	s.mu.Lock()
 	w.follower = f
 	if !info.Running || w.dies != dies || w.destroyed {
@@ -94,14 +106,14 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 
 	fr := &followerReader{f: f, ctx: ctx}
 	var jr *jsonfile.Reader
-	if w.pos.hasFile {
+	if resume {
 		jr = jsonfile.NewReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
 	} else {
-		jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
+		jr = jsonfile.NewReader(fr, f.Position().Offset, s.cfg.MaxLineBytes)
 	}
-	// Without a file position the log is read from the start of the live
-	// file and what the position's times say was read is skipped.
-	b := s.newBatcher(ctx, w, sourceFile, !w.pos.hasFile)
+	// Without a file position the log is read from the start of the file
+	// and what the position's times say was read is skipped.
+	b := s.newBatcher(ctx, w, sourceFile, !resume)
 	add := func(l jsonfile.Line) error {
 		tp := f.Position()
 		tp.Offset = l.Pos.Resume
@@ -160,7 +172,10 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 		case errors.Is(err, tail.ErrFileEnd):
 			// Rotated away and read to its end: what it still holds is
 			// complete, and the next file starts a new reader.
-			if err := finishFile(); err != nil {
+			fr.ended = true
+			err := finishFile()
+			fr.ended = false
+			if err != nil {
 				return false, err
 			}
 			jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
