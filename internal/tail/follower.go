@@ -436,8 +436,8 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 	}
 	c.size = size
 	now := time.Now()
-	st, err := os.Stat(f.path)
-	if err == nil && sameFile(st, &f.pos) {
+	st, serr := os.Stat(f.path)
+	if serr == nil && sameFile(st, &f.pos) {
 		c.endSince = time.Time{}
 		if !f.prefixIntact() {
 			// Truncated and written again past our offset between two
@@ -447,19 +447,26 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 		}
 		return false, false, nil
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, false, fmt.Errorf("tail: stat %s: %w", f.path, err)
+	if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+		return false, false, fmt.Errorf("tail: stat %s: %w", f.path, serr)
 	}
-	// No longer the live file. A writer may still append to it until it
-	// reopens its log, and it surely has once the new file has data.
+	// No longer the live file. It may have grown between the fstat above
+	// and the rename: look again now that the rename is seen.
+	if fi, err = c.f.Stat(); err != nil {
+		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	}
+	if size = fi.Size(); size > f.pos.Offset && c.spins < 3 {
+		c.size = size
+		c.spins++
+		return true, false, nil
+	}
+	// A writer may still append to it until it reopens its log, and it
+	// surely has once the new file has data.
 	if c.endSince.IsZero() {
 		c.endSince = now
 	}
-	liveHasData := err == nil && st.Size() > 0
+	liveHasData := serr == nil && st.Size() > 0
 	quiet := now.Sub(fi.ModTime()) >= f.opts.RotateWait || now.Sub(c.endSince) >= f.opts.RotateWait
-	if (liveHasData || quiet || f.stopped()) && debugNext != nil {
-		debugFinish(fmt.Sprintf("atEnd size=%d spins=%d live=%v quiet=%v err=%v", size, c.spins, liveHasData, quiet, err), f.pos, 0)
-	}
 	if liveHasData || quiet || f.stopped() {
 		f.finish()
 		return false, true, nil
@@ -484,9 +491,6 @@ func (f *Follower) prefixIntact() bool {
 // truncated records that the current file restarts at 0 on the next read;
 // oldSize is the largest size it was seen to have before.
 func (f *Follower) truncated(oldSize int64) {
-	if debugNext != nil {
-		debugFinish("TRUNCATED "+f.cur.name, f.pos, oldSize)
-	}
 	f.restartPending = true
 	f.oldSize = max(oldSize, f.pos.Offset)
 }
@@ -544,10 +548,6 @@ func (f *Follower) restart() error {
 // finish closes the current file, which the log has moved on from, and
 // remembers it so the next newer file can be found.
 func (f *Follower) finish() {
-	if debugNext != nil {
-		fi, _ := f.cur.f.Stat()
-		debugFinish(f.cur.name, f.pos, fi.Size())
-	}
 	f.cur.f.Close()
 	f.cur = nil
 	if len(f.done) == doneMemory {

@@ -302,9 +302,6 @@ func (f *Follower) next() error {
 			return nil
 		}
 		o, pos, err := f.openCand(&cands[k], 0, nil)
-		if debugNext != nil {
-			debugNext(f.done, cands, k, err)
-		}
 		if errors.Is(err, errVanished) {
 			continue
 		}
@@ -316,9 +313,6 @@ func (f *Follower) next() error {
 	}
 	return nil
 }
-
-var debugNext func([]fileID, []cand, int, error)
-var debugFinish func(string, Position, int64)
 
 // successor returns the index in cands of the file to read next, or -1 when
 // none is due. state is noMatch when files were finished but none of them is
