@@ -87,6 +87,10 @@ type watched struct {
 	// positions store. savedPos is the position last handed to it.
 	tracker  *checkpoint.Tracker
 	savedPos string
+	// saved: a position was saved by an earlier run, so the container was
+	// being read; if it stopped while wharf was down, what it wrote last
+	// is still to be read.
+	saved bool
 	// dies counts die events; follower is the json-file follower of a
 	// running file reader, stopped at die so the reader finishes.
 	dies     int
@@ -261,10 +265,10 @@ func (s *Source) reconcile(list []Summary, first bool) {
 		switch {
 		case c.State == "running" || c.State == "paused" || c.State == "restarting":
 			s.kickLocked(w)
-		case added && !first, w.stale:
+		case added && !first, w.stale, added && w.saved:
 			// It ran while the event stream was down (a restarted daemon
-			// loses its events), or its reader gave up during the outage:
-			// read what it left.
+			// loses its events), its reader gave up during the outage, or
+			// it stopped while wharf was not running: read what it left.
 			s.kickLocked(w)
 		}
 	}
@@ -303,7 +307,7 @@ func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched
 		w.tracker = st.Tracker(key)
 		if saved, ok := st.Get(key); ok {
 			if p, err := parsePosition(saved); err == nil {
-				w.pos = p
+				w.pos, w.saved = p, true
 			} else {
 				s.deps.Logger.Warn("ignoring an unreadable saved position; reading by start_at", "container", id, "position", saved, "error", err)
 				st.Set(key, w.pos.String())

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -564,6 +566,36 @@ func TestSourceRestartKeepsPosition(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSourceReadsWhatAContainerLeftWhileStopped: a container that wrote its
+// last lines and exited while wharf was not running is read from its saved
+// position at the next start, though it is no longer running.
+func TestSourceReadsWhatAContainerLeftWhileStopped(t *testing.T) {
+	fe := newFakeEngine(t)
+	id, done := cid("app"), cid("done")
+	store, _, err := checkpoint.Open(filepath.Join(t.TempDir(), "positions"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStore := func(d *SourceDeps) { d.Positions = store }
+	fe.run(fakeSpec{ID: id, Name: "app"}, stdoutLine(at(100), "o1"), stdoutLine(at(101), "o2"))
+	fe.run(fakeSpec{ID: done, Name: "done"}, stdoutLine(at(100), "d1"))
+	h := startSource(t, fe, SourceConfig{}, withStore)
+	h.waitLines(id, 2)
+	h.waitLines(done, 1)
+	fe.exit(done, false)
+	h.waitIdle(done)
+	h.stop()
+	// While nothing reads: app writes two more lines and exits.
+	fe.exit(id, false, stdoutLine(at(102), "o3"), stderrLine(at(102), "e1"))
+	h2 := startSource(t, fe, SourceConfig{}, withStore)
+	h2.waitLines(id, 2)
+	h2.waitIdle(id)
+	h2.assertLines(id, []fakeLine{stdoutLine(at(102), "o3"), stderrLine(at(102), "e1")})
+	if got := h2.sub.entriesOf(done); len(got) != 0 {
+		t.Fatalf("a container read to its end before was read again: %d lines", len(got))
 	}
 }
 
