@@ -44,6 +44,9 @@ type LineOptions struct {
 	// begins a new entry instead. 0 means MaxLine, so an entry fits where
 	// a line does.
 	MaxBytes int
+	// MaxLines caps the lines of an entry: the line after the last one
+	// allowed begins a new entry. 0 means no cap.
+	MaxLines int
 }
 
 // Line is a line of a log file or, when LineOptions.Start is set, a
@@ -101,6 +104,7 @@ type LineReader struct {
 	start    *regexp.Regexp
 	maxWait  time.Duration
 	maxBytes int
+	maxLines int
 	ent      Line // the entry being joined; Bytes owned here
 	hasEnt   bool
 	lastAt   time.Time // when the entry's last line came
@@ -114,10 +118,10 @@ func NewLineReader(f *Follower, opts LineOptions) (*LineReader, error) {
 }
 
 func newLineReader(src byteSource, opts LineOptions) (*LineReader, error) {
-	if opts.MaxLine < 0 || opts.MaxWait < 0 || opts.MaxBytes < 0 {
-		return nil, fmt.Errorf("tail: negative line option: max line %d, max wait %v, max bytes %d", opts.MaxLine, opts.MaxWait, opts.MaxBytes)
+	if opts.MaxLine < 0 || opts.MaxWait < 0 || opts.MaxBytes < 0 || opts.MaxLines < 0 {
+		return nil, fmt.Errorf("tail: negative line option: max line %d, max wait %v, max bytes %d, max lines %d", opts.MaxLine, opts.MaxWait, opts.MaxBytes, opts.MaxLines)
 	}
-	r := &LineReader{src: src, max: opts.MaxLine, start: opts.Start, maxWait: opts.MaxWait, maxBytes: opts.MaxBytes}
+	r := &LineReader{src: src, max: opts.MaxLine, start: opts.Start, maxWait: opts.MaxWait, maxBytes: opts.MaxBytes, maxLines: opts.MaxLines}
 	if r.max == 0 {
 		r.max = DefaultMaxLine
 	}
@@ -341,7 +345,8 @@ func (r *LineReader) nextEntry(ctx context.Context, deadline time.Time) (Line, e
 			r.hasEnt, r.lastAt = true, time.Now()
 			continue
 		}
-		if r.start.Match(l.Bytes) || len(r.ent.Bytes)+1+len(l.Bytes) > r.maxBytes {
+		if r.start.Match(l.Bytes) || len(r.ent.Bytes)+1+len(l.Bytes) > r.maxBytes ||
+			r.maxLines > 0 && r.ent.Lines >= r.maxLines {
 			// l stays valid until the next nextLine call, which comes
 			// after it has been copied into the next entry.
 			r.held, r.hasHeld = l, true

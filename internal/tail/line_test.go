@@ -212,6 +212,44 @@ func TestMultiline(t *testing.T) {
 	sameLines(t, got, joinReference(reference(files, DefaultMaxLine), start, 25))
 }
 
+func TestMultilineMaxLines(t *testing.T) {
+	files := [][]byte{[]byte("E\n a\n b\n c\n d\nF\n e\n")}
+	r, err := newLineReader(&fakeSource{files: files, chunks: []int{3}}, LineOptions{Start: regexp.MustCompile(`^\S`), MaxLines: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range readAllLines(t, r) {
+		got = append(got, l.text)
+	}
+	if want := []string{"E\n a\n b", " c\n d", "F\n e"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("entries %q, want %q", got, want)
+	}
+}
+
+func TestEndOf(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	if p, err := EndOf(path); err != nil || !p.IsZero() {
+		t.Fatalf("missing file: %v %v, want the zero Position", p, err)
+	}
+	appendFile(t, path, "one\ntwo\nthr")
+	p, err := EndOf(path)
+	if err != nil || p.Offset != 8 || p.FingerprintLen != 11 {
+		t.Fatalf("EndOf: %+v %v, want offset 8 (after \"two\\n\") and a fingerprint of 11 bytes", p, err)
+	}
+	// A Follower opened there reads the unfinished line whole, then what
+	// comes after.
+	appendFile(t, path, "ee\nfour\n")
+	r := open(t, path, p, fast)
+	defer r.close()
+	got, _ := r.lines(2)
+	same(t, got, []string{"three", "four"})
+	if _, err := EndOf(dir); err == nil {
+		t.Fatal("EndOf of a directory: no error")
+	}
+}
+
 func TestMultilineMaxWait(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	appendFile(t, path, "Exception\n  at a\n  at b\n")
@@ -247,7 +285,7 @@ func TestMultilineMaxWait(t *testing.T) {
 }
 
 func TestLineOptions(t *testing.T) {
-	for _, o := range []LineOptions{{MaxLine: -1}, {MaxWait: -1}, {MaxBytes: -1}} {
+	for _, o := range []LineOptions{{MaxLine: -1}, {MaxWait: -1}, {MaxBytes: -1}, {MaxLines: -1}} {
 		if _, err := newLineReader(&fakeSource{}, o); err == nil || !strings.HasPrefix(err.Error(), "tail: ") {
 			t.Errorf("%+v: %v", o, err)
 		}

@@ -19,9 +19,13 @@
 package tail
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -143,4 +147,50 @@ func fingerprint(h uint64, n int) uint64 {
 		return 0
 	}
 	return h
+}
+
+// EndOf returns the Position right after the last complete line of the file
+// at path: where a reader that should skip what the file holds now starts.
+// A last line without its "\n" yet is left to be read whole. A missing file
+// gives the zero Position (its start, once it appears) and no error.
+func EndOf(path string) (Position, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Position{}, nil
+	}
+	if err != nil {
+		return Position{}, fmt.Errorf("tail: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Position{}, fmt.Errorf("tail: stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Position{}, fmt.Errorf("tail: %s is not a regular file", path)
+	}
+	p := Position{}
+	p.Dev, p.Inode = fileIdentity(fi)
+	var head [FingerprintBytes]byte
+	n, err := io.ReadFull(f, head[:min(int64(len(head)), fi.Size())])
+	if err != nil {
+		return Position{}, fmt.Errorf("tail: read %s: %w", path, err)
+	}
+	p.FingerprintLen = n
+	p.Fingerprint = fingerprint(fnvAdd(fnvOffset, head[:n]), n)
+	// Back up to the last '\n' within the last 64 KiB; a longer last line
+	// is joined in the middle, as a line that long would be cut anyway.
+	size := fi.Size()
+	back := min(size, 64<<10)
+	buf := make([]byte, back)
+	if _, err := f.ReadAt(buf, size-back); err != nil && !errors.Is(err, io.EOF) {
+		return Position{}, fmt.Errorf("tail: read %s: %w", path, err)
+	}
+	p.Offset = size
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		p.Offset = size - back + int64(i) + 1
+	} else if back == size {
+		p.Offset = 0
+	}
+	return p, nil
 }
