@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/files"
 	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
@@ -52,6 +53,7 @@ type Agent struct {
 	dead      *deadletter.Writer
 	dockerC   *docker.Client
 	docker    *docker.Source
+	files     *files.Source
 	admin     *admin.Server
 }
 
@@ -63,9 +65,6 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if len(cfg.Files) > 0 {
-		return nil, errors.New("agent: files: reading plain log files is not available in this version; remove the files section")
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
@@ -151,6 +150,21 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 			return nil, err
 		}
 	}
+	if len(cfg.Files) > 0 {
+		a.files, err = files.New(files.Config{
+			Sources: cfg.Files,
+			Host:    a.hostLabel(),
+			Static:  cfg.Labels.Static,
+		}, files.Deps{
+			Out:       a.pipe,
+			Positions: a.positions,
+			Logger:    a.log.With("source", "files"),
+			Metrics:   a.metrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	var ready []admin.Check
 	if a.docker != nil {
@@ -208,10 +222,6 @@ func (a *Agent) buildDocker() error {
 	if err != nil {
 		return err
 	}
-	hostLabel := a.cfg.Labels.Host
-	if hostLabel == "" {
-		hostLabel, _ = os.Hostname()
-	}
 	self := docker.SelfID()
 	if self != "" {
 		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
@@ -224,7 +234,7 @@ func (a *Agent) buildDocker() error {
 	}, docker.SourceDeps{
 		Client:    c,
 		Out:       a.pipe,
-		Labeler:   docker.NewLabeler(hostLabel, a.cfg.Labels.Static, cfg.LabelsFromContainer),
+		Labeler:   docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),
 		Filter:    filter,
 		Logger:    a.log.With("source", "docker"),
 		Metrics:   a.metrics,
@@ -236,6 +246,15 @@ func (a *Agent) buildDocker() error {
 	}
 	a.dockerC, a.docker = c, src
 	return nil
+}
+
+// hostLabel is the host label's value: labels.host, or the hostname.
+func (a *Agent) hostLabel() string {
+	if h := a.cfg.Labels.Host; h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // Metrics returns the agent's metrics, for tests.
@@ -283,6 +302,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				stopSources()
 			}
 		})
+	}
+	if a.files != nil {
+		srcWG.Go(func() { a.files.Run(srcCtx) }) // ends only with srcCtx
 	}
 	<-srcCtx.Done()
 	stopSources()

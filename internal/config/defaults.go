@@ -25,7 +25,7 @@ func Default() Config {
 			MaxLineBytes:       256 * KiB,
 			StartupConcurrency: 8,
 		},
-		Buffer: Buffer{MaxBytes: 16 * MiB},
+		Buffer: Buffer{MaxBytes: 8 * MiB},
 		Queue:  Queue{Enabled: true, MaxBytes: 1 * GiB, SyncInterval: 100 * time.Millisecond},
 		File: File{
 			MaxFileBytes: 100 * MiB,

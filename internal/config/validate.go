@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Validate checks every value and returns all problems found, each an *Error
@@ -303,4 +304,17 @@ func redactURL(s string) string {
 		return s
 	}
 	return u.Redacted()
+}
+
+// CapLabelValue bounds a label value to MaxLabelValueBytes without splitting
+// a UTF-8 sequence.
+func CapLabelValue(v string) string {
+	if len(v) <= MaxLabelValueBytes {
+		return v
+	}
+	v = v[:MaxLabelValueBytes]
+	for len(v) > 0 && !utf8.ValidString(v) {
+		v = v[:len(v)-1]
+	}
+	return v
 }

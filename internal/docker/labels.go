@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -71,7 +70,7 @@ func (l *Labeler) Streams(c Container) (stdout, stderr *entry.Stream) {
 		labels := make(entry.Labels, 0, len(base)+1)
 		for k, v := range base {
 			if v != "" {
-				labels = append(labels, entry.Label{Name: k, Value: capValue(v)})
+				labels = append(labels, entry.Label{Name: k, Value: config.CapLabelValue(v)})
 			}
 		}
 		labels = append(labels, entry.Label{Name: "stream", Value: stream})
@@ -79,19 +78,6 @@ func (l *Labeler) Streams(c Container) (stdout, stderr *entry.Stream) {
 		return entry.NewStream(labels, meta, c.Name)
 	}
 	return mk("stdout"), mk("stderr")
-}
-
-// capValue bounds a label value to Loki's default length limit without
-// splitting a UTF-8 sequence.
-func capValue(v string) string {
-	if len(v) <= config.MaxLabelValueBytes {
-		return v
-	}
-	v = v[:config.MaxLabelValueBytes]
-	for len(v) > 0 && !utf8.ValidString(v) {
-		v = v[:len(v)-1]
-	}
-	return v
 }
 
 // Filter decides which containers are collected.

@@ -31,6 +31,7 @@ type Metrics struct {
 	ReplayedEntries *prometheus.CounterVec // sink
 
 	ContainersWatched    *prometheus.GaugeVec // read_from
+	FilesWatched         prometheus.Gauge
 	DockerUp             prometheus.Gauge
 	DockerReconnects     prometheus.Counter
 	DockerEvents         *prometheus.CounterVec // action
@@ -65,6 +66,7 @@ func New() *Metrics {
 		ReplayedEntries: f.counter("wharf_queue_entries_replayed_total", "Entries read back from the disk queue to be sent.", "sink"),
 
 		ContainersWatched:    f.gauge("wharf_containers_watched", "Containers whose logs are being read, by how they are read.", "read_from"),
+		FilesWatched:         f.plainGauge("wharf_files_watched", "Plain log files being read (files: entries)."),
 		DockerUp:             f.plainGauge("wharf_docker_up", "1 while the Docker event stream is connected."),
 		DockerReconnects:     f.plainCounter("wharf_docker_reconnects_total", "Reconnections of the Docker event stream."),
 		DockerEvents:         f.counter("wharf_docker_events_total", "Container events received from Docker.", "action"),

@@ -1,0 +1,513 @@
+// Package files ships plain log files: the files: entries of the
+// configuration. Files are found by glob patterns, rescanned every second,
+// each followed through rotation by internal/tail, split into lines or
+// multi-line entries and handed to the pipeline; a file's position is saved
+// once everything before it is confirmed.
+//
+// Every file read has one goroutine and one open descriptor, both released
+// when the file is gone and read to its end. Files are found by polling, as
+// the follower notices growth and rotation by polling: no inotify watch is
+// needed, so it works the same on overlay and network filesystems.
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/checkpoint"
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/ratelog"
+	"github.com/wharf-logs/wharf/internal/tail"
+)
+
+// Source metric label of plain files.
+const sourceFile = "file"
+
+// PositionPrefix starts the checkpoint key of a plain file, followed by its
+// path.
+const PositionPrefix = "file/"
+
+const (
+	// scanInterval is how often the patterns are globbed again.
+	scanInterval = time.Second
+	// goneAfter is how long a file's path must be missing before the file
+	// is read to its end and forgotten: rotation by rename leaves the path
+	// missing for a moment until the new file is created.
+	goneAfter = 5 * time.Second
+	// Entries are handed to the pipeline in chunks of at most this many
+	// entries or bytes, or sooner when no more input is waiting.
+	submitEntries = 1024
+	submitBytes   = 512 << 10
+	arenaBytes    = 256 << 10
+)
+
+// Submitter takes entries from a source; pipeline.Pipeline implements it.
+type Submitter interface {
+	Submit(ctx context.Context, entries []entry.Entry) error
+}
+
+// Config configures the plain-file source.
+type Config struct {
+	Sources []config.FileSource
+	// Host is the host label's value.
+	Host string
+	// Static are labels added to every stream (labels.static).
+	Static map[string]string
+	// Poll overrides the followers' polling bounds, and Scan and GoneAfter
+	// the scan interval and how long a path is missing before its file is
+	// finished (tests); zero means the defaults.
+	PollMin, PollMax time.Duration
+	Scan, GoneAfter  time.Duration
+}
+
+// Deps are the source's collaborators.
+type Deps struct {
+	Out       Submitter
+	Positions *checkpoint.Store
+	Logger    *slog.Logger
+	Metrics   *metrics.Metrics
+}
+
+// Source reads the configured plain log files.
+type Source struct {
+	cfg  Config
+	deps Deps
+	srcs []fileSource
+	warn *ratelog.Limiter
+
+	// files is owned by Run's goroutine.
+	files map[string]*watched
+	// noted remembers paths already reported as skipped, so a skip is
+	// logged once.
+	noted map[string]bool
+	wg    sync.WaitGroup
+}
+
+// fileSource is one files: entry, compiled.
+type fileSource struct {
+	index int
+	cfg   config.FileSource
+	start *regexp.Regexp
+}
+
+// watched is a file being read.
+type watched struct {
+	path         string
+	follower     *tail.Follower
+	tracker      *checkpoint.Tracker
+	done         chan struct{}
+	missingSince time.Time
+	stopped      bool // Stop was called: the file is gone
+}
+
+// New checks the configuration and returns a Source; it starts nothing.
+func New(cfg Config, deps Deps) (*Source, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Out == nil || deps.Positions == nil || deps.Metrics == nil {
+		return nil, errors.New("files: missing output, positions or metrics")
+	}
+	if cfg.Scan <= 0 {
+		cfg.Scan = scanInterval
+	}
+	if cfg.GoneAfter <= 0 {
+		cfg.GoneAfter = goneAfter
+	}
+	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{}}
+	for i, fc := range cfg.Sources {
+		fs := fileSource{index: i, cfg: fc}
+		if fc.Multiline.Start != "" {
+			re, err := regexp.Compile(fc.Multiline.Start)
+			if err != nil {
+				return nil, fmt.Errorf("files[%d].multiline.start: %q is not a valid regular expression: %v", i, fc.Multiline.Start, err)
+			}
+			fs.start = re
+		}
+		for _, p := range append(append([]string(nil), fc.Paths...), fc.Exclude...) {
+			if _, err := filepath.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("files[%d]: %q is not a valid glob pattern", i, p)
+			}
+		}
+		s.srcs = append(s.srcs, fs)
+	}
+	return s, nil
+}
+
+// Run reads the files until ctx ends, then waits for every reader to stop.
+// Lines read but not confirmed when it stops are read again on the next
+// start, from the saved positions. A file that cannot be read is reported
+// and tried again on the next scan, so Run has no error to return.
+func (s *Source) Run(ctx context.Context) {
+	defer s.wg.Wait()
+	s.scan(ctx, true)
+	t := time.NewTicker(s.cfg.Scan)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.scan(ctx, false)
+		}
+	}
+}
+
+// scan globs the patterns, starts a reader for each new file, stops the
+// readers of files gone for goneAfter, and forgets readers that ended.
+func (s *Source) scan(ctx context.Context, first bool) {
+	now := time.Now()
+	found := s.match()
+	for path, w := range s.files {
+		select {
+		case <-w.done:
+			delete(s.files, path) // ended: gone, or an error; found again below if still there
+			continue
+		default:
+		}
+		if _, ok := found[path]; ok {
+			w.missingSince = time.Time{}
+			continue
+		}
+		if w.missingSince.IsZero() {
+			w.missingSince = now
+		} else if !w.stopped && now.Sub(w.missingSince) >= s.cfg.GoneAfter {
+			// Gone for good: read what is left, then forget it.
+			w.stopped = true
+			w.follower.Stop()
+		}
+	}
+	if first {
+		s.resumeMissing(ctx, found)
+	}
+	paths := make([]string, 0, len(found))
+	for p := range found {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		if _, ok := s.files[path]; ok {
+			continue
+		}
+		s.start(ctx, path, found[path], first, now)
+	}
+}
+
+// resumeMissing handles positions saved for files whose path is missing at
+// startup: a file still wanted by the configuration is followed from its
+// position (its rotated files may hold unread lines) and forgotten once gone
+// for goneAfter; a position no pattern wants any more is dropped.
+func (s *Source) resumeMissing(ctx context.Context, found map[string]*fileSource) {
+	for _, key := range s.deps.Positions.Keys(PositionPrefix) {
+		path := strings.TrimPrefix(key, PositionPrefix)
+		if _, ok := found[path]; ok {
+			continue
+		}
+		src := s.wanted(path)
+		if src == nil {
+			s.deps.Positions.Delete(key)
+			s.deps.Logger.Info("dropping the saved position of a file no files: entry reads any more", "path", path)
+			continue
+		}
+		s.start(ctx, path, src, true, time.Now())
+		if w := s.files[path]; w != nil {
+			w.missingSince = time.Now()
+		}
+	}
+}
+
+// match returns the files the patterns name now, each with the first
+// files: entry that names it.
+func (s *Source) match() map[string]*fileSource {
+	found := map[string]*fileSource{}
+	for i := range s.srcs {
+		src := &s.srcs[i]
+		for _, pattern := range src.cfg.Paths {
+			matches, _ := filepath.Glob(pattern) // the pattern was checked
+			for _, path := range matches {
+				path = filepath.Clean(path)
+				if _, ok := found[path]; ok || excluded(src.cfg.Exclude, path) {
+					continue
+				}
+				found[path] = src
+			}
+		}
+	}
+	for path := range found {
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil:
+			delete(found, path)
+		case !fi.Mode().IsRegular():
+			delete(found, path)
+			s.note(path, "not a regular file")
+		case strings.HasSuffix(path, ".gz"):
+			delete(found, path)
+			s.note(path, "compressed; compressed files are read only as rotated copies of a live file")
+		default:
+			if live := rotatedOf(path); live != "" {
+				if _, ok := found[live]; ok {
+					// Read through the live file's follower, in order.
+					delete(found, path)
+				}
+			}
+		}
+	}
+	return found
+}
+
+// wanted returns the files: entry whose patterns name path (which need not
+// exist), or nil.
+func (s *Source) wanted(path string) *fileSource {
+	for i := range s.srcs {
+		src := &s.srcs[i]
+		for _, pattern := range src.cfg.Paths {
+			if ok, _ := filepath.Match(pattern, path); ok && !excluded(src.cfg.Exclude, path) {
+				return src
+			}
+		}
+	}
+	return nil
+}
+
+// excluded reports whether path matches an exclusion pattern: a pattern
+// with a "/" is matched against the whole path, one without against the
+// file name.
+func excluded(patterns []string, path string) bool {
+	for _, p := range patterns {
+		name := path
+		if !strings.Contains(p, "/") {
+			name = filepath.Base(path)
+		}
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+var numbered = regexp.MustCompile(`^(.+)\.[0-9]+$`)
+
+// rotatedOf returns the live file a numbered rotated file (app.log.1)
+// belongs to, or "".
+func rotatedOf(path string) string {
+	if m := numbered.FindStringSubmatch(path); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func (s *Source) note(path, why string) {
+	if s.noted[path] {
+		return
+	}
+	s.noted[path] = true
+	s.deps.Logger.Info("not reading a file the files: patterns match", "path", path, "reason", why)
+}
+
+// start opens path at its saved position (or by start_at) and starts its
+// reader.
+func (s *Source) start(ctx context.Context, path string, src *fileSource, first bool, now time.Time) {
+	key := PositionPrefix + path
+	pos := tail.Position{}
+	if saved, ok := s.deps.Positions.Get(key); ok {
+		p, err := tail.ParsePosition(saved)
+		if err != nil {
+			s.deps.Logger.Warn("ignoring an unreadable saved file position; reading by start_at", "path", path, "position", saved, "error", err)
+			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "bad_position").Inc()
+		} else {
+			pos = p
+		}
+	}
+	if pos.IsZero() && first && src.cfg.StartAt == "end" {
+		p, err := tail.EndOf(path)
+		if err != nil {
+			s.failed(path, "open", err)
+			return
+		}
+		pos = p
+	}
+	opts := tail.Options{
+		Rotated: tail.Numbered,
+		PollMin: s.cfg.PollMin,
+		PollMax: s.cfg.PollMax,
+		OnGap: func(g tail.Gap) {
+			s.deps.Metrics.EntriesDropped.WithLabelValues("none", string(g.Reason)).Inc()
+			s.warn.Log(slog.LevelError, "gap:"+path, "part of a log file was gone before it could be read", "path", path, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
+		},
+	}
+	f, err := tail.Open(path, pos, opts)
+	if err != nil {
+		s.failed(path, "open", err)
+		return
+	}
+	lr, err := tail.NewLineReader(f, tail.LineOptions{
+		MaxLine:  int(src.cfg.MaxLineBytes),
+		Start:    src.start,
+		MaxWait:  src.cfg.Multiline.MaxWait,
+		MaxBytes: int(src.cfg.Multiline.MaxBytes),
+		MaxLines: src.cfg.Multiline.MaxLines,
+	})
+	if err != nil {
+		f.Close()
+		s.failed(path, "open", err)
+		return
+	}
+	w := &watched{path: path, follower: f, tracker: s.deps.Positions.Tracker(key), done: make(chan struct{})}
+	s.files[path] = w
+	r := &reader{s: s, w: w, lr: lr, stream: s.stream(path, src), ctx: ctx}
+	s.deps.Logger.Debug("reading file", "path", path, "position", f.Position().String(), "saved", !pos.IsZero())
+	s.wg.Go(r.run)
+}
+
+func (s *Source) failed(path, kind string, err error) {
+	s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, kind).Inc()
+	s.warn.Warn(kind+":"+path, "cannot read a log file; trying again", "path", path, "error", err)
+}
+
+// stream is the stream of a file's lines: filename, host, labels.static and
+// the entry's labels.
+func (s *Source) stream(path string, src *fileSource) *entry.Stream {
+	m := map[string]string{}
+	for k, v := range s.cfg.Static {
+		m[k] = v
+	}
+	for k, v := range src.cfg.Labels {
+		m[k] = v
+	}
+	m["filename"] = path
+	m["host"] = s.cfg.Host
+	labels := make(entry.Labels, 0, len(m))
+	for k, v := range m {
+		if v != "" {
+			labels = append(labels, entry.Label{Name: k, Value: config.CapLabelValue(v)})
+		}
+	}
+	sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
+	return entry.NewStream(labels, nil, path)
+}
+
+// reader reads one file on its own goroutine.
+type reader struct {
+	s      *Source
+	w      *watched
+	lr     *tail.LineReader
+	stream *entry.Stream
+	ctx    context.Context
+
+	batch      []entry.Entry
+	batchBytes int
+	truncated  int
+	end        tail.Position
+	last       int64
+	arena      []byte
+}
+
+func (r *reader) run() {
+	s, w := r.s, r.w
+	defer close(w.done)
+	defer w.follower.Close()
+	g := s.deps.Metrics.FilesWatched
+	g.Inc()
+	defer g.Dec()
+	for {
+		deadline := time.Time{}
+		if len(r.batch) > 0 {
+			deadline = time.Unix(0, 1) // hand off what is held before waiting
+		}
+		l, err := r.lr.NextBefore(r.ctx, deadline)
+		if deadline.IsZero() && errors.Is(err, tail.ErrIdle) {
+			l, err = r.lr.Next(r.ctx)
+		}
+		switch {
+		case err == nil:
+			if err := r.add(l); err != nil {
+				return
+			}
+		case errors.Is(err, tail.ErrIdle):
+			if err := r.flush(); err != nil {
+				return
+			}
+		case errors.Is(err, io.EOF):
+			// Stopped because the file is gone, and read to its end.
+			if err := r.flush(); err != nil {
+				return
+			}
+			w.tracker.Forget()
+			s.deps.Logger.Debug("file gone and read to its end", "path", w.path)
+			return
+		case r.ctx.Err() != nil:
+			return
+		default:
+			if err := r.flush(); err != nil {
+				return
+			}
+			s.failed(w.path, "read", err)
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// add takes one line or entry.
+func (r *reader) add(l tail.Line) error {
+	t := time.Now().UnixNano()
+	if t <= r.last {
+		t = r.last + 1 // keep the file's order within its stream
+	}
+	r.last = t
+	if cap(r.arena)-len(r.arena) < len(l.Bytes) {
+		r.arena = make([]byte, 0, max(arenaBytes, len(l.Bytes)))
+	}
+	n := len(r.arena)
+	r.arena = append(r.arena, l.Bytes...)
+	line := r.arena[n:len(r.arena):len(r.arena)]
+	r.batch = append(r.batch, entry.Entry{Time: t, Line: line, Stream: r.stream})
+	r.batchBytes += len(line)
+	r.end = l.End
+	if l.Truncated {
+		r.truncated++
+	}
+	if len(r.batch) >= submitEntries || r.batchBytes >= submitBytes {
+		return r.flush()
+	}
+	return nil
+}
+
+// flush hands the batch to the pipeline with an Ack that saves the position
+// after its last line once every entry is confirmed.
+func (r *reader) flush() error {
+	if len(r.batch) == 0 {
+		return nil
+	}
+	m := r.s.deps.Metrics
+	m.EntriesRead.WithLabelValues(sourceFile).Add(float64(len(r.batch)))
+	m.BytesRead.WithLabelValues(sourceFile).Add(float64(r.batchBytes))
+	if r.truncated > 0 {
+		m.LinesTruncated.WithLabelValues(sourceFile).Add(float64(r.truncated))
+	}
+	ack := r.w.tracker.Mark(r.end.String())
+	for i := range r.batch {
+		r.batch[i].Ack = ack
+	}
+	err := r.s.deps.Out.Submit(r.ctx, r.batch)
+	ack.Done(1)
+	r.batch = make([]entry.Entry, 0, len(r.batch))
+	r.batchBytes, r.truncated = 0, 0
+	return err
+}
