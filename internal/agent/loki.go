@@ -26,6 +26,19 @@ type lokiSink struct {
 // batch's streams are swapped for metadata-free copies; the entries and
 // their shared streams are left alone.
 func (s *lokiSink) Send(ctx context.Context, b *entry.Batch) error {
+	s.strip(b)
+	return s.Client.Send(ctx, b)
+}
+
+// Stage is Send in two steps (sink.Stager).
+func (s *lokiSink) Stage(b *entry.Batch) (func(context.Context) error, func()) {
+	s.strip(b)
+	return s.Client.Stage(b)
+}
+
+// strip swaps b's streams for copies without structured metadata when it is
+// turned off.
+func (s *lokiSink) strip(b *entry.Batch) {
 	if s.noMetadata {
 		s.mu.Lock()
 		if len(s.stripped) > 10000 {
@@ -42,7 +55,6 @@ func (s *lokiSink) Send(ctx context.Context, b *entry.Batch) error {
 		}
 		s.mu.Unlock()
 	}
-	return s.Client.Send(ctx, b)
 }
 
 // pushObserver feeds the push metrics from the client's requests.

@@ -139,7 +139,7 @@ func New(cfg config.Loki, deps Deps) (*Client, error) {
 		gzip:        cfg.Gzip,
 		observer:    deps.Observer,
 		log:         deps.Logger,
-		senders:     make(chan *sender, cfg.Parallelism),
+		senders:     make(chan *sender, 2*cfg.Parallelism), // one in flight and one staged per shard
 	}
 
 	rt := deps.Transport
@@ -419,6 +419,29 @@ func (c *Client) Send(ctx context.Context, b *entry.Batch) error {
 	// Otherwise the transport still holds the body: the sender is left to
 	// the garbage collector rather than reused under it.
 	return err
+}
+
+// Stage encodes b now and returns a send that pushes it, for the pipeline
+// to encode the next batch while this one is in flight (sink.Stager). A
+// second call of send (a retry) encodes b again on its own buffers, as Send
+// does, since the transport may still hold the first body.
+func (c *Client) Stage(b *entry.Batch) (send func(context.Context) error, release func()) {
+	s := c.getSender()
+	p := s.enc.Encode(b)
+	used := false
+	send = func(ctx context.Context) error {
+		if used {
+			return c.Send(ctx, b)
+		}
+		used = true
+		return c.do(ctx, s, p, b)
+	}
+	release = func() {
+		if !used || s.body.wait() {
+			c.putSender(s)
+		}
+	}
+	return send, release
 }
 
 func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) error {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -165,7 +166,9 @@ func (d *protoDecoder) fields(off, end int, fn func(num protowire.Number, typ pr
 }
 
 func decodeProtobuf(raw []byte) ([]PushedStream, error) {
-	d := &protoDecoder{raw: raw, str: string(raw)}
+	// raw is the decoder's own, fresh from snappy, and never written
+	// again: the strings handed out alias it instead of a copy.
+	d := &protoDecoder{raw: raw, str: unsafe.String(unsafe.SliceData(raw), len(raw))}
 	var streams []PushedStream
 	err := d.fields(0, len(raw), func(num protowire.Number, typ protowire.Type, off, end int) error {
 		if num != 1 || typ != protowire.BytesType {

@@ -41,6 +41,7 @@ func BenchmarkDelivery(b *testing.B) {
 				out.Queue = q
 				if mode == "queue-always" {
 					out.MaxBytes = 1 // never room: every submission goes through the queue
+					out.SpillAfter = -1
 				}
 			}
 			p, err := pipeline.New([]pipeline.Output{out}, pipeline.Deps{})

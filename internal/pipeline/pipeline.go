@@ -44,7 +44,15 @@ type Output struct {
 	// sources keep reading through an outage (see spill.go). The pipeline
 	// runs and closes it.
 	Queue *queue.Queue
+	// SpillAfter is how long a submission waits for room in memory before
+	// it goes to the queue: a sink that is only busy frees room within it,
+	// and its sources then wait for it instead of paying for a round trip
+	// through the disk. 0 means DefaultSpillAfter; negative spills at once.
+	SpillAfter time.Duration
 }
+
+// DefaultSpillAfter is Output.SpillAfter's default.
+const DefaultSpillAfter = time.Second
 
 // DeadLetterer records entries a sink refused for good, or that were never
 // sent because they would certainly be refused.
@@ -340,6 +348,7 @@ type shard struct {
 	waiters int
 
 	oldestTime int64 // guarded by mu: oldest entry time in queue or batch
+	inflight   int64 // guarded by mu: oldest entry time of a staged batch in flight
 	failSince  int64
 }
 
@@ -388,6 +397,44 @@ func (s *shard) push(ctx context.Context, entries []entry.Entry) error {
 	default:
 	}
 	return nil
+}
+
+// waitSpace waits until the shard is below its budget, and reports
+// whether it is, giving up at deadline or when ctx ends.
+func (s *shard) waitSpace(ctx context.Context, deadline time.Time) bool {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.bytes >= s.max && !s.closed {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return false
+		}
+		if timer == nil {
+			timer = time.NewTimer(d)
+		}
+		ch := s.space
+		s.waiters++
+		s.mu.Unlock()
+		var ok bool
+		select {
+		case <-ch:
+			ok = true
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.waiters--
+		if !ok {
+			return false
+		}
+	}
+	return !s.closed
 }
 
 // take moves entries from the queue into b until b holds limit bytes of
@@ -448,7 +495,16 @@ func (s *shard) bufferedBytes() int64 {
 func (s *shard) oldest() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.inflight != 0 && (s.oldestTime == 0 || s.inflight < s.oldestTime) {
+		return s.inflight
+	}
 	return s.oldestTime
+}
+
+func (s *shard) setInflight(oldest int64) {
+	s.mu.Lock()
+	s.inflight = oldest
+	s.mu.Unlock()
 }
 
 func (s *shard) failingSince() int64 {
@@ -463,10 +519,12 @@ func (s *shard) setFailing(since int64) {
 	s.mu.Unlock()
 }
 
-// run is the shard's sender loop.
+// run is the shard's batching loop. With a sink.Stager the batch is
+// encoded here and sent by a second goroutine (see stagedSender), so the
+// next batch is built and encoded while one is in flight; otherwise each
+// batch is sent here.
 func (s *shard) run(ctx context.Context) error {
 	o := s.o
-	var b entry.Batch
 	prep := func(e *entry.Entry) bool {
 		if o.prep == nil {
 			return true
@@ -478,12 +536,18 @@ func (s *shard) run(ctx context.Context) error {
 		o.p.refuse(o.name, reason, nil, []entry.Entry{*e})
 		return false
 	}
+	var staged *stagedSender
+	if st, ok := o.Sink.(sink.Stager); ok {
+		staged = newStagedSender(ctx, s, st)
+		defer staged.stop()
+	}
+	b := new(entry.Batch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	var first time.Time // when the batch got its first entry
 	for {
-		drained := s.take(&b, o.BatchBytes, prep)
+		drained := s.take(b, o.BatchBytes, prep)
 		if b.Entries > 0 && first.IsZero() {
 			first = o.p.deps.Now()
 			timer.Reset(o.BatchWait)
@@ -491,14 +555,25 @@ func (s *shard) run(ctx context.Context) error {
 		full := b.Bytes >= o.BatchBytes
 		if b.Entries > 0 && (full || drained || !o.p.deps.Now().Before(first.Add(o.BatchWait))) {
 			timer.Stop()
-			if err := s.deliver(ctx, &b); err != nil {
-				return err
+			if staged != nil {
+				next, err := staged.send(ctx, b)
+				if err != nil {
+					return err
+				}
+				b = next
+			} else {
+				if err := s.deliver(ctx, b, func(ctx context.Context) error { return o.Sink.Send(ctx, b) }); err != nil {
+					return err
+				}
+				b.Reset()
 			}
-			b.Reset()
 			first = time.Time{}
 			continue
 		}
 		if drained {
+			if staged != nil {
+				return staged.stop()
+			}
 			return nil
 		}
 		select {
@@ -510,10 +585,85 @@ func (s *shard) run(ctx context.Context) error {
 	}
 }
 
+// stagedSender delivers a shard's staged batches one at a time, in order,
+// on its own goroutine. Two batches take turns: one in flight, the other
+// being filled and staged.
+type stagedSender struct {
+	s      *shard
+	st     sink.Stager
+	jobs   chan stagedJob
+	free   chan *entry.Batch
+	done   chan struct{}
+	err    error // set before done is closed
+	closed bool
+}
+
+type stagedJob struct {
+	b       *entry.Batch
+	send    func(context.Context) error
+	release func()
+}
+
+func newStagedSender(ctx context.Context, s *shard, st sink.Stager) *stagedSender {
+	t := &stagedSender{s: s, st: st, jobs: make(chan stagedJob), free: make(chan *entry.Batch, 1), done: make(chan struct{})}
+	t.free <- new(entry.Batch)
+	go t.loop(ctx)
+	return t
+}
+
+func (t *stagedSender) loop(ctx context.Context) {
+	defer close(t.done)
+	for j := range t.jobs {
+		err := t.s.deliver(ctx, j.b, j.send)
+		j.release()
+		t.s.setInflight(0)
+		j.b.Reset()
+		t.free <- j.b
+		if err != nil {
+			t.err = err
+			return
+		}
+	}
+}
+
+// send stages b, waits for the batch before it to be done, hands b over
+// and returns an empty batch to fill next.
+func (t *stagedSender) send(ctx context.Context, b *entry.Batch) (*entry.Batch, error) {
+	send, release := t.st.Stage(b)
+	var next *entry.Batch
+	select {
+	case next = <-t.free:
+	case <-t.done:
+		release()
+		return nil, t.err
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+	t.s.setInflight(b.Oldest)
+	select {
+	case t.jobs <- stagedJob{b, send, release}:
+		return next, nil
+	case <-t.done: // it failed after freeing next
+		release()
+		return nil, t.err
+	}
+}
+
+// stop waits for the batch in flight and ends the goroutine.
+func (t *stagedSender) stop() error {
+	if !t.closed {
+		t.closed = true
+		close(t.jobs)
+	}
+	<-t.done
+	return t.err
+}
+
 // deliver sends b until the sink accepts or finally refuses it, waiting
 // between attempts. It returns an error only when ctx ends; b's entries are
 // then left unconfirmed.
-func (s *shard) deliver(ctx context.Context, b *entry.Batch) error {
+func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.Context) error) error {
 	o := s.o
 	m := o.p.deps.Metrics
 	var timer *time.Timer
@@ -523,7 +673,7 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch) error {
 		}
 	}()
 	for attempt := 0; ; attempt++ {
-		err := o.Sink.Send(ctx, b)
+		err := send(ctx)
 		if err == nil {
 			if attempt > 0 {
 				o.p.deps.Logger.Info("sink recovered", "sink", o.name, "attempts", attempt+1)

@@ -99,7 +99,61 @@ func (d *fakeDead) DeadLetter(_, reason string, _ error, entries []entry.Entry) 
 	return nil
 }
 
+// stagedSinks makes testOutput wrap fake sinks in stagedFake.
+var stagedSinks bool
+
+// stagedFake is a fakeSink that is a sink.Stager: it checks that a batch is
+// not changed between Stage and release, and that each is released once.
+type stagedFake struct {
+	*fakeSink
+	mu       sync.Mutex
+	staged   int
+	released int
+	changed  bool
+}
+
+func batchSum(b *entry.Batch) int64 {
+	n := int64(b.Entries)
+	for _, s := range b.Streams {
+		for _, e := range s.Entries {
+			n = n*31 + e.Time
+		}
+	}
+	return n
+}
+
+func (f *stagedFake) Stage(b *entry.Batch) (func(context.Context) error, func()) {
+	sum := batchSum(b)
+	f.mu.Lock()
+	f.staged++
+	f.mu.Unlock()
+	check := func() {
+		if batchSum(b) != sum {
+			f.mu.Lock()
+			f.changed = true
+			f.mu.Unlock()
+		}
+	}
+	once := false
+	return func(ctx context.Context) error { check(); return f.Send(ctx, b) },
+		func() {
+			check()
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if once {
+				f.changed = true
+			}
+			once = true
+			f.released++
+		}
+}
+
 func testOutput(s sink.Sink, maxBytes int64) Output {
+	if fs, ok := s.(*fakeSink); ok && stagedSinks {
+		sf := &stagedFake{fakeSink: fs}
+		s = sf
+		stagedChecks = append(stagedChecks, sf)
+	}
 	return Output{Sink: s, MaxBytes: maxBytes, BatchBytes: 4 << 10, BatchWait: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second}
 }
 
@@ -426,5 +480,43 @@ func TestSubmitAfterCloseFails(t *testing.T) {
 	}
 	if err := p.Submit(t.Context(), []entry.Entry{{Line: []byte("x"), Stream: streams(1)[0]}}); err == nil {
 		t.Fatal("submit after close accepted")
+	}
+}
+
+// stagedChecks are the stagedFakes of the running test.
+var stagedChecks []*stagedFake
+
+// TestWithStagedSink runs the delivery tests again with a sink that stages
+// its batches, so each is encoded while the one before it is in flight.
+func TestWithStagedSink(t *testing.T) {
+	stagedSinks = true
+	defer func() { stagedSinks = false }()
+	for name, test := range map[string]func(*testing.T){
+		"InOrder":      TestDeliversEveryEntryInOrderPerStream,
+		"Retries":      TestRetriesUntilDeliveredAndAcksOnlyThen,
+		"RetryAfter":   TestRetryAfterIsHonoured,
+		"Rejected":     TestRejectedBatchIsDeadLetteredNotResent,
+		"Backpressure": TestBackpressureBlocksInsteadOfDropping,
+		"Abandoned":    TestAbandonedOnDeadlineLeavesEntriesUnconfirmed,
+		"Goroutines":   TestGoroutinesFlatThroughFailures,
+		"Spill":        TestSpillKeepsSourcesReadingThroughAnOutage,
+		"QueueFirst":   TestQueueLeftByAPreviousRunGoesFirst,
+	} {
+		stagedChecks = nil
+		t.Run(name, test)
+		if len(stagedChecks) == 0 {
+			t.Fatalf("%s: no staged sink was used", name)
+		}
+		for _, f := range stagedChecks {
+			f.mu.Lock()
+			staged, released, changed := f.staged, f.released, f.changed
+			f.mu.Unlock()
+			if changed {
+				t.Errorf("%s: a batch changed between Stage and release, or was released twice", name)
+			}
+			if staged == 0 || staged != released {
+				t.Errorf("%s: %d batches staged, %d released", name, staged, released)
+			}
+		}
 	}
 }

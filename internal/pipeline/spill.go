@@ -28,10 +28,13 @@ func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error 
 		return ctx.Err()
 	}
 	defer func() { <-o.sem }()
-	if !o.spilling && o.hasRoom() {
+	if !o.spilling && o.waitRoom(ctx) {
 		// Only the holder of sem pushes while not spilling, and the
 		// replayer is idle, so the room just seen is still there.
 		return o.push(ctx, entries)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if !o.spilling {
 		o.spilling = true
@@ -40,9 +43,25 @@ func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error 
 	return o.spill(ctx, entries)
 }
 
-func (o *output) hasRoom() bool {
+// waitRoom reports whether every shard has room, waiting up to SpillAfter
+// for full ones to send.
+func (o *output) waitRoom(ctx context.Context) bool {
+	wait := o.SpillAfter
+	if wait == 0 {
+		wait = DefaultSpillAfter
+	}
+	var deadline time.Time
 	for _, s := range o.shards {
-		if s.bufferedBytes() >= s.max {
+		if s.bufferedBytes() < s.max {
+			continue
+		}
+		if wait < 0 {
+			return false
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
+		}
+		if !s.waitSpace(ctx, deadline) {
 			return false
 		}
 	}

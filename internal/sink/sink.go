@@ -91,3 +91,13 @@ type Sharded interface {
 type Preparer interface {
 	Prepare(e *entry.Entry, now time.Time) (dropReason string)
 }
+
+// Stager is implemented by sinks that can do the work of a Send ahead of the
+// attempt, so the pipeline encodes a batch while the one before it is still
+// in flight and a stream's batches still go out one at a time, in order.
+// Stage does that work on b and returns send, which makes one attempt as
+// Send would (the pipeline calls it again to retry), and release, called
+// once when b is done with; b is not modified in between.
+type Stager interface {
+	Stage(b *entry.Batch) (send func(ctx context.Context) error, release func())
+}

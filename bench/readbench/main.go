@@ -1,0 +1,433 @@
+// Command readbench measures how wharf reads container logs: the same
+// json-file read through the Engine API and from disk, into a counting
+// Loki-protocol receiver (internal/lokitest, which decodes every push) on
+// loopback, reporting throughput, wharf's and dockerd's CPU seconds per GiB
+// of json-file, and wharf's peak RSS. A light-load run measures wharf's CPU
+// share and RSS with a few slow containers.
+//
+//	go run ./bench/readbench -gib 1 -modes file,api -procs 1
+//	go run ./bench/readbench -light 8 -light-rate 50 -light-seconds 60
+//
+// It builds wharf and the log generator image itself, labels every container
+// it creates (wharf.test=1) and removes them. Needs Docker and root (or
+// read access to /var/lib/docker/containers and to dockerd's /proc entry).
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/lokitest"
+)
+
+func main() {
+	gib := flag.Float64("gib", 1, "json-file size to generate for the throughput runs, in GiB (0 skips them)")
+	modes := flag.String("modes", "file,api", "read modes to measure: file, api")
+	procs := flag.Int("procs", 1, "GOMAXPROCS for wharf (cores it may use)")
+	size := flag.Int("size", 265, "line length in bytes")
+	light := flag.Int("light", 0, "containers in the light-load run (0 skips it)")
+	lightRate := flag.Int("light-rate", 50, "lines per second per container in the light-load run")
+	lightSecs := flag.Int("light-seconds", 60, "length of the light-load run")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of wharf's first seconds of each throughput run to this directory")
+	flag.Parse()
+	profileDir = *profile
+	if err := run(*gib, strings.Split(*modes, ","), *procs, *size, *light, *lightRate, *lightSecs); err != nil {
+		fmt.Fprintln(os.Stderr, "readbench:", err)
+		os.Exit(1)
+	}
+}
+
+type env struct {
+	profile string // directory for CPU profiles of the throughput runs
+	dir     string
+	wharf   string
+	image   string
+	runID   string
+	dockerd int
+}
+
+func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs int) error {
+	dir, err := os.MkdirTemp("", "readbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{profile: profileDir, dir: dir, runID: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	defer e.cleanup()
+	if e.wharf, err = build(dir, "./cmd/wharf", "wharf"); err != nil {
+		return err
+	}
+	if e.image, err = e.loggenImage(); err != nil {
+		return err
+	}
+	e.dockerd = pidOf("dockerd")
+	host, _ := os.Hostname()
+	fmt.Printf("# readbench on %s: %s, %d CPUs, wharf GOMAXPROCS=%d\n", host, cpuModel(), numCPU(), procs)
+
+	if gib > 0 {
+		lines := int64(gib * (1 << 30) / float64(size+80))
+		fmt.Printf("generating about %.2f GiB of json-file (%d lines of %d bytes)...\n", gib, lines, size)
+		id, logPath, err := e.generate(lines, size)
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(logPath)
+		if err != nil {
+			return fmt.Errorf("the json-file is not readable here (run as root): %w", err)
+		}
+		fmt.Printf("json-file: %s, %.1f MiB\n\n", logPath, float64(st.Size())/(1<<20))
+		fmt.Println("| mode | lines | json-file MiB | seconds | MiB/s | lines/s | wharf CPU-s/GiB | dockerd CPU-s/GiB | receiver CPU-s/GiB | wharf peak RSS MiB |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+		for _, mode := range modes {
+			r, err := e.throughput(mode, id, lines, st.Size(), procs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			gibs := float64(st.Size()) / (1 << 30)
+			fmt.Printf("| %s | %d | %.0f | %.1f | %.0f | %.0f | %.2f | %.2f | %.2f | %.1f |\n", mode, lines, float64(st.Size())/(1<<20), r.secs,
+				float64(st.Size())/(1<<20)/r.secs, float64(lines)/r.secs, r.wharfCPU/gibs, r.dockerdCPU/gibs, r.receiverCPU/gibs, r.peakRSS/(1<<20))
+		}
+	}
+	if light > 0 {
+		return e.lightLoad(light, lightRate, lightSecs, procs)
+	}
+	return nil
+}
+
+var profileDir string
+
+type result struct {
+	secs, wharfCPU, dockerdCPU, receiverCPU, peakRSS float64
+}
+
+// throughput runs wharf on the generated container's log from its first
+// line until the receiver has every line.
+func (e *env) throughput(mode, id string, lines, fileBytes int64, procs int) (result, error) {
+	srv := lokitest.New(lokitest.Options{CountOnly: true})
+	defer srv.Close()
+	data := filepath.Join(e.dir, "data-"+mode)
+	os.RemoveAll(data)
+	listen := freeAddr()
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: %s
+admin:
+  pprof: %v
+log:
+  level: warn
+docker:
+  read_from: %s
+  start_at: beginning
+  include:
+    - label: wharf.bench=%s
+loki:
+  url: %s
+  max_age: 100000h
+`, data, listen, e.profile != "", mode, e.runID, srv.URL())
+	p, err := e.startWharf(cfg, procs)
+	if err != nil {
+		return result{}, err
+	}
+	defer p.kill()
+	if e.profile != "" {
+		go fetchProfile(listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"))
+	}
+	start := time.Now()
+	cpu0, dcpu0, rcpu0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), cpuSeconds(os.Getpid())
+	deadline := start.Add(30 * time.Minute)
+	// The clock starts at the first line received, so wharf's start-up
+	// (discovery, inspecting the container) is not counted as reading
+	// time; the CPU figures include it.
+	for srv.Counts().Entries == 0 {
+		if time.Now().After(deadline) {
+			return result{}, errors.New("no line after 30 minutes")
+		}
+		if err := p.exited(); err != nil {
+			return result{}, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start = time.Now()
+	for int64(srv.Counts().Entries) < lines {
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("only %d of %d lines after 30 minutes", srv.Counts().Entries, lines)
+		}
+		if err := p.exited(); err != nil {
+			return result{}, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := result{secs: time.Since(start).Seconds(), wharfCPU: cpuSeconds(p.pid) - cpu0, dockerdCPU: cpuSeconds(e.dockerd) - dcpu0, receiverCPU: cpuSeconds(os.Getpid()) - rcpu0, peakRSS: peakRSS(p.pid)}
+	return r, nil
+}
+
+// lightLoad runs n containers at rate lines/s each for secs and reports
+// wharf's CPU share and RSS.
+func (e *env) lightLoad(n, rate, secs, procs int) error {
+	srv := lokitest.New(lokitest.Options{CountOnly: true})
+	defer srv.Close()
+	data := filepath.Join(e.dir, "data-light")
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: %s
+log:
+  level: warn
+docker:
+  include:
+    - label: wharf.bench=%s
+loki:
+  url: %s
+`, data, freeAddr(), e.runID, srv.URL())
+	p, err := e.startWharf(cfg, procs)
+	if err != nil {
+		return err
+	}
+	defer p.kill()
+	for i := range n {
+		if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID, "--name", fmt.Sprintf("wharf-bench-%s-light-%d", e.runID, i),
+			e.image, "-rate", strconv.Itoa(rate), "-size", "265", "-exit-after", strconv.Itoa(secs+20)+"s"); err != nil {
+			return err
+		}
+	}
+	time.Sleep(10 * time.Second) // warm up
+	cpu0, t0 := cpuSeconds(p.pid), time.Now()
+	c0 := srv.Counts().Entries
+	time.Sleep(time.Duration(secs) * time.Second)
+	cpu, el := cpuSeconds(p.pid)-cpu0, time.Since(t0).Seconds()
+	got := srv.Counts().Entries - c0
+	fmt.Printf("\nlight load: %d containers x %d lines/s for %.0f s: %d lines delivered, wharf CPU %.3f s = %.2f %% of one core, RSS %.1f MiB (peak %.1f MiB)\n",
+		n, rate, el, got, cpu, 100*cpu/el, rss(p.pid)/(1<<20), peakRSS(p.pid)/(1<<20))
+	return nil
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	pid  int
+	done chan error
+}
+
+func (e *env) startWharf(cfg string, procs int) (*proc, error) {
+	path := filepath.Join(e.dir, "wharf.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(e.wharf, "run", "--config", path)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p, nil
+}
+
+func (p *proc) exited() error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Errorf("wharf exited: %v", err)
+	default:
+		return nil
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// fetchProfile saves a 5-second CPU profile from wharf's admin server once
+// it answers.
+func fetchProfile(addr, path string) {
+	for range 100 {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=5")
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			err = os.WriteFile(path, data, 0o644)
+		}
+		if err != nil || resp.StatusCode != http.StatusOK {
+			fmt.Fprintln(os.Stderr, "readbench: profile:", resp.Status, err)
+		}
+		return
+	}
+}
+
+// generate runs the log generator as fast as it goes and returns its
+// container id and json-file path once every line is written. The container
+// stays running (idle), as wharf reads the logs of running containers.
+func (e *env) generate(lines int64, size int) (id, logPath string, err error) {
+	name := "wharf-bench-" + e.runID + "-gen"
+	// One file big enough for everything, whatever the daemon's default
+	// log options.
+	maxSize := fmt.Sprintf("%dm", lines*int64(size+120)>>20+16)
+	if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID, "--name", name,
+		"--log-driver", "json-file", "--log-opt", "max-size="+maxSize, "--log-opt", "max-file=1",
+		e.image, "-lines", strconv.FormatInt(lines, 10), "-size", strconv.Itoa(size), "-stderr", "0.1", "-burst",
+		"-sleep-before-exit", "24h"); err != nil {
+		return "", "", err
+	}
+	out, err := exec.Command("docker", "inspect", "--format", "{{.Id}} {{.LogPath}}", name).Output()
+	if err != nil {
+		return "", "", fmt.Errorf("docker inspect: %w", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 {
+		return "", "", errors.New("docker inspect: unexpected output")
+	}
+	id, logPath = f[0], f[1]
+	last := []byte(fmt.Sprintf("seq=%d ", lines))
+	for deadline := time.Now().Add(30 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return "", "", errors.New("the generator did not finish in 30 minutes")
+		}
+		if tailHas(logPath, last) {
+			return id, logPath, nil
+		}
+	}
+}
+
+// tailHas reports whether the last 64 KiB of the file at path contain b.
+func tailHas(path string, b []byte) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	n := min(st.Size(), 64<<10)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, st.Size()-n); err != nil {
+		return false
+	}
+	return bytes.Contains(buf, b)
+}
+
+func (e *env) loggenImage() (string, error) {
+	bin, err := build(e.dir, "./cmd/loggen", "loggen")
+	if err != nil {
+		return "", err
+	}
+	ref := "wharf-loggen:bench"
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(`tar -C %s -c loggen | docker import --change 'ENTRYPOINT ["/loggen"]' --change 'LABEL wharf.test=1' - %s`, filepath.Dir(bin), ref))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker import: %v: %s", err, out)
+	}
+	return ref, nil
+}
+
+func (e *env) cleanup() {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=wharf.bench="+e.runID).Output()
+	for _, id := range strings.Fields(string(out)) {
+		exec.Command("docker", "rm", "-f", id).Run()
+	}
+}
+
+func build(dir, pkg, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, b)
+	}
+	return out, nil
+}
+
+func docker(args ...string) error {
+	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker %s: %v: %s", args[0], err, out)
+	}
+	return nil
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// cpuSeconds is a process's user+system CPU time from /proc/PID/stat.
+func cpuSeconds(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func statusKB(pid int, key string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func peakRSS(pid int) float64 { return statusKB(pid, "VmHWM") }
+func rss(pid int) float64     { return statusKB(pid, "VmRSS") }
+
+func pidOf(name string) int {
+	out, err := exec.Command("pidof", name).Output()
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.Fields(string(out))[0])
+	return pid
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func numCPU() int {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(data), "processor\t:")
+}
