@@ -133,7 +133,7 @@ docker:
     - label: wharf.bench=%s
 loki:
   url: %s
-  max_age: 100000h
+  max_age: 87600h
 `, data, listen, e.profile != "", mode, e.runID, srv.URL())
 	p, err := e.startWharf(cfg, procs)
 	if err != nil {
@@ -141,7 +141,7 @@ loki:
 	}
 	defer p.kill()
 	if e.profile != "" {
-		go fetchProfile(listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"))
+		go fetchProfile(listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"), 5)
 	}
 	start := time.Now()
 	cpu0, dcpu0, rcpu0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), cpuSeconds(os.Getpid())
@@ -178,8 +178,11 @@ func (e *env) lightLoad(n, rate, secs, procs int) error {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
 	data := filepath.Join(e.dir, "data-light")
+	listen := freeAddr()
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: %s
+admin:
+  pprof: %v
 log:
   level: warn
 docker:
@@ -187,7 +190,7 @@ docker:
     - label: wharf.bench=%s
 loki:
   url: %s
-`, data, freeAddr(), e.runID, srv.URL())
+`, data, listen, e.profile != "", e.runID, srv.URL())
 	p, err := e.startWharf(cfg, procs)
 	if err != nil {
 		return err
@@ -200,6 +203,9 @@ loki:
 		}
 	}
 	time.Sleep(10 * time.Second) // warm up
+	if e.profile != "" {
+		go fetchProfile(listen, filepath.Join(e.profile, "wharf-light.pprof"), secs)
+	}
 	cpu0, t0 := cpuSeconds(p.pid), time.Now()
 	c0 := srv.Counts().Entries
 	time.Sleep(time.Duration(secs) * time.Second)
@@ -252,11 +258,11 @@ func (p *proc) kill() {
 	}
 }
 
-// fetchProfile saves a 5-second CPU profile from wharf's admin server once
-// it answers.
-func fetchProfile(addr, path string) {
+// fetchProfile saves a CPU profile of the given seconds from wharf's admin
+// server once it answers.
+func fetchProfile(addr, path string, secs int) {
 	for range 100 {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=5")
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
 		if err != nil {
 			time.Sleep(20 * time.Millisecond)
 			continue

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"runtime"
 
 	"github.com/wharf-logs/wharf/internal/entry"
 )
@@ -138,6 +139,11 @@ func (b *batcher) flush() error {
 		defer ack.Done(1)
 	}
 	err := b.s.deps.Out.Submit(b.ctx, b.batch)
+	// A reader catching up never blocks on its file, so on a single P it
+	// would hold it for a whole time slice (10 ms) while a sender that Loki
+	// has just answered waits to send its next batch. Yielding after each
+	// hand-off keeps the senders busy.
+	runtime.Gosched()
 	// The pipeline owns the entries now; a new slice keeps them intact.
 	b.batch = make([]entry.Entry, 0, len(b.batch))
 	b.batchBytes = 0

@@ -71,12 +71,29 @@ func startPosition(t int64) position {
 //
 // the second when the log was read from its file.
 func (p position) String() string {
-	s := fmt.Sprintf("%d %d %d %d", p.streams[0].time, p.streams[0].count, p.streams[1].time, p.streams[1].count)
+	b := make([]byte, 0, 160)
+	if p.hasFile {
+		b = append(b, "f1"...)
+	} else {
+		b = append(b, "v1"...)
+	}
+	for _, st := range p.streams {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, st.time, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(st.count), 10)
+	}
 	if !p.hasFile {
-		return "v1 " + s
+		return string(b)
 	}
 	l := p.file.line
-	return fmt.Sprintf("f1 %s %d %d %d %s", s, l.End, l.Seen, l.Resume, p.file.tail)
+	for _, v := range []int64{l.End, l.Seen, l.Resume} {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, ' ')
+	b = append(b, p.file.tail.String()...)
+	return string(b)
 }
 
 // parsePosition decodes what String wrote.

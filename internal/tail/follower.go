@@ -2,6 +2,7 @@ package tail
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ var errVanished = errors.New("tail: file vanished")
 
 // Default Options values.
 const (
-	DefaultPollMin    = 10 * time.Millisecond
+	DefaultPollMin    = 50 * time.Millisecond
 	DefaultPollMax    = 250 * time.Millisecond
 	DefaultRotateWait = time.Second
 )
@@ -154,6 +155,9 @@ type openFile struct {
 	verify bool // check the first bytes before reading on
 
 	size     int64     // size at the last fstat
+	grew     bool      // bytes were read since the last atEnd
+	live     bool      // the last look at the path found this file there
+	prefix   []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
 	spins    int       // fstat saw more than read returned, in a row
 	endSince time.Time // first time at the end while not live; zero when live or reading
 }
@@ -340,6 +344,7 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		n, err := c.read(p)
 		if n > 0 {
 			f.consumed(p[:n])
+			c.grew = true
 			c.spins, c.endSince = 0, time.Time{}
 			f.poll = f.opts.PollMin
 			return n, nil
@@ -357,6 +362,12 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		if c.gz {
 			f.finish() // a compressed file is complete when it is listed
 			return 0, ErrFileEnd
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) && c.grew {
+			// A caller handing off what it holds: nothing more is there
+			// right now. The checks at the end are made by the next
+			// waiting read.
+			return 0, ErrIdle
 		}
 		again, end, err := f.atEnd()
 		switch {
@@ -435,9 +446,23 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 		return true, false, nil
 	}
 	c.size = size
+	grew := c.grew
+	c.grew = false
+	if grew && c.live && !f.stopped() {
+		// The live file grew since the last look: it is still the live
+		// one or was just rotated and is being finished; either way it is
+		// read on, and the rename is looked for once it stops growing.
+		// This spares a stat of the path per poll while data comes.
+		if !f.prefixIntact() {
+			f.truncated(f.pos.Offset)
+			return false, true, nil
+		}
+		return false, false, nil
+	}
 	now := time.Now()
 	st, serr := os.Stat(f.path)
-	if serr == nil && sameFile(st, &f.pos) {
+	c.live = serr == nil && sameFile(st, &f.pos)
+	if c.live {
 		c.endSince = time.Time{}
 		if !f.prefixIntact() {
 			// Truncated and written again past our offset between two
@@ -481,11 +506,21 @@ func (f *Follower) prefixIntact() bool {
 	if n == 0 {
 		return true
 	}
-	got, err := f.cur.f.ReadAt(f.head[:n], 0)
+	c := f.cur
+	got, err := c.f.ReadAt(f.head[:n], 0)
 	if got < n {
 		return err != nil && !errors.Is(err, io.EOF) // an I/O error is no evidence
 	}
-	return fnvAdd(fnvOffset, f.head[:n]) == f.pos.Fingerprint
+	// Comparing with the bytes verified last time is cheaper than hashing;
+	// the hash is needed only when the fingerprint has grown since.
+	if len(c.prefix) == n {
+		return bytes.Equal(f.head[:n], c.prefix)
+	}
+	if fnvAdd(fnvOffset, f.head[:n]) != f.pos.Fingerprint {
+		return false
+	}
+	c.prefix = append(c.prefix[:0], f.head[:n]...)
+	return true
 }
 
 // truncated records that the current file restarts at 0 on the next read;
@@ -541,7 +576,7 @@ func (f *Follower) restart() error {
 	f.pos.Offset = 0
 	f.pos.FingerprintLen = n
 	f.pos.Fingerprint = fingerprint(fnvAdd(fnvOffset, f.head[:n]), n)
-	c.size = 0
+	c.size, c.prefix = 0, c.prefix[:0]
 	return nil
 }
 
