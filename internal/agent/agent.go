@@ -271,6 +271,9 @@ func (a *Agent) AdminAddr() string {
 // Run runs until ctx ends, then shuts down in order and returns nil when
 // everything buffered was delivered, or an error saying what was left.
 func (a *Agent) Run(ctx context.Context) error {
+	if limit := setMemoryLimit(a.cfg, len(a.sinks)); limit > 0 {
+		a.log.Debug("soft memory limit set from the buffers", "bytes", limit)
+	}
 	var wg sync.WaitGroup
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
