@@ -101,7 +101,13 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 		}
 	}
 	if light > 0 {
-		return e.lightLoad(light, lightRate, lightSecs, procs)
+		fmt.Println("\n| mode | load | seconds | lines delivered | wharf % of a core | dockerd % of a core (logging included) | wharf RSS MiB | wharf peak RSS MiB |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+		for _, mode := range modes {
+			if err := e.lightLoad(mode, light, lightRate, lightSecs, procs); err != nil {
+				return fmt.Errorf("light load, %s: %w", mode, err)
+			}
+		}
 	}
 	return nil
 }
@@ -172,12 +178,12 @@ loki:
 	return r, nil
 }
 
-// lightLoad runs n containers at rate lines/s each for secs and reports
-// wharf's CPU share and RSS.
-func (e *env) lightLoad(n, rate, secs, procs int) error {
+// lightLoad runs n containers at rate lines/s each for secs, read the
+// given way, and reports wharf's and dockerd's CPU share and wharf's RSS.
+func (e *env) lightLoad(mode string, n, rate, secs, procs int) error {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
-	data := filepath.Join(e.dir, "data-light")
+	data := filepath.Join(e.dir, "data-light-"+mode)
 	listen := freeAddr()
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: %s
@@ -186,33 +192,34 @@ admin:
 log:
   level: warn
 docker:
+  read_from: %s
   include:
-    - label: wharf.bench=%s
+    - label: wharf.bench=%s-%s
 loki:
   url: %s
-`, data, listen, e.profile != "", e.runID, srv.URL())
+`, data, listen, e.profile != "", mode, e.runID, mode, srv.URL())
 	p, err := e.startWharf(cfg, procs)
 	if err != nil {
 		return err
 	}
 	defer p.kill()
 	for i := range n {
-		if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID, "--name", fmt.Sprintf("wharf-bench-%s-light-%d", e.runID, i),
+		if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID+"-"+mode, "--name", fmt.Sprintf("wharf-bench-%s-light-%s-%d", e.runID, mode, i),
 			e.image, "-rate", strconv.Itoa(rate), "-size", "265", "-exit-after", strconv.Itoa(secs+20)+"s"); err != nil {
 			return err
 		}
 	}
 	time.Sleep(10 * time.Second) // warm up
 	if e.profile != "" {
-		go fetchProfile(listen, filepath.Join(e.profile, "wharf-light.pprof"), secs)
+		go fetchProfile(listen, filepath.Join(e.profile, "wharf-light-"+mode+".pprof"), secs)
 	}
-	cpu0, t0 := cpuSeconds(p.pid), time.Now()
+	cpu0, dcpu0, t0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), time.Now()
 	c0 := srv.Counts().Entries
 	time.Sleep(time.Duration(secs) * time.Second)
-	cpu, el := cpuSeconds(p.pid)-cpu0, time.Since(t0).Seconds()
+	cpu, dcpu, el := cpuSeconds(p.pid)-cpu0, cpuSeconds(e.dockerd)-dcpu0, time.Since(t0).Seconds()
 	got := srv.Counts().Entries - c0
-	fmt.Printf("\nlight load: %d containers x %d lines/s for %.0f s: %d lines delivered, wharf CPU %.3f s = %.2f %% of one core, RSS %.1f MiB (peak %.1f MiB)\n",
-		n, rate, el, got, cpu, 100*cpu/el, rss(p.pid)/(1<<20), peakRSS(p.pid)/(1<<20))
+	fmt.Printf("| %s | %d x %d lines/s | %.0f | %d | %.2f | %.2f | %.1f | %.1f |\n",
+		mode, n, rate, el, got, 100*cpu/el, 100*dcpu/el, rss(p.pid)/(1<<20), peakRSS(p.pid)/(1<<20))
 	return nil
 }
 
@@ -346,8 +353,12 @@ func (e *env) loggenImage() (string, error) {
 }
 
 func (e *env) cleanup() {
-	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=wharf.bench="+e.runID).Output()
-	for _, id := range strings.Fields(string(out)) {
+	var ids []string
+	for _, l := range []string{e.runID, e.runID + "-file", e.runID + "-api"} {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=wharf.bench="+l).Output()
+		ids = append(ids, strings.Fields(string(out))...)
+	}
+	for _, id := range ids {
 		exec.Command("docker", "rm", "-f", id).Run()
 	}
 }
