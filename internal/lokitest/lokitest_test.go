@@ -265,6 +265,42 @@ func TestCountOnly(t *testing.T) {
 	}
 }
 
+func TestOnEntry(t *testing.T) {
+	for _, countOnly := range []bool{true, false} {
+		t.Run(fmt.Sprint("CountOnly=", countOnly), func(t *testing.T) {
+			var mu sync.Mutex
+			var got []string
+			srv := newServer(t, lokitest.Options{CountOnly: countOnly, MaxLineBytes: 3, OnEntry: func(e lokitest.Entry) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, e.Labels+" "+e.Line)
+			}})
+			c := newClient(t, srv.URL(), nil)
+			for range 2 {
+				// "long" is refused (partial success), so OnEntry never sees it;
+				// the second push repeats the first.
+				_ = c.Send(t.Context(), batch(line{web, now, "abc"}, line{db, now, "de"}, line{db, now.Add(time.Second), "long"}))
+			}
+			want := []string{`{app="web"} abc`, `{app="db"} de`}
+			if countOnly {
+				// No duplicate detection: the repeat is accepted and seen again.
+				want = append(want, want...)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("OnEntry saw %q, want %q", got, want)
+			}
+			if c := srv.Counts(); c.Entries != len(want) {
+				t.Fatalf("Counts.Entries %d, OnEntry calls %d", c.Entries, len(want))
+			}
+			if n := len(srv.Entries()); countOnly && n != 0 || !countOnly && n != len(want) {
+				t.Fatalf("%d entries stored", n)
+			}
+		})
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	srv := newServer(t, lokitest.Options{})
 	for _, tc := range []struct {

@@ -1,0 +1,509 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// series is one soak measurement: baseline, final value and slope.
+type series struct {
+	name            string
+	unit            string
+	baseline, final float64
+	slope           float64 // per minute
+	mean            float64
+	limit           float64
+}
+
+type soakResult struct {
+	measured time.Duration // the span the slope is fitted over
+	samples  int
+	series   []series
+}
+
+// soak runs the containers at a steady rate. The first -warmup is not
+// measured: wharf starts its readers, opens its connections, and its heap
+// grows to the size the load needs. From then on the baseline is the median
+// of the first window of samples, the final value the median of the last
+// window (a quarter of the measured span, at most a minute), and the slope
+// is fitted over every measured sample.
+func (r *trial) soak(ctx context.Context) error {
+	p := r.p
+	r.phase("warm-up")
+	grp := r.tr.newGroup("load", p.duration)
+	cs, err := r.start(ctx, "c", p.containers, r.gen(p.rate, 0), grp)
+	if err != nil {
+		return err
+	}
+	loadStart := time.Now()
+	warmEnd := loadStart.Add(p.warmup)
+	if err := r.sleepUntil(ctx, warmEnd); err != nil {
+		return err
+	}
+	r.phase("measure")
+	if err := r.sleepUntil(ctx, loadStart.Add(p.duration)); err != nil {
+		return err
+	}
+	measured := r.smp.since(warmEnd)
+	r.phase("drain")
+	if err := r.finish(ctx, cs); err != nil {
+		return err
+	}
+	if _, err := r.drain(ctx, cs); err != nil {
+		return err
+	}
+	res := &soakResult{samples: len(measured)}
+	r.res.soak = res
+	if len(measured) < 3 {
+		return fmt.Errorf("only %d samples after the warm-up: lengthen -duration or shorten -sample", len(measured))
+	}
+	first, last := measured[0].at, measured[len(measured)-1].at
+	res.measured = last.Sub(first)
+	window := min(time.Minute, res.measured/4)
+	xs := make([]float64, len(measured))
+	for i, s := range measured {
+		xs[i] = s.at.Sub(first).Minutes()
+	}
+	for _, m := range []struct {
+		name, unit string
+		get        func(sample) float64
+	}{
+		{"goroutines", "", func(s sample) float64 { return s.goroutines }},
+		{"fds", "", func(s sample) float64 { return s.fds }},
+		{"rss", "MiB", func(s sample) float64 { return s.rssMiB }},
+		{"cpu", "% of a core", func(s sample) float64 { return s.cpuPct }},
+	} {
+		ys := make([]float64, len(measured))
+		var head, tail []float64
+		for i, s := range measured {
+			ys[i] = m.get(s)
+			if s.at.Sub(first) <= window {
+				head = append(head, ys[i])
+			}
+			if last.Sub(s.at) <= window {
+				tail = append(tail, ys[i])
+			}
+		}
+		sr := series{name: m.name, unit: m.unit, baseline: median(head), final: median(tail), slope: slope(xs, ys), mean: mean(ys), limit: r.o.maxSlope[m.name]}
+		res.series = append(res.series, sr)
+		switch {
+		case math.IsNaN(sr.slope):
+			if m.name != "goroutines" || r.sh.metricsURL != "" {
+				r.res.fail("%s: no samples to fit a slope to", m.name)
+			}
+		case sr.slope > sr.limit:
+			r.res.fail("%s grows %.3g%s per minute, above the limit of %g", m.name, sr.slope, unitSuffix(m.unit), sr.limit)
+		}
+	}
+	return nil
+}
+
+func unitSuffix(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " " + u
+}
+
+type churnResult struct {
+	started, removed, failedStarts int
+	churning                       time.Duration
+	baseline, after                counts
+	steady                         int
+}
+
+// churn starts a short-lived container every -churn-every and removes it
+// -churn-life after it started, while the steady containers log. The
+// baseline is the floor of goroutines and descriptors after the warm-up;
+// after the churn, and 15 s for idle connections and files to close, the
+// floor must be back within -tolerance of it.
+func (r *trial) churn(ctx context.Context) error {
+	p := r.p
+	r.phase("warm-up")
+	steady, err := r.start(ctx, "steady", p.containers, r.gen(p.rate, 0), r.tr.newGroup("steady", 0))
+	if err != nil {
+		return err
+	}
+	if err := r.sleep(ctx, p.warmup); err != nil {
+		return err
+	}
+	res := &churnResult{steady: p.containers}
+	r.res.churn = res
+	r.phase("baseline")
+	if res.baseline, err = r.floor(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	r.phase("churn")
+	churnGrp := r.tr.newGroup("churn", 0)
+	g := r.gen(100, r.o.churnLines)
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		churned []*cstats
+		errs    []error
+	)
+	sem := make(chan struct{}, 4) // docker CLI calls in flight
+	tick := time.NewTicker(r.o.churnEvery)
+	churnStart := time.Now()
+	end := churnStart.Add(p.duration)
+loop:
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+		}
+		if err := r.sh.exited(); err != nil {
+			tick.Stop()
+			wg.Wait()
+			return err
+		}
+		r.seqN++
+		name := fmt.Sprintf("wharf-harness-%s-%s-%s-churn-%d", r.e.runID, r.res.scenario, r.res.mode, r.seqN)
+		c := r.tr.register(name, churnGrp, true)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			started := time.Now()
+			id, err := r.e.runContainer(ctx, name, g)
+			mu.Lock()
+			if err != nil {
+				res.failedStarts++
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			c.id, c.want = id, r.o.churnLines
+			churned = append(churned, c)
+			res.started++
+			mu.Unlock()
+			time.Sleep(time.Until(started.Add(r.o.churnLife)))
+			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := removeContainers(rctx, []string{id}); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			res.removed++
+			mu.Unlock()
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	res.churning = time.Since(churnStart)
+	r.conts = append(r.conts, churned...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		r.res.note("%d docker errors while churning, the first: %v", len(errs), errs[0])
+	}
+	if res.failedStarts > 0 {
+		r.res.fail("%d of %d churned containers could not be started", res.failedStarts, res.failedStarts+res.started)
+	}
+	r.phase("settle")
+	if err := r.sleep(ctx, 15*time.Second); err != nil {
+		return err
+	}
+	r.phase("after")
+	if res.after, err = r.floor(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	b, a, tol := res.baseline, res.after, r.o.tolerance
+	if d := a.goroutines - b.goroutines; math.Abs(d) > tol {
+		r.res.fail("goroutines %v before the churn, %v after", b.goroutines, a.goroutines)
+	}
+	if d := a.fds - b.fds; math.Abs(d) > tol {
+		r.res.fail("open descriptors %v before the churn, %v after", b.fds, a.fds)
+	}
+	if !math.IsNaN(a.watched) && a.watched != float64(p.containers) {
+		r.res.fail("wharf_containers_watched is %v after the churn, want %d", a.watched, p.containers)
+	}
+	r.phase("drain")
+	if err := r.finish(ctx, steady); err != nil {
+		return err
+	}
+	_, err = r.drain(ctx, append(steady, churned...))
+	return err
+}
+
+// step is one throughput step.
+type step struct {
+	offered          float64 // lines/s asked of the generators
+	generated        float64 // lines/s they wrote (from the sent times)
+	delivered        float64 // lines/s from the first line written to the last received
+	mibPerSec        float64
+	lines, bytes     int64
+	p50, p99         float64 // seconds
+	growth           float64 // p50 of the last quarter minus p50 of the first
+	drain            time.Duration
+	drained          bool
+	wharfCPU         float64 // seconds per GiB of line bytes
+	dockerdCPU       float64
+	harnessCPU       float64
+	peakRSS          float64 // MiB, highest sample during the step
+	sustained        bool
+	generatorLimited bool
+	why              string
+}
+
+type tputResult struct {
+	steps   []step
+	best    int     // index of the highest sustained step, -1 if none
+	peakRSS float64 // MiB, VmHWM at the end
+}
+
+// throughput offers -step-start lines/s over the containers for one step
+// (-duration), then -step-factor times more for the next, and so on. Each
+// step's containers write a fixed number of lines and exit; the step is
+// sustained when every line arrived, p99 latency stayed within -max-lag and
+// latency did not grow across the step (the median of the last quarter, by
+// sent time, at most -max-lag/5 above the first quarter's). Stepping stops
+// at the first step that is not sustained, or whose generators could not
+// write at the offered rate (then the machine, not the shipper, is the
+// limit).
+func (r *trial) throughput(ctx context.Context) error {
+	p := r.p
+	res := &tputResult{best: -1}
+	r.res.tput = res
+	r.phase("idle")
+	if err := r.sleep(ctx, p.warmup); err != nil {
+		return err
+	}
+	self := os.Getpid()
+	offered := r.o.stepStart
+	for k := 0; k < r.o.maxSteps; k++ {
+		per := offered / float64(p.containers)
+		lines := int64(math.Round(per * p.duration.Seconds()))
+		r.phase(fmt.Sprintf("step %d", k+1))
+		fmt.Fprintf(r.e.log, "harness: throughput %s step %d: %.0f lines/s\n", r.res.mode, k+1, offered)
+		grp := r.tr.newGroup(fmt.Sprintf("step %d", k+1), p.duration)
+		// The generators wait before their first line, so creating the
+		// containers is not counted in the step's CPU time.
+		const delay = 3 * time.Second
+		g := r.gen(per, lines)
+		g.delay = delay
+		cs, err := r.start(ctx, fmt.Sprintf("s%d", k+1), p.containers, g, grp)
+		if err != nil {
+			return err
+		}
+		cpu0, d0, h0 := cpuSeconds(r.sh.pid), cpuSeconds(r.e.dockerd), cpuSeconds(self)
+		stepStart := time.Now()
+		grp.setStart(stepStart.Add(delay))
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.id
+			c.want = lines
+		}
+		// The generators exit once their lines are written.
+		wctx, cancel := context.WithTimeout(ctx, 3*p.duration+time.Minute)
+		out, err := dockerOut(wctx, append([]string{"wait"}, ids...)...)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("waiting for the generators: %w", err)
+		}
+		for _, code := range strings.Fields(out) {
+			if code != "0" {
+				return fmt.Errorf("a generator exited with status %s", code)
+			}
+		}
+		st := step{offered: offered}
+		d, err := r.tr.waitComplete(ctx, cs, r.o.drain)
+		st.drain, st.drained = d, err == nil
+		if err != nil && err != errDrainTimeout {
+			return err
+		}
+		stepEnd := time.Now()
+		cpu, dcpu, hcpu := cpuSeconds(r.sh.pid)-cpu0, cpuSeconds(r.e.dockerd)-d0, cpuSeconds(self)-h0
+		var firstSent, lastSent, lastRecv int64
+		for _, c := range cs {
+			n, b, _, lr, mins, maxs := c.snapshot()
+			st.lines += n
+			st.bytes += b
+			if firstSent == 0 || (mins > 0 && mins < firstSent) {
+				firstSent = mins
+			}
+			lastSent, lastRecv = max(lastSent, maxs), max(lastRecv, lr)
+		}
+		if span := float64(lastSent-firstSent) / 1e9; span > 0 {
+			st.generated = float64(lines*int64(len(cs))) / span
+		}
+		if span := float64(lastRecv-firstSent) / 1e9; span > 0 {
+			st.delivered = float64(st.lines) / span
+			st.mibPerSec = float64(st.bytes) / (1 << 20) / span
+		}
+		gib := float64(st.bytes) / (1 << 30)
+		st.wharfCPU, st.dockerdCPU, st.harnessCPU = cpu/gib, dcpu/gib, hcpu/gib
+		grp.mu.Lock()
+		st.p50, st.p99 = grp.all.quantile(0.5), grp.all.quantile(0.99)
+		st.growth = grp.quarters[3].quantile(0.5) - grp.quarters[0].quantile(0.5)
+		grp.mu.Unlock()
+		var rssv []float64
+		for _, s := range r.smp.since(stepStart) {
+			if !s.at.After(stepEnd) {
+				rssv = append(rssv, s.rssMiB)
+			}
+		}
+		st.peakRSS = maxOf(append(rssv, rss(r.sh.pid)/(1<<20)))
+		maxLag := r.o.maxLag.Seconds()
+		switch {
+		case !st.drained:
+			st.why = fmt.Sprintf("lines still missing %v after the generators stopped", r.o.drain)
+		case st.p99 > maxLag:
+			st.why = fmt.Sprintf("p99 latency %.2f s above %v", st.p99, r.o.maxLag)
+		case st.growth > maxLag/5:
+			st.why = fmt.Sprintf("latency grew %.2f s across the step", st.growth)
+		case st.generated < 0.9*offered:
+			st.generatorLimited = true
+			st.sustained = true
+			st.why = fmt.Sprintf("the generators wrote only %.0f lines/s", st.generated)
+		default:
+			st.sustained = true
+		}
+		res.steps = append(res.steps, st)
+		if st.sustained && (res.best < 0 || st.delivered > res.steps[res.best].delivered) {
+			res.best = len(res.steps) - 1
+		}
+		fmt.Fprintf(r.e.log, "harness: step %d: %d lines, delivered %.0f lines/s, p99 %.2f s, sustained %v %s\n",
+			k+1, st.lines, st.delivered, st.p99, st.sustained, st.why)
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+		removeContainers(rctx, ids)
+		rcancel()
+		if !st.sustained || st.generatorLimited {
+			break
+		}
+		offered *= r.o.stepFactor
+		if err := r.sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+	res.peakRSS = peakRSS(r.sh.pid) / (1 << 20)
+	if res.best < 0 {
+		r.res.fail("no step was sustained")
+	}
+	return nil
+}
+
+type outageResult struct {
+	status        int
+	outage        time.Duration
+	linesDuring   float64 // lines the generators wrote during the outage
+	refused       int     // pushes answered with the failure status
+	caughtUp      bool
+	catchUp       time.Duration // from recovery to the last line received later than -max-lag
+	wharfCaughtUp time.Duration // from recovery to an empty disk queue and lag within -max-lag (-1: not seen)
+	firstLine     time.Duration // from recovery to the first line received (-1: none)
+	queuePeakMiB  float64
+	bufferPeakMiB float64
+	peakRSS       float64
+	retries       float64
+	lagBefore     float64 // p99 latency before the outage, seconds
+}
+
+// outage lets the containers log normally for -warmup, makes the receiver
+// answer -outage-status to every push for -duration, then accepts again.
+// The shipper has caught up once lines arrive within -max-lag of being
+// written again (and, for wharf, its disk queue is empty); the catch-up
+// time reported runs from recovery to the last line received later than
+// -max-lag after it was written. Retries waiting out their backoff when
+// the receiver recovers are part of the catch-up time; the time to the
+// first line received after recovery shows how much.
+func (r *trial) outage(ctx context.Context) error {
+	p := r.p
+	res := &outageResult{status: r.o.status, outage: p.duration, wharfCaughtUp: -1, firstLine: -1, queuePeakMiB: math.NaN(), bufferPeakMiB: math.NaN()}
+	r.res.outage = res
+	r.phase("before")
+	grp := r.tr.newGroup("before", 0)
+	cs, err := r.start(ctx, "c", p.containers, r.gen(p.rate, 0), grp)
+	if err != nil {
+		return err
+	}
+	if err := r.sleep(ctx, p.warmup); err != nil {
+		return err
+	}
+	grp.mu.Lock()
+	res.lagBefore = grp.all.quantile(0.99)
+	grp.mu.Unlock()
+	r.phase("outage")
+	r.rcv.srv.FailAll(r.o.status)
+	outStart := time.Now()
+	err = r.sleep(ctx, p.duration)
+	r.rcv.srv.ClearFaults()
+	recovered := time.Now()
+	if err != nil {
+		return err
+	}
+	res.outage = recovered.Sub(outStart)
+	res.linesDuring = float64(p.containers) * p.rate * res.outage.Seconds()
+	r.phase("catch-up")
+	maxLag := r.o.maxLag.Seconds()
+	var caught time.Time
+	for deadline := recovered.Add(r.o.catchUp); time.Now().Before(deadline); {
+		if err := r.sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		now := time.Now()
+		// wharf's own view: nothing in the disk queue and the oldest
+		// unconfirmed line younger than -max-lag.
+		m, _ := scrape(r.sh.metricsURL)
+		q, lag := metric(m, "wharf_queue_bytes"), metric(m, "wharf_oldest_unsent_entry_age_seconds")
+		wharfDone := q == 0 && lag <= maxLag
+		if res.wharfCaughtUp < 0 && wharfDone {
+			res.wharfCaughtUp = now.Sub(recovered)
+		}
+		// The receiver's view: lines arrive again, all within -max-lag.
+		lat, any := r.tr.maxLatency(now.Add(-3*time.Second), now)
+		if any && lat <= maxLag && now.Sub(recovered) >= 3*time.Second && (wharfDone || math.IsNaN(q) || math.IsNaN(lag)) {
+			caught = now
+			break
+		}
+	}
+	res.caughtUp = !caught.IsZero()
+	if !res.caughtUp {
+		r.res.fail("not caught up %v after the receiver recovered", r.o.catchUp)
+		caught = time.Now()
+	}
+	r.phase("after")
+	if err := r.sleep(ctx, r.o.after); err != nil {
+		return err
+	}
+	if last := r.tr.lastAbove(recovered, time.Now(), maxLag); !last.IsZero() {
+		res.catchUp = last.Sub(recovered)
+	}
+	if first := r.tr.firstAfter(recovered); !first.IsZero() {
+		res.firstLine = first.Sub(recovered)
+	}
+	m, _ := scrape(r.sh.metricsURL)
+	res.retries = metric(m, "wharf_push_retries_total")
+	res.refused = r.rcv.srv.Counts().Statuses[r.o.status]
+	r.phase("drain")
+	if err := r.finish(ctx, cs); err != nil {
+		return err
+	}
+	if _, err := r.drain(ctx, cs); err != nil {
+		return err
+	}
+	for _, s := range r.smp.since(r.res.start) {
+		res.queuePeakMiB = maxOf([]float64{res.queuePeakMiB, s.queueMiB})
+		res.bufferPeakMiB = maxOf([]float64{res.bufferPeakMiB, s.bufferMiB})
+	}
+	res.peakRSS = peakRSS(r.sh.pid) / (1 << 20)
+	if res.refused == 0 {
+		r.res.fail("the receiver refused no push during the outage: the shipper sent nothing then")
+	}
+	return nil
+}
