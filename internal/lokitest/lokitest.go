@@ -9,6 +9,7 @@
 package lokitest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -416,7 +417,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, loki.MaxDecodedBytes))
+	body, err := readBody(w, r)
 	rec.BodyBytes = len(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -594,6 +595,19 @@ func (f *failures) body(entries int) string {
 	}
 	fmt.Fprintf(&b, "\ntotal ignored: %d out of %d", f.total, entries)
 	return b.String()
+}
+
+// readBody reads a push body of at most loki.MaxDecodedBytes, sized from
+// Content-Length when given, so a large body is read in one allocation.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := r.Body
+	r.Body = http.MaxBytesReader(w, body, loki.MaxDecodedBytes)
+	if n := r.ContentLength; n > 0 && n <= loki.MaxDecodedBytes {
+		buf := bytes.NewBuffer(make([]byte, 0, n+1))
+		_, err := buf.ReadFrom(r.Body)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(r.Body)
 }
 
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
