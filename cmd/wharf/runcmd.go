@@ -13,6 +13,10 @@ import (
 	"github.com/wharf-logs/wharf/internal/config"
 )
 
+// newAgent builds the agent; tests replace it to see that a bad
+// configuration stops run before anything is built.
+var newAgent = agent.New
+
 // runCmd ships logs until the first SIGINT or SIGTERM, then shuts down in
 // order; a second signal exits at once.
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -26,7 +30,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg.Log, stderr)
-	a, err := agent.New(cfg, agent.Deps{Logger: log, Version: version})
+	if urlHasPassword(o.lokiURL) {
+		log.Warn("--loki-url holds a password, which other users of this host can read in the process list; put it in loki.basic_auth.password_file (or password: ${VAR}) instead")
+	}
+	a, err := newAgent(cfg, agent.Deps{Logger: log, Version: version})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitUsage

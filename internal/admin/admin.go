@@ -1,9 +1,12 @@
 // Package admin serves wharf's HTTP endpoints for operators: Prometheus
-// metrics, liveness, readiness and, when enabled, pprof.
+// metrics, liveness, readiness and, when enabled, pprof. With a token set,
+// every endpoint but /healthz requires it as a bearer token.
 package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +28,9 @@ type Config struct {
 	// Addr is the listen address; the server is off when empty.
 	Addr  string
 	Pprof bool
+	// Token, when set, must come as "Authorization: Bearer <Token>" on
+	// every request but GET /healthz.
+	Token string
 }
 
 // Deps are what the endpoints report on.
@@ -54,6 +60,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, deps: deps, ln: ln}
+	if cfg.Token == "" && !isLoopback(ln.Addr()) {
+		what := "metrics and readiness"
+		if cfg.Pprof {
+			what += ", and pprof (profiles, the command line)"
+		}
+		deps.Logger.Warn("admin: listening on an address that is not loopback without a token: anyone who can reach it can read "+what+"; set admin.token_file (or admin.token), or listen on 127.0.0.1",
+			"addr", ln.Addr().String())
+	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -62,6 +76,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(deps.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// isLoopback reports whether a listener's address accepts connections from
+// this host only.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // Addr is the address the server listens on.
@@ -103,7 +124,30 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	if s.cfg.Token == "" {
+		return mux
+	}
+	return requireToken(s.cfg.Token, mux)
+}
+
+// requireToken answers 401 to every request without the bearer token but
+// those for /healthz, which reveals nothing and serves liveness probes that
+// cannot send headers. Unknown paths need the token too, so nothing can be
+// learnt by probing. Tokens are compared by their hashes in constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="wharf admin"`)
+				http.Error(w, "unauthorized: send the admin token as Authorization: Bearer <token>", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Run serves until ctx ends, then shuts down, giving open requests a few

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,5 +75,93 @@ func TestBusyAddressFailsAtStartup(t *testing.T) {
 	defer s.ln.Close()
 	if _, err := New(Config{Addr: s.Addr()}, Deps{Gatherer: prometheus.NewRegistry()}); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("second listener on %s: %v", s.Addr(), err)
+	}
+}
+
+func getWith(t *testing.T, url, authorization string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestTokenProtectsEveryEndpointButHealthz(t *testing.T) {
+	const token = "0123456789abcdef0123456789abcdef"
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Addr: "127.0.0.1:0", Pprof: true, Token: token}, Deps{Gatherer: reg, Ready: []Check{func() string { return "" }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + s.Addr()
+
+	for _, path := range []string{"/metrics", "/readyz", "/debug/pprof/", "/debug/pprof/cmdline", "/nope", "/healthz/../metrics", "//metrics"} {
+		for _, auth := range []string{"", "Bearer", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
+			code, h, body := getWith(t, base+path, auth)
+			if code != http.StatusUnauthorized {
+				t.Errorf("%s with %q: %d, want 401", path, auth, code)
+			}
+			if !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s: 401 without WWW-Authenticate: Bearer", path)
+			}
+			if strings.Contains(body, token) {
+				t.Errorf("%s: answer reveals the token", path)
+			}
+		}
+	}
+	for _, path := range []string{"/metrics", "/readyz", "/debug/pprof/"} {
+		for _, auth := range []string{"Bearer " + token, "bearer " + token} {
+			if code, _, _ := getWith(t, base+path, auth); code != http.StatusOK {
+				t.Errorf("%s with the token (%q): %d", path, auth[:6], code)
+			}
+		}
+	}
+	if code, _, body := getWith(t, base+"/healthz", ""); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz without a token: %d %q; liveness probes must not need it", code, body)
+	}
+}
+
+func TestWarnsWhenExposedWithoutToken(t *testing.T) {
+	for _, tc := range []struct {
+		addr, token string
+		warn        bool
+	}{
+		{"127.0.0.1:0", "", false},
+		{"localhost:0", "", false},
+		{":0", "", true},
+		{"0.0.0.0:0", "", true},
+		{":0", "0123456789abcdef0123", false},
+	} {
+		var logs strings.Builder
+		s, err := New(Config{Addr: tc.addr, Token: tc.token}, Deps{
+			Gatherer: prometheus.NewRegistry(),
+			Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ln.Close()
+		if got := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "admin.token_file"); got != tc.warn {
+			t.Errorf("listen %q token %v: warned %v, want %v\n%s", tc.addr, tc.token != "", got, tc.warn, logs.String())
+		}
 	}
 }

@@ -66,6 +66,12 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Read before anything is created, so a token file gone since
+	// validation stops wharf with nothing on disk.
+	adminToken, err := cfg.AdminToken()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
@@ -196,7 +202,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return ""
 	})
 	if cfg.Listen != "" {
-		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof}, admin.Deps{
+		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof, Token: adminToken}, admin.Deps{
 			Gatherer: a.metrics.Registry,
 			Ready:    ready,
 			Logger:   a.log,

@@ -73,6 +73,12 @@ type Log struct {
 type Admin struct {
 	// Pprof serves /debug/pprof/ when true.
 	Pprof bool `yaml:"pprof"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every admin endpoint but /healthz. Write it as ${VAR} rather than in
+	// the file, or use TokenFile.
+	Token Secret `yaml:"token"`
+	// TokenFile names a file holding the token, read at startup.
+	TokenFile string `yaml:"token_file"`
 }
 
 // Labels configures the labels added to every stream.

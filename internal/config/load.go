@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -55,12 +56,32 @@ func Read(path string) (Config, error) {
 	if path == "" {
 		return cfg, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("config: %w; pass an existing file to --config", err)
+		return cfg, err
 	}
 	err = Parse(data, path, os.LookupEnv, &cfg)
 	return cfg, err
+}
+
+// maxConfigFile bounds the configuration file read: a configuration is a
+// few kilobytes, and --config /dev/zero must not eat the memory.
+const maxConfigFile = 4 << 20
+
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w; pass an existing file to --config", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w; pass wharf's YAML configuration file to --config", err)
+	}
+	if len(data) > maxConfigFile {
+		return nil, fmt.Errorf("config: %s is larger than %d MiB; pass wharf's YAML configuration file to --config", path, maxConfigFile>>20)
+	}
+	return data, nil
 }
 
 // Parse decodes YAML data into cfg, which holds the values the data
@@ -74,7 +95,7 @@ func Parse(data []byte, file string, lookup func(string) (string, bool), cfg *Co
 	if root.Kind == 0 { // empty document
 		return nil
 	}
-	d := decoder{file: file, lookup: lookup}
+	d := decoder{file: file, lookup: lookup, budget: maxNodes}
 	if err := d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return err
 	}
@@ -108,7 +129,15 @@ func (c *Config) fileDefaults() {
 type decoder struct {
 	file   string
 	lookup func(string) (string, bool)
+	// budget is how many more nodes may be decoded. Aliases are decoded
+	// each time they are used, so a small document could otherwise expand
+	// into billions of values.
+	budget int
 }
+
+// maxNodes bounds the values decoded from one document, aliases counted at
+// each use; a real configuration has a few hundred.
+const maxNodes = 100_000
 
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
@@ -129,6 +158,9 @@ func join(path, key string) string {
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if d.budget--; d.budget < 0 {
+		return d.errorf(n, path, "the document expands to more than %d values (aliases count at each use); write the configuration out without repeated *aliases", maxNodes)
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // "key:" with no value keeps the default
@@ -151,7 +183,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.ScalarNode {
 		return d.errorf(n, path, "expected a single value, found %s", kindName(n))
 	}
-	s, err := d.expand(n, path)
+	s, err := d.expand(n, path, v.Type() == secretType || secretPath(path))
 	if err != nil {
 		return err
 	}
@@ -164,7 +196,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		v.SetInt(int64(dur))
 	case v.Type() == byteSizeType:
 		size, err := ParseByteSize(s)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNegativeSize):
+			return d.errorf(n, path, "%q is negative; write a size like 1048576, 512KiB, 1MiB or 1GiB", s)
+		case errors.Is(err, errSizeTooLarge):
+			return d.errorf(n, path, "%q is too large to be a size; write one like 1048576, 512KiB, 1MiB or 1GiB", s)
+		case err != nil:
 			return d.errorf(n, path, "%q is not a size; write it like 1048576, 512KiB, 1MiB or 1GiB", s)
 		}
 		v.SetInt(int64(size))
@@ -178,8 +215,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		v.SetBool(b)
 	case v.Kind() == reflect.Int:
 		i, err := strconv.Atoi(s)
-		if err != nil {
-			return d.errorf(n, path, "%q is not a whole number", s)
+		if errors.Is(err, strconv.ErrRange) {
+			return d.errorf(n, path, "%q is too large; write a whole number such as 8", s)
+		} else if err != nil {
+			return d.errorf(n, path, "%q is not a whole number; write one such as 8", s)
 		}
 		v.SetInt(int64(i))
 	default:
@@ -253,11 +292,17 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) error 
 
 // expand replaces ${VAR} and ${VAR:-default} in a scalar; $$ is a literal $.
 // Expansion happens after parsing, so a variable's value can never change
-// the structure of the document.
-func (d *decoder) expand(n *yaml.Node, path string) (string, error) {
+// the structure of the document. The errors of a secret do not quote it.
+func (d *decoder) expand(n *yaml.Node, path string, secret bool) (string, error) {
 	s := n.Value
 	if !strings.Contains(s, "$") {
 		return s, nil
+	}
+	quoted := func(s string) string {
+		if secret {
+			return "the secret"
+		}
+		return strconv.Quote(s)
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -278,16 +323,22 @@ func (d *decoder) expand(n *yaml.Node, path string) (string, error) {
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return "", d.errorf(n, path, "unterminated ${ in %q; close it with } or write $$ for a literal $", s)
+			return "", d.errorf(n, path, "unterminated ${ in %s; close it with } or write $$ for a literal $", quoted(s))
 		}
 		ref := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(ref, ":-")
 		if !validEnvName(name) {
-			return "", d.errorf(n, path, "invalid variable name %q in ${%s}", name, ref)
+			if secret {
+				return "", d.errorf(n, path, "invalid variable name in a ${...} of the secret; use letters, digits and _, or write $$ for a literal $")
+			}
+			return "", d.errorf(n, path, "invalid variable name %q in ${%s}; use letters, digits and _, or write $$ for a literal $", name, ref)
 		}
 		val, ok := d.lookup(name)
 		if !ok || (hasDef && val == "") {
-			if !hasDef {
+			switch {
+			case !hasDef && secret:
+				return "", d.errorf(n, path, "environment variable %s is not set; set it in wharf's environment, or use the _file key", name)
+			case !hasDef:
 				return "", d.errorf(n, path, "environment variable %s is not set; set it or write ${%s:-default}", name, name)
 			}
 			val = def
@@ -296,6 +347,13 @@ func (d *decoder) expand(n *yaml.Node, path string) (string, error) {
 		i += end
 	}
 	return b.String(), nil
+}
+
+// secretPath reports keys outside the Secret type whose values may be
+// credentials: the headers isSensitiveHeader names.
+func secretPath(path string) bool {
+	h, ok := strings.CutPrefix(path, "loki.headers.")
+	return ok && isSensitiveHeader(h)
 }
 
 func validEnvName(s string) bool {
@@ -347,6 +405,11 @@ func kindName(n *yaml.Node) string {
 	return "nothing"
 }
 
+var (
+	errNegativeSize = errors.New("negative size")
+	errSizeTooLarge = errors.New("too large")
+)
+
 // ParseByteSize parses "1048576", "512KiB", "1MiB", "1 GiB", "10MB".
 func ParseByteSize(s string) (ByteSize, error) {
 	s = strings.TrimSpace(s)
@@ -356,6 +419,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	num, unit := s[:i], strings.TrimSpace(s[i:])
 	if num == "" {
+		if strings.HasPrefix(s, "-") {
+			return 0, errNegativeSize
+		}
 		return 0, errors.New("no number")
 	}
 	mult := map[string]float64{
@@ -373,7 +439,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	v := f * mult
 	if v > 1<<62 {
-		return 0, errors.New("too large")
+		return 0, errSizeTooLarge
 	}
 	return ByteSize(v), nil
 }

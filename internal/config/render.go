@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -81,11 +82,18 @@ func renderValue(v reflect.Value) *yaml.Node {
 	return scalar(fmt.Sprint(v.Interface()))
 }
 
-// isSensitiveHeader reports headers whose values are credentials.
+// isSensitiveHeader reports headers whose values may be credentials: the
+// standard ones, and any whose name suggests a key, token or password.
 func isSensitiveHeader(name string) bool {
-	switch http := canonical(name); http {
+	switch canonical(name) {
 	case "Authorization", "Proxy-Authorization", "Cookie", "X-Api-Key", "Api-Key", "X-Auth-Token":
 		return true
+	}
+	lower := strings.ToLower(name)
+	for _, w := range []string{"auth", "token", "key", "secret", "pass", "cookie", "session", "credential", "signature"} {
+		if strings.Contains(lower, w) {
+			return true
+		}
 	}
 	return false
 }

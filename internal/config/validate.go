@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,26 +29,36 @@ func (c *Config) Validate() error {
 		}
 		bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
-	positiveDur := func(path string, d time.Duration, max time.Duration) {
+	positiveDur := func(path string, d time.Duration, max time.Duration) bool {
 		if d <= 0 {
 			bad(path, "%v must be greater than zero", d)
+			return false
 		} else if max > 0 && d > max {
 			bad(path, "%v is more than the maximum of %v", d, max)
+			return false
 		}
+		return true
 	}
-	sizeIn := func(path string, v, min, max ByteSize) {
+	sizeIn := func(path string, v, min, max ByteSize) bool {
 		if v < min || v > max {
 			bad(path, "%s is outside the allowed range %s to %s", v, min, max)
+			return false
 		}
+		return true
 	}
 
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty; set a directory wharf may write to")
 	}
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 			bad("listen", "%q is not host:port (e.g. 127.0.0.1:9080); write \"\" to disable the admin server", c.Listen)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad("listen", "%q: the port must be a number from 0 to 65535 (e.g. 127.0.0.1:9080)", c.Listen)
 		}
+	}
+	if _, err := c.AdminToken(); err != nil {
+		errs = append(errs, err)
 	}
 	positiveDur("shutdown_timeout", c.ShutdownTimeout, 24*time.Hour)
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
@@ -72,8 +83,14 @@ func (c *Config) Validate() error {
 		bad("docker.startup_concurrency", "%d must be between 1 and 256", d.StartupConcurrency)
 	}
 	if d.Host != "" {
-		if u, err := url.Parse(d.Host); err != nil || (u.Scheme != "unix" && u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https") {
-			bad("docker.host", "%q is not a Docker address; write unix:///var/run/docker.sock or tcp://host:2375", d.Host)
+		u, err := url.Parse(d.Host)
+		switch {
+		case err != nil || (u.Scheme != "unix" && u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https"):
+			bad("docker.host", "%q is not a Docker address; write unix:///var/run/docker.sock or tcp://host:2375", redactURL(d.Host))
+		case u.Scheme == "unix" && u.Path == "":
+			bad("docker.host", "%q has no socket path; write unix:///var/run/docker.sock", d.Host)
+		case u.Scheme != "unix" && u.Host == "":
+			bad("docker.host", "%q has no host; write tcp://host:2375", redactURL(d.Host))
 		}
 	}
 	for i, r := range d.Include {
@@ -105,12 +122,12 @@ func (c *Config) Validate() error {
 		}
 		for j, p := range f.Paths {
 			if _, err := filepath.Match(p, ""); err != nil || p == "" {
-				bad(fmt.Sprintf("%s.paths[%d]", path, j), "%q is not a valid glob pattern", p)
+				bad(fmt.Sprintf("%s.paths[%d]", path, j), "%s", globProblem(p))
 			}
 		}
 		for j, p := range f.Exclude {
 			if _, err := filepath.Match(p, ""); err != nil || p == "" {
-				bad(fmt.Sprintf("%s.exclude[%d]", path, j), "%q is not a valid glob pattern", p)
+				bad(fmt.Sprintf("%s.exclude[%d]", path, j), "%s", globProblem(p))
 			}
 		}
 		for k, v := range f.Labels {
@@ -130,7 +147,7 @@ func (c *Config) Validate() error {
 		sizeIn(path+".max_line_bytes", f.MaxLineBytes, 1*KiB, 64*MiB)
 		if f.Multiline.Start != "" {
 			if _, err := regexp.Compile(f.Multiline.Start); err != nil {
-				bad(path+".multiline.start", "%q is not a valid regular expression: %v", f.Multiline.Start, err)
+				bad(path+".multiline.start", "%s", regexpProblem(f.Multiline.Start, err, `^\d{4}-\d{2}-\d{2} `))
 			}
 		}
 		positiveDur(path+".multiline.max_wait", f.Multiline.MaxWait, time.Hour)
@@ -140,7 +157,7 @@ func (c *Config) Validate() error {
 		sizeIn(path+".multiline.max_bytes", f.Multiline.MaxBytes, 1*KiB, 64*MiB)
 	}
 
-	sizeIn("buffer.max_bytes", c.Buffer.MaxBytes, 1*MiB, 16*GiB)
+	bufferOK := sizeIn("buffer.max_bytes", c.Buffer.MaxBytes, 1*MiB, 16*GiB)
 	sizeIn("queue.max_bytes", c.Queue.MaxBytes, 16*MiB, 1024*GiB)
 	positiveDur("queue.sync_interval", c.Queue.SyncInterval, time.Minute)
 
@@ -153,79 +170,107 @@ func (c *Config) Validate() error {
 	}
 
 	l := &c.Loki
+	var userInURL bool
 	if l.URL != "" {
 		u, err := url.Parse(l.URL)
 		switch {
 		case err != nil:
-			bad("loki.url", "%q is not a URL: %v", l.URL, err)
+			// url.Error quotes the URL, which may hold a password.
+			var uerr *url.Error
+			if errors.As(err, &uerr) {
+				err = uerr.Err
+			}
+			bad("loki.url", "is not a URL (%v); write the push endpoint, e.g. http://loki:3100/loki/api/v1/push", err)
 		case u.Scheme != "http" && u.Scheme != "https":
 			bad("loki.url", "%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 		case u.Host == "":
 			bad("loki.url", "%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 		case u.Path == "" || u.Path == "/":
 			bad("loki.url", "%q has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		case u.Fragment != "" || strings.HasSuffix(l.URL, "#"):
+			bad("loki.url", "%q has a fragment (#...), which is never sent; remove it", redactURL(l.URL))
+		default:
+			userInURL = u.User != nil
 		}
 	}
 	oneOf("loki.format", l.Format, "protobuf", "json")
 	if l.Gzip && l.Format != "json" {
 		bad("loki.gzip", "applies to format json only; protobuf bodies are always snappy-compressed")
 	}
-	if l.BasicAuth.Password != "" && l.BasicAuth.PasswordFile != "" {
+	basic := l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != ""
+	bearer := l.Bearer != "" || l.BearerFile != ""
+	switch {
+	case l.BasicAuth.Password != "" && l.BasicAuth.PasswordFile != "":
 		bad("loki.basic_auth", "set password or password_file, not both")
-	}
-	if (l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != "") && l.BasicAuth.Username == "" {
+	case basic && l.BasicAuth.Username == "":
 		bad("loki.basic_auth.username", "missing; a password needs a username")
-	}
-	if l.Bearer != "" && l.BearerFile != "" {
+	case l.Bearer != "" && l.BearerFile != "":
 		bad("loki.bearer_token", "set bearer_token or bearer_token_file, not both")
-	}
-	if l.Bearer != "" && (l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != "") {
+	case bearer && (basic || l.BasicAuth.Username != ""):
 		bad("loki.bearer_token", "set basic_auth or a bearer token, not both")
+	case userInURL && (basic || l.BasicAuth.Username != ""):
+		bad("loki.url", "holds a user name and loki.basic_auth is set; keep basic_auth and remove the user from the URL")
+	case userInURL && bearer:
+		bad("loki.url", "holds a user name and a bearer token is set; keep one")
 	}
-	for _, f := range []struct{ path, file string }{
-		{"loki.basic_auth.password_file", l.BasicAuth.PasswordFile},
-		{"loki.bearer_token_file", l.BearerFile},
-		{"loki.tls.ca_file", l.TLS.CAFile},
-		{"loki.tls.cert_file", l.TLS.CertFile},
-		{"loki.tls.key_file", l.TLS.KeyFile},
-	} {
-		if f.file == "" {
-			continue
+	for _, s := range []struct {
+		path string
+		v    Secret
+	}{{"loki.basic_auth.password", l.BasicAuth.Password}, {"loki.bearer_token", l.Bearer}} {
+		if s.v == Redacted {
+			bad(s.path, "holds the placeholder that `wharf check` prints; put the real secret here, as ${VAR}, or use the _file key")
 		}
-		if fh, err := os.Open(f.file); err != nil {
-			bad(f.path, "cannot read %q: %v", f.file, unwrapPath(err))
-		} else {
-			fh.Close()
+	}
+	for _, f := range []struct{ path, file, what string }{
+		{"loki.basic_auth.password_file", l.BasicAuth.PasswordFile, "the password"},
+		{"loki.bearer_token_file", l.BearerFile, "the bearer token"},
+	} {
+		if f.file != "" {
+			if _, err := ReadSecretFile(f.file, f.what); err != nil {
+				bad(f.path, "%v", err)
+			}
 		}
 	}
 	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
 		bad("loki.tls", "cert_file and key_file go together; set both or neither")
 	}
-	for k := range l.Headers {
-		if k == "" || strings.ContainsAny(k, " :\r\n") {
-			bad("loki.headers."+k, "not a valid HTTP header name")
+	checkTLSFiles(l.TLS, bad)
+	for k, v := range l.Headers {
+		hp := "loki.headers." + k
+		canon := canonical(k)
+		switch {
+		case !validHeaderName(k):
+			bad(hp, "not a valid HTTP header name; use letters, digits and -")
+		case strings.ContainsAny(v, "\r\n\x00"):
+			bad(hp, "the value holds a line break or NUL; remove it")
+		case reservedHeader(canon):
+			bad(hp, "wharf sets this header itself; remove it")
+		case canon == "Authorization" && (basic || bearer || userInURL):
+			bad(hp, "conflicts with loki.basic_auth or loki.bearer_token; keep one")
+		case canon == "X-Scope-Orgid" && l.TenantID != "":
+			bad(hp, "conflicts with loki.tenant_id; keep one")
 		}
 	}
 	positiveDur("loki.timeout", l.Timeout, 10*time.Minute)
-	sizeIn("loki.batch_size", l.BatchSize, 1*KiB, 64*MiB)
+	batchOK := sizeIn("loki.batch_size", l.BatchSize, 1*KiB, 64*MiB)
 	positiveDur("loki.batch_wait", l.BatchWait, 10*time.Minute)
 	if l.Parallelism < 1 || l.Parallelism > 64 {
 		bad("loki.parallelism", "%d must be between 1 and 64", l.Parallelism)
 	}
-	positiveDur("loki.min_backoff", l.MinBackoff, time.Hour)
-	positiveDur("loki.max_backoff", l.MaxBackoff, 24*time.Hour)
-	if l.MaxBackoff < l.MinBackoff {
+	minOK := positiveDur("loki.min_backoff", l.MinBackoff, time.Hour)
+	maxOK := positiveDur("loki.max_backoff", l.MaxBackoff, 24*time.Hour)
+	if minOK && maxOK && l.MaxBackoff < l.MinBackoff {
 		bad("loki.max_backoff", "%v is less than loki.min_backoff %v", l.MaxBackoff, l.MinBackoff)
 	}
-	positiveDur("loki.max_age", l.MaxAge, 0)
-	positiveDur("loki.max_future", l.MaxFuture, 0)
+	positiveDur("loki.max_age", l.MaxAge, 10*365*24*time.Hour)
+	positiveDur("loki.max_future", l.MaxFuture, 7*24*time.Hour)
 	sizeIn("loki.max_line_bytes", l.MaxLineBytes, 1*KiB, 64*MiB)
 	oneOf("loki.long_lines", l.LongLines, "truncate", "drop")
 	sizeIn("loki.dead_letter.max_file_bytes", l.DeadLetter.MaxFileBytes, 64*KiB, 64*GiB)
 	if l.DeadLetter.MaxFiles < 1 || l.DeadLetter.MaxFiles > 1000 {
 		bad("loki.dead_letter.max_files", "%d must be between 1 and 1000", l.DeadLetter.MaxFiles)
 	}
-	if c.Buffer.MaxBytes < 2*l.BatchSize {
+	if bufferOK && batchOK && c.Buffer.MaxBytes < 2*l.BatchSize {
 		bad("buffer.max_bytes", "%s must be at least twice loki.batch_size (%s)", c.Buffer.MaxBytes, l.BatchSize)
 	}
 	return errors.Join(errs...)
@@ -236,10 +281,10 @@ func (r ContainerRule) check(path string, bad func(string, string, ...any)) {
 		bad(path, "empty rule; set name, image or label")
 	}
 	if _, err := regexp.Compile(r.Name); err != nil {
-		bad(path+".name", "%q is not a valid regular expression: %v", r.Name, err)
+		bad(path+".name", "%s", regexpProblem(r.Name, err, "^web-"))
 	}
 	if _, err := regexp.Compile(r.Image); err != nil {
-		bad(path+".image", "%q is not a valid regular expression: %v", r.Image, err)
+		bad(path+".image", "%s", regexpProblem(r.Image, err, `^nginx(:|$)`))
 	}
 	if k, _, _ := strings.Cut(r.Label, "="); r.Label != "" && k == "" {
 		bad(path+".label", "%q has no key; write key or key=value", r.Label)
@@ -317,4 +362,43 @@ func CapLabelValue(v string) string {
 		v = v[:len(v)-1]
 	}
 	return v
+}
+
+// reservedHeader reports headers the Loki client sets itself.
+func reservedHeader(canon string) bool {
+	switch canon {
+	case "Content-Type", "Content-Encoding", "Content-Length", "Transfer-Encoding", "Host", "Connection":
+		return true
+	}
+	return false
+}
+
+// validHeaderName reports whether s is an HTTP header name (an RFC 9110
+// token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// regexpProblem explains a regular expression that does not compile.
+func regexpProblem(expr string, err error, example string) string {
+	why := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+	return fmt.Sprintf("%q is not a valid regular expression (%s); write it in Go's RE2 syntax, e.g. %q, and quote it in YAML", expr, why, example)
+}
+
+// globProblem explains a glob pattern that filepath.Match refuses.
+func globProblem(p string) string {
+	if p == "" {
+		return `"" is not a valid glob pattern; remove it or write a pattern like /var/log/app/*.log`
+	}
+	return fmt.Sprintf(`%q is not a valid glob pattern; close every [ with ] or write \[ for a literal [ (filepath.Match syntax, e.g. /var/log/app/*.log)`, p)
 }

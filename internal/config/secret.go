@@ -1,0 +1,152 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Limits on the files a configuration names. A secret file holds one line;
+// a PEM file a few certificates. Anything larger is a mistake (a log file, a
+// device), and reading it whole would cost memory for nothing.
+const (
+	maxSecretFile = 64 << 10
+	maxPEMFile    = 4 << 20
+	// MinAdminToken is the shortest admin.token accepted.
+	MinAdminToken = 16
+)
+
+// fileError is a problem with a file a key names, phrased to follow
+// "<key>: ".
+type fileError struct{ msg string }
+
+func (e *fileError) Error() string { return e.msg }
+
+// readRegular reads the regular file name, refusing directories, devices
+// and FIFOs (opening a FIFO would block startup) and files over limit.
+// what says what the file should hold, for the fix in the message.
+func readRegular(name string, limit int64, what string) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, &fileError{fmt.Sprintf("cannot read %q: %v; point it at a file wharf can read that holds %s", name, unwrapPath(err), what)}
+	}
+	if !fi.Mode().IsRegular() {
+		kind := "not a regular file"
+		if fi.IsDir() {
+			kind = "a directory"
+		}
+		return nil, &fileError{fmt.Sprintf("%q is %s; point it at a file that holds %s", name, kind, what)}
+	}
+	if fi.Size() > limit {
+		return nil, &fileError{fmt.Sprintf("%q is %d bytes, more than the %d a file holding %s may have; check the path", name, fi.Size(), limit, what)}
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, &fileError{fmt.Sprintf("cannot read %q: %v; point it at a file wharf can read that holds %s", name, unwrapPath(err), what)}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &fileError{fmt.Sprintf("cannot read %q: %v", name, unwrapPath(err))}
+	}
+	if int64(len(b)) > limit {
+		return nil, &fileError{fmt.Sprintf("%q is more than %d bytes; it should hold %s alone", name, limit, what)}
+	}
+	return b, nil
+}
+
+// ReadSecretFile returns the secret held by the file name: one line, its
+// surrounding white space removed. what names the secret ("the password")
+// in errors, which never quote the file's content.
+func ReadSecretFile(name, what string) (string, error) {
+	b, err := readRegular(name, maxSecretFile, what)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	switch {
+	case s == "":
+		return "", &fileError{fmt.Sprintf("%q is empty; write %s into it, on one line", name, what)}
+	case strings.ContainsAny(s, "\r\n"):
+		return "", &fileError{fmt.Sprintf("%q holds more than one line; it must hold %s alone", name, what)}
+	}
+	return s, nil
+}
+
+// AdminToken returns the admin token: admin.token, or the content of
+// admin.token_file; "" when neither is set. Errors name the key.
+func (c *Config) AdminToken() (string, error) {
+	a := c.Admin
+	if a.Token != "" && a.TokenFile != "" {
+		return "", &Error{Path: "admin.token", Msg: "set token or token_file, not both"}
+	}
+	tok, path := string(a.Token), "admin.token"
+	if a.TokenFile != "" {
+		var err error
+		path = "admin.token_file"
+		tok, err = ReadSecretFile(a.TokenFile, "the admin token")
+		if err != nil {
+			return "", &Error{Path: path, Msg: err.Error()}
+		}
+	}
+	if tok == "" {
+		return "", nil
+	}
+	if err := checkAdminToken(tok); err != nil {
+		return "", &Error{Path: path, Msg: err.Error()}
+	}
+	return tok, nil
+}
+
+// checkAdminToken refuses tokens that are easy to guess or cannot travel in
+// an Authorization header. Messages never quote the token.
+func checkAdminToken(tok string) error {
+	if tok == Redacted {
+		return errors.New("holds the placeholder that `wharf check` prints; put the real token here")
+	}
+	if len(tok) < MinAdminToken {
+		return fmt.Errorf("the token has %d characters; use at least %d, e.g. the output of `openssl rand -hex 32`", len(tok), MinAdminToken)
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			return errors.New("the token holds a space or a character that is not printable ASCII; use letters, digits and punctuation only")
+		}
+	}
+	return nil
+}
+
+// checkTLSFiles checks that the CA file holds a certificate and that the
+// client certificate and key load as a pair, the way the Loki client will
+// load them, so a bad file fails validation rather than startup.
+func checkTLSFiles(t TLS, bad func(path, format string, args ...any)) {
+	if t.CAFile != "" {
+		b, err := readRegular(t.CAFile, maxPEMFile, "PEM certificates")
+		switch {
+		case err != nil:
+			bad("loki.tls.ca_file", "%v", err)
+		case !x509.NewCertPool().AppendCertsFromPEM(b):
+			bad("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
+		}
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		return // the pairing is reported by Validate
+	}
+	cert, err := readRegular(t.CertFile, maxPEMFile, "a PEM certificate")
+	if err != nil {
+		bad("loki.tls.cert_file", "%v", err)
+	}
+	key, kerr := readRegular(t.KeyFile, maxPEMFile, "a PEM private key")
+	if kerr != nil {
+		bad("loki.tls.key_file", "%v", kerr)
+	}
+	if err != nil || kerr != nil {
+		return
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		bad("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
+	}
+}
