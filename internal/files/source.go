@@ -257,15 +257,27 @@ func (s *Source) match() map[string]*fileSource {
 			delete(found, path)
 			s.note(path, "compressed; compressed files are read only as rotated copies of a live file")
 		default:
-			if live := rotatedOf(path); live != "" {
-				if _, ok := found[live]; ok {
-					// Read through the live file's follower, in order.
-					delete(found, path)
-				}
+			if live := rotatedOf(path); live != "" && s.follows(live, found) {
+				// Read through the live file's follower, in order.
+				delete(found, path)
 			}
 		}
 	}
 	return found
+}
+
+// follows reports whether the live file path is read, or about to be: found
+// now, being read (its path may be missing for a moment while it is
+// rotated), or with a position saved.
+func (s *Source) follows(path string, found map[string]*fileSource) bool {
+	if _, ok := found[path]; ok {
+		return true
+	}
+	if _, ok := s.files[path]; ok {
+		return true
+	}
+	_, ok := s.deps.Positions.Get(PositionPrefix + path)
+	return ok
 }
 
 // wanted returns the files: entry whose patterns name path (which need not
