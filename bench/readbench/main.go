@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,9 @@ import (
 )
 
 func main() {
+	// The receiver runs in this process: keep it to one core, as wharf is
+	// kept to -procs, so the two do not take each other's.
+	runtime.GOMAXPROCS(1)
 	gib := flag.Float64("gib", 1, "json-file size to generate for the throughput runs, in GiB (0 skips them)")
 	modes := flag.String("modes", "file,api", "read modes to measure: file, api")
 	procs := flag.Int("procs", 1, "GOMAXPROCS for wharf (cores it may use)")
@@ -88,7 +92,7 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 			return fmt.Errorf("the json-file is not readable here (run as root): %w", err)
 		}
 		fmt.Printf("json-file: %s, %.1f MiB\n\n", logPath, float64(st.Size())/(1<<20))
-		fmt.Println("| mode | lines | json-file MiB | seconds | MiB/s | lines/s | wharf CPU-s/GiB | dockerd CPU-s/GiB | receiver CPU-s/GiB | wharf peak RSS MiB |")
+		fmt.Println("| mode | lines | json-file MiB | seconds, first line to last | sustained MiB/s | sustained lines/s | wharf CPU-s/GiB | dockerd CPU-s/GiB | receiver CPU-s/GiB | wharf peak RSS MiB |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 		for _, mode := range modes {
 			r, err := e.throughput(mode, id, lines, st.Size(), procs)
@@ -96,8 +100,9 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 				return fmt.Errorf("%s: %w", mode, err)
 			}
 			gibs := float64(st.Size()) / (1 << 30)
+			perLine := float64(st.Size()) / float64(lines)
 			fmt.Printf("| %s | %d | %.0f | %.1f | %.0f | %.0f | %.2f | %.2f | %.2f | %.1f |\n", mode, lines, float64(st.Size())/(1<<20), r.secs,
-				float64(st.Size())/(1<<20)/r.secs, float64(lines)/r.secs, r.wharfCPU/gibs, r.dockerdCPU/gibs, r.receiverCPU/gibs, r.peakRSS/(1<<20))
+				r.sustained*perLine/(1<<20), r.sustained, r.wharfCPU/gibs, r.dockerdCPU/gibs, r.receiverCPU/gibs, r.peakRSS/(1<<20))
 		}
 	}
 	if light > 0 {
@@ -116,6 +121,7 @@ var profileDir string
 
 type result struct {
 	secs, wharfCPU, dockerdCPU, receiverCPU, peakRSS float64
+	sustained                                        float64 // lines/s between 5 % and 95 %
 }
 
 // throughput runs wharf on the generated container's log from its first
@@ -148,6 +154,7 @@ loki:
 	defer p.kill()
 	if e.profile != "" {
 		go fetchProfile(listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"), 5)
+		go fetchTrace(listen, filepath.Join(e.profile, "wharf-"+mode+".trace"))
 	}
 	start := time.Now()
 	cpu0, dcpu0, rcpu0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), cpuSeconds(os.Getpid())
@@ -165,16 +172,31 @@ loki:
 		time.Sleep(time.Millisecond)
 	}
 	start = time.Now()
-	for int64(srv.Counts().Entries) < lines {
+	// The sustained rate is taken between 5 % and 95 % of the lines, away
+	// from start-up and from the last batch, which waits loki.batch_wait
+	// to fill.
+	var t5, t95 time.Time
+	var n5, n95 int64
+	for {
+		n := int64(srv.Counts().Entries)
+		if t5.IsZero() && n >= lines/20 {
+			t5, n5 = time.Now(), n
+		}
+		if t95.IsZero() && n >= lines-lines/20 {
+			t95, n95 = time.Now(), n
+		}
+		if n >= lines {
+			break
+		}
 		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("only %d of %d lines after 30 minutes", srv.Counts().Entries, lines)
+			return result{}, fmt.Errorf("only %d of %d lines after 30 minutes", n, lines)
 		}
 		if err := p.exited(); err != nil {
 			return result{}, err
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
-	r := result{secs: time.Since(start).Seconds(), wharfCPU: cpuSeconds(p.pid) - cpu0, dockerdCPU: cpuSeconds(e.dockerd) - dcpu0, receiverCPU: cpuSeconds(os.Getpid()) - rcpu0, peakRSS: peakRSS(p.pid)}
+	r := result{sustained: float64(n95-n5) / t95.Sub(t5).Seconds(), secs: time.Since(start).Seconds(), wharfCPU: cpuSeconds(p.pid) - cpu0, dockerdCPU: cpuSeconds(e.dockerd) - dcpu0, receiverCPU: cpuSeconds(os.Getpid()) - rcpu0, peakRSS: peakRSS(p.pid)}
 	return r, nil
 }
 
@@ -282,7 +304,28 @@ func fetchProfile(addr, path string, secs int) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			fmt.Fprintln(os.Stderr, "readbench: profile:", resp.Status, err)
 		}
+		// And what is live on the heap, if wharf is still running.
+		if resp, err := http.Get("http://" + addr + "/debug/pprof/heap"); err == nil {
+			if data, err := io.ReadAll(resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+				os.WriteFile(strings.TrimSuffix(path, ".pprof")+".heap.pprof", data, 0o644)
+			}
+			resp.Body.Close()
+		}
 		return
+	}
+}
+
+// fetchTrace saves a 2-second execution trace of wharf, taken a second
+// into the run (go tool trace).
+func fetchTrace(addr, path string) {
+	time.Sleep(time.Second)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/trace?seconds=2")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if data, err := io.ReadAll(resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+		os.WriteFile(path, data, 0o644)
 	}
 }
 
