@@ -2,7 +2,8 @@
 // formats, validates entries the way Loki does (answering 400 with a partial
 // success when some entries fail), records what it accepted, and injects
 // faults on demand: error statuses, rate limits, delays, hangs, connection
-// resets, HTML error pages and huge bodies.
+// resets (before the answer, in the middle of the request body or of the
+// answer), HTML error pages, huge bodies and successes with a garbage body.
 //
 // A Server listens on 127.0.0.1 and can be stopped and started again on the
 // same address, so a test can produce "connection refused" outages.
@@ -15,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +99,8 @@ type Request struct {
 	Fault           bool   // a fault decided the answer
 	ContentType     string
 	ContentEncoding string
+
+	unanswered bool // the answer was cut before its status: record status 0
 }
 
 // Counts summarises what the server has seen since it was made or Reset.
@@ -134,8 +138,30 @@ type Fault struct {
 	// unless Status says otherwise).
 	HTML bool
 	// BodyBytes answers with a body of this many bytes (status 500 unless
-	// Status says otherwise).
+	// Status says otherwise). The body is streamed from a small buffer, so
+	// a 10 MiB answer costs the server no 10 MiB allocation.
 	BodyBytes int
+	// ResetInBody resets the connection after reading part of the request
+	// body (half of it, at least a byte), as a proxy or server dying in the
+	// middle of a request does: nothing is ingested and nothing answered.
+	// Delay and Hang do not apply.
+	ResetInBody bool
+	// ResetInAnswer resets the connection in the middle of the answer: the
+	// request is handled as the other fields say (a push is ingested unless
+	// Status, HTML or BodyBytes decide the answer), then the status line,
+	// the headers and half of a body are sent, with a Content-Length
+	// promising 1 KiB more, and the connection is reset. A 204 is sent as
+	// 200 so it can carry a body.
+	ResetInAnswer bool
+	// ResetInHeaders handles the request like ResetInAnswer but resets the
+	// connection halfway through the status line: a push is ingested but
+	// the client cannot know, and sends it again (the copy is dropped as a
+	// duplicate, as Loki does, unless KeepDuplicates is set). The request
+	// is recorded with status 0.
+	ResetInHeaders bool
+	// SuccessBody answers a push that was handled normally and fully
+	// accepted with 200 and this body (garbage, say) instead of 204.
+	SuccessBody string
 }
 
 type queuedFault struct {
@@ -417,6 +443,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if fault != nil && fault.ResetInBody {
+		n := max(r.ContentLength/2, 1)
+		read, _ := io.CopyN(io.Discard, r.Body, n)
+		rec.BodyBytes = int(read)
+		s.drop(w, rec, true)
+		return
+	}
+
 	body, err := readBody(w, r)
 	rec.BodyBytes = len(body)
 	if err != nil {
@@ -441,12 +475,96 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.drop(w, rec, true)
 			return
 		}
-		if status, h, text := fault.answer(); status != 0 {
-			s.answer(w, rec, status, h, text)
+		if fault.ResetInAnswer || fault.ResetInHeaders {
+			// Handle the request into a buffer, then send part of it.
+			c := &captured{header: http.Header{}}
+			rec.unanswered = fault.ResetInHeaders
+			s.respond(c, r, rec, body, fault)
+			s.cut(w, c, fault.ResetInHeaders)
 			return
 		}
 	}
-	s.push(w, r, rec, body)
+	s.respond(w, r, rec, body, fault)
+}
+
+// respond answers as fault says, or handles the push when it does not
+// decide the answer.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, rec Request, body []byte, fault *Fault) {
+	if fault == nil {
+		s.push(w, r, rec, body, "")
+		return
+	}
+	if status, h, text := fault.answer(); status != 0 {
+		if fault.BodyBytes > 0 && !fault.HTML {
+			s.answerLarge(w, rec, status, h, fault.BodyBytes)
+			return
+		}
+		s.answer(w, rec, status, h, text)
+		return
+	}
+	s.push(w, r, rec, body, fault.SuccessBody)
+}
+
+// captured is an answer held back to be sent cut short. It keeps at most
+// 64 KiB of the body.
+type captured struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (c *captured) Header() http.Header { return c.header }
+
+func (c *captured) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *captured) Write(p []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	if room := 64<<10 - len(c.body); room > 0 {
+		c.body = append(c.body, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+// cut sends the start of the captured answer and resets the connection:
+// half the status line when inHeaders is set, else the status line, the
+// headers and half the body, the Content-Length promising 1 KiB more.
+func (s *Server) cut(w http.ResponseWriter, c *captured, inHeaders bool) {
+	status := c.status
+	if status == 0 || status == http.StatusNoContent {
+		status = http.StatusOK
+	}
+	body := c.body
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	var raw bytes.Buffer
+	fmt.Fprintf(&raw, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	line := raw.Len()
+	c.header.Del("Content-Length")
+	c.header.Del("Transfer-Encoding")
+	_ = c.header.Write(&raw)
+	fmt.Fprintf(&raw, "Content-Length: %d\r\n\r\n", len(body)+1024)
+	raw.Write(body[:(len(body)+1)/2])
+	out := raw.Bytes()
+	if inHeaders {
+		out = out[:line/2]
+	}
+	conn, bufrw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = bufrw.Write(out)
+	_ = bufrw.Flush()
+	// Let the client read what was sent before the reset discards it.
+	time.Sleep(5 * time.Millisecond)
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
 }
 
 // hold waits as the fault asks and reports whether the request should still
@@ -515,7 +633,7 @@ func (f *Fault) answer() (int, http.Header, string) {
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		return status, h, strings.Repeat("x", f.BodyBytes)
+		return status, h, "" // streamed by answerLarge
 	case status == 0:
 		return 0, nil, ""
 	case f.Body != "":
@@ -544,7 +662,33 @@ func (s *Server) answer(w http.ResponseWriter, rec Request, status int, h http.H
 	s.record(rec)
 }
 
+// filler is the content of large answers, written again and again.
+var filler = bytes.Repeat([]byte("x"), 32<<10)
+
+// answerLarge answers with a body of n bytes of "x", written from filler.
+func (s *Server) answerLarge(w http.ResponseWriter, rec Request, status int, h http.Header, n int) {
+	for k, v := range h {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(status)
+	rec.Status = status
+	rec.ResponseBody = string(filler[:min(n, 4096)])
+	for left := n; left > 0; {
+		k, err := w.Write(filler[:min(left, len(filler))])
+		if err != nil {
+			break // the client stopped reading, as it should
+		}
+		left -= k
+	}
+	s.record(rec)
+}
+
 func (s *Server) record(rec Request) {
+	if rec.unanswered {
+		rec.Status, rec.ResponseBody = 0, ""
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, rec)
@@ -612,7 +756,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
 
-func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body []byte) {
+// push ingests a push body and answers as Loki does: 204, or 400 for a
+// partial success. successBody, when set, makes the success a 200 with it.
+func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body []byte, successBody string) {
 	tenant := r.Header.Get("X-Scope-OrgID")
 	if s.opts.RequireTenant && tenant == "" {
 		s.answer(w, rec, http.StatusUnauthorized, nil, "no org id")
@@ -704,6 +850,11 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body 
 	if fails.total > 0 {
 		// Partial success: the valid entries are stored, the answer is 400.
 		s.answer(w, rec, http.StatusBadRequest, nil, fails.body(total))
+		return
+	}
+	if successBody != "" {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		s.answer(w, rec, http.StatusOK, nil, successBody)
 		return
 	}
 	rec.Status = http.StatusNoContent

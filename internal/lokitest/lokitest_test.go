@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -560,5 +561,118 @@ func TestBodyTooLarge(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestCutConnections checks the faults that break a connection in the
+// middle of the request or of the answer, as the client sees them.
+func TestCutConnections(t *testing.T) {
+	b := batch(line{web, now, "x"})
+	for _, tc := range []struct {
+		name     string
+		fault    lokitest.Fault
+		ingested int  // entries stored by the faulty request
+		ok       bool // the client sees success
+		status   int  // recorded status of the faulty request
+	}{
+		{"in request body", lokitest.Fault{ResetInBody: true}, 0, false, 0},
+		{"in headers after ingesting", lokitest.Fault{ResetInHeaders: true}, 1, false, 0},
+		{"in body of a 500", lokitest.Fault{ResetInAnswer: true, Status: 500}, 0, false, 500},
+		{"in body of a 10 MiB 500", lokitest.Fault{ResetInAnswer: true, BodyBytes: 10 << 20}, 0, false, 500},
+		{"in body of a success", lokitest.Fault{ResetInAnswer: true}, 1, true, 204},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, lokitest.Options{})
+			c := newClient(t, srv.URL(), nil)
+			srv.Inject(tc.fault, 1)
+			err := c.Send(t.Context(), b)
+			if tc.ok != (err == nil) {
+				t.Fatalf("Send: %v", err)
+			}
+			if err != nil {
+				if retry, _ := sink.IsRetryable(err); !retry {
+					t.Fatalf("error %v is not retryable", err)
+				}
+			}
+			if n := len(srv.Entries()); n != tc.ingested {
+				t.Fatalf("%d entries stored, want %d", n, tc.ingested)
+			}
+			reqs := srv.Requests()
+			if len(reqs) != 1 || reqs[0].Status != tc.status || !reqs[0].Fault {
+				t.Fatalf("requests %+v, want one with status %d", reqs, tc.status)
+			}
+			// The next request is answered normally; a copy of an entry
+			// already stored is dropped as a duplicate.
+			if err := c.Send(t.Context(), b); err != nil {
+				t.Fatalf("after the fault: %v", err)
+			}
+			if n := len(srv.Entries()); n != 1 {
+				t.Fatalf("%d entries after recovery, want 1", n)
+			}
+			if d := srv.Counts().Duplicates; d != tc.ingested {
+				t.Fatalf("%d duplicates, want %d", d, tc.ingested)
+			}
+		})
+	}
+}
+
+// TestResetInBodyOfALargePush cuts a push of several megabytes, which the
+// client is still writing when the connection is reset.
+func TestResetInBodyOfALargePush(t *testing.T) {
+	srv := newServer(t, lokitest.Options{})
+	c := newClient(t, srv.URL(), func(c *config.Loki) { c.Format = loki.FormatJSON })
+	var lines []line
+	for i := range 4000 {
+		lines = append(lines, line{web, now.Add(time.Duration(i)), fmt.Sprintf("%04d %s", i, strings.Repeat("y", 1000))})
+	}
+	b := batch(lines...)
+	srv.Inject(lokitest.Fault{ResetInBody: true}, 1)
+	err := c.Send(t.Context(), b)
+	if retry, _ := sink.IsRetryable(err); !retry {
+		t.Fatalf("error %v, want retryable", err)
+	}
+	if r := srv.Requests(); len(r) != 1 || r[0].BodyBytes == 0 || r[0].BodyBytes > 3<<20 {
+		t.Fatalf("requests %+v: want one cut after about half of a 4 MB body", r)
+	}
+	if err := c.Send(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Entries()); n != 4000 {
+		t.Fatalf("%d entries, want 4000", n)
+	}
+}
+
+func TestSuccessBody(t *testing.T) {
+	srv := newServer(t, lokitest.Options{})
+	c := newClient(t, srv.URL(), nil)
+	srv.Inject(lokitest.Fault{SuccessBody: "\x00\xffnot json {{{"}, 1)
+	if err := c.Send(t.Context(), batch(line{web, now, "x"})); err != nil {
+		t.Fatalf("a 200 with any body is a success: %v", err)
+	}
+	r := srv.Requests()
+	if len(r) != 1 || r[0].Status != 200 || r[0].ResponseBody != "\x00\xffnot json {{{" || len(srv.Entries()) != 1 {
+		t.Fatalf("requests %+v, %d entries", r, len(srv.Entries()))
+	}
+}
+
+// TestLargeBodyIsStreamed: a 10 MiB answer is written from a small buffer.
+func TestLargeBodyIsStreamed(t *testing.T) {
+	srv := newServer(t, lokitest.Options{})
+	srv.Inject(lokitest.Fault{BodyBytes: 10 << 20}, 1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := http.Post(srv.URL(), "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	http.DefaultClient.CloseIdleConnections()
+	if resp.StatusCode != 500 || n != 10<<20 || resp.ContentLength != 10<<20 {
+		t.Fatalf("status %d, %d bytes (Content-Length %d)", resp.StatusCode, n, resp.ContentLength)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > 2<<20 {
+		t.Errorf("%d bytes allocated for a 10 MiB answer", a)
 	}
 }
