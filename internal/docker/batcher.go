@@ -4,6 +4,8 @@ import (
 	"context"
 	"runtime"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/entry"
 )
 
@@ -46,6 +48,9 @@ type batcher struct {
 	replaying [2]bool
 	seen      [2]int
 
+	// The source's counters, looked up once.
+	entriesRead, bytesRead, linesTruncated prometheus.Counter
+
 	batch      []entry.Entry
 	batchBytes int
 	read       int
@@ -54,7 +59,12 @@ type batcher struct {
 }
 
 func (s *Source) newBatcher(ctx context.Context, w *watched, source string, byTime bool) *batcher {
-	return &batcher{s: s, w: w, ctx: ctx, source: source, replaying: [2]bool{byTime, byTime}}
+	m := s.deps.Metrics
+	return &batcher{s: s, w: w, ctx: ctx, source: source, replaying: [2]bool{byTime, byTime},
+		entriesRead:    m.EntriesRead.WithLabelValues(source),
+		bytesRead:      m.BytesRead.WithLabelValues(source),
+		linesTruncated: m.LinesTruncated.WithLabelValues(source),
+	}
 }
 
 // room makes sure the arena can take a line without growing.
@@ -122,11 +132,10 @@ func (b *batcher) flush() error {
 		}
 		return nil
 	}
-	m := b.s.deps.Metrics
-	m.EntriesRead.WithLabelValues(b.source).Add(float64(b.read))
-	m.BytesRead.WithLabelValues(b.source).Add(float64(b.batchBytes))
+	b.entriesRead.Add(float64(b.read))
+	b.bytesRead.Add(float64(b.batchBytes))
 	if b.truncated > 0 {
-		m.LinesTruncated.WithLabelValues(b.source).Add(float64(b.truncated))
+		b.linesTruncated.Add(float64(b.truncated))
 	}
 	b.read, b.truncated = 0, 0
 	if b.w.tracker != nil {

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -87,6 +89,9 @@ type Source struct {
 	srcs []fileSource
 	warn *ratelog.Limiter
 
+	// The source's counters, looked up once.
+	entriesRead, bytesRead, linesTruncated prometheus.Counter
+
 	// files is owned by Run's goroutine.
 	files map[string]*watched
 	// noted remembers paths already reported as skipped, so a skip is
@@ -126,7 +131,11 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	if cfg.GoneAfter <= 0 {
 		cfg.GoneAfter = goneAfter
 	}
-	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{}}
+	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{},
+		entriesRead:    deps.Metrics.EntriesRead.WithLabelValues(sourceFile),
+		bytesRead:      deps.Metrics.BytesRead.WithLabelValues(sourceFile),
+		linesTruncated: deps.Metrics.LinesTruncated.WithLabelValues(sourceFile),
+	}
 	for i, fc := range cfg.Sources {
 		fs := fileSource{index: i, cfg: fc}
 		if fc.Multiline.Start != "" {
@@ -507,11 +516,10 @@ func (r *reader) flush() error {
 	if len(r.batch) == 0 {
 		return nil
 	}
-	m := r.s.deps.Metrics
-	m.EntriesRead.WithLabelValues(sourceFile).Add(float64(len(r.batch)))
-	m.BytesRead.WithLabelValues(sourceFile).Add(float64(r.batchBytes))
+	r.s.entriesRead.Add(float64(len(r.batch)))
+	r.s.bytesRead.Add(float64(r.batchBytes))
 	if r.truncated > 0 {
-		m.LinesTruncated.WithLabelValues(sourceFile).Add(float64(r.truncated))
+		r.s.linesTruncated.Add(float64(r.truncated))
 	}
 	ack := r.w.tracker.Mark(r.end.String())
 	for i := range r.batch {
