@@ -80,6 +80,8 @@ type Deps struct {
 	Positions *checkpoint.Store
 	Logger    *slog.Logger
 	Metrics   *metrics.Metrics
+	// Now is the wall clock lines are stamped with; time.Now when nil.
+	Now func() time.Time
 }
 
 // Source reads the configured plain log files.
@@ -124,6 +126,9 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	}
 	if deps.Out == nil || deps.Positions == nil || deps.Metrics == nil {
 		return nil, errors.New("files: missing output, positions or metrics")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
 	}
 	if cfg.Scan <= 0 {
 		cfg.Scan = scanInterval
@@ -420,6 +425,25 @@ func (s *Source) stream(path string, src *fileSource) *entry.Stream {
 	return entry.NewStream(labels, nil, path)
 }
 
+// clockStep is how far behind the last stamp the wall clock must be for
+// stamp to take it as stepped back. Stamps run ahead of the clock only by
+// 1 ns per line read within one clock reading, far less than this.
+const clockStep = time.Second
+
+// stamp returns the time for a line read at now after one stamped last: the
+// read time, kept increasing within the file so equal readings keep its
+// order. When the wall clock has stepped back (NTP correcting a clock that
+// ran ahead), the new time is taken, out of order with the lines before the
+// step: going on from last, 1 ns a line, would stamp every line until the
+// clock caught up with the old, wrong time, and past loki.max_future all of
+// them would be dead-lettered as too_new.
+func stamp(now, last int64) int64 {
+	if now > last || last-now > int64(clockStep) {
+		return now
+	}
+	return last + 1
+}
+
 // reader reads one file on its own goroutine.
 type reader struct {
 	s      *Source
@@ -487,10 +511,7 @@ func (r *reader) run() {
 
 // add takes one line or entry.
 func (r *reader) add(l tail.Line) error {
-	t := time.Now().UnixNano()
-	if t <= r.last {
-		t = r.last + 1 // keep the file's order within its stream
-	}
+	t := stamp(r.s.deps.Now().UnixNano(), r.last)
 	r.last = t
 	if cap(r.arena)-len(r.arena) < len(l.Bytes) {
 		r.arena = make([]byte, 0, max(arenaBytes, len(l.Bytes)))

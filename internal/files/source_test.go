@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,8 @@ type harness struct {
 	out   *collector
 	m     *metrics.Metrics
 	stop  func()
+	// now, when set, is the source's wall clock.
+	now func() time.Time
 }
 
 func newHarness(t *testing.T) *harness {
@@ -121,7 +124,7 @@ func (h *harness) start(srcs ...config.FileSource) {
 		Sources: srcs, Host: "h1", Static: map[string]string{"env": "test"},
 		PollMin: time.Millisecond, PollMax: 10 * time.Millisecond,
 		Scan: 20 * time.Millisecond, GoneAfter: 100 * time.Millisecond,
-	}, Deps{Out: h.out, Positions: store, Metrics: h.m})
+	}, Deps{Out: h.out, Positions: store, Metrics: h.m, Now: h.now})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -336,6 +339,67 @@ func TestNewRejectsBadPatterns(t *testing.T) {
 	} {
 		if _, err := New(Config{Sources: []config.FileSource{c}}, deps); err == nil || !strings.HasPrefix(err.Error(), "files[0]") {
 			t.Errorf("%+v: error %v, want one naming files[0]", c, err)
+		}
+	}
+}
+
+func (c *collector) getTimes(path string) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int64(nil), c.times[path]...)
+}
+
+// TestClockStepBack: plain lines are stamped with the time they are read,
+// kept increasing within a file. A wall clock that steps back by less than
+// a second keeps the file's order (last stamp + 1 ns); one that steps back
+// by an hour is taken as it is, so the lines read after it carry the new
+// time and not the old, now hour-ahead one, which Loki and loki.max_future
+// would refuse as too new until the clock caught up.
+func TestClockStepBack(t *testing.T) {
+	var offset atomic.Int64
+	h := newHarness(t)
+	h.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	path := h.path("app.log")
+	write(t, path, seqLines("a", 0, 3)...)
+	h.start(config.FileSource{Paths: []string{path}})
+	h.out.waitLines(t, path, 3)
+
+	offset.Store(int64(-200 * time.Millisecond)) // a small step: order kept
+	write(t, path, seqLines("b", 0, 3)...)
+	h.out.waitLines(t, path, 6)
+	offset.Store(int64(-time.Hour)) // NTP corrects a clock an hour ahead
+	write(t, path, seqLines("c", 0, 3)...)
+	h.out.waitLines(t, path, 9)
+	h.stop()
+
+	ts := h.out.getTimes(path)
+	for i := 1; i < 6; i++ {
+		if ts[i] <= ts[i-1] {
+			t.Fatalf("line %d stamped %d, not after line %d (%d): a small step back must keep the order", i, ts[i], i-1, ts[i-1])
+		}
+	}
+	now := time.Now().Add(-time.Hour).UnixNano()
+	for i := 6; i < 9; i++ {
+		if d := time.Duration(now - ts[i]); d < 0 || d > 10*time.Second {
+			t.Fatalf("line %d after the step back stamped %v from the new clock, want the new clock's time", i, -d)
+		}
+		if i > 6 && ts[i] <= ts[i-1] {
+			t.Fatalf("lines after the step out of order: %d then %d", ts[i-1], ts[i])
+		}
+	}
+}
+
+func TestStamp(t *testing.T) {
+	sec := int64(time.Second)
+	for _, c := range []struct{ now, last, want int64 }{
+		{100, 50, 100},  // clock moved on
+		{100, 100, 101}, // same reading: keep the order
+		{100, 105, 106}, // stamps ran ahead by a few lines
+		{10 * sec, 10*sec + sec/2, 10*sec + sec/2 + 1}, // a step back under a second
+		{10 * sec, 12 * sec, 10 * sec},                 // stepped back: take the new time
+	} {
+		if got := stamp(c.now, c.last); got != c.want {
+			t.Errorf("stamp(%d, %d) = %d, want %d", c.now, c.last, got, c.want)
 		}
 	}
 }
