@@ -1,0 +1,67 @@
+//go:build unix
+
+package deadletter
+
+import (
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// limitFileSize makes writes beyond n bytes of any file fail with EFBIG
+// after writing what fits, as a disk that fills up does, until the returned
+// function is called. It works for root, whom a read-only directory does not
+// stop. The limit is process-wide: tests using it must not run in parallel.
+func limitFileSize(t *testing.T, n uint64) (lift func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Skipf("getrlimit: %v", err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	lifted := false
+	lift = func() {
+		if !lifted {
+			lifted = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+				t.Fatalf("restoring RLIMIT_FSIZE: %v", err)
+			}
+		}
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
+// TestDeadLetterDiskFullFailsWholeAndRecovers: a dead letter that does not
+// fit fails with the disk's error (the pipeline then counts its entries as
+// dead_letter_failed), leaves no partial record, and the next one lands
+// after the last whole record once there is room.
+func TestDeadLetterDiskFullFailsWholeAndRecovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "loki.ndjson")
+	w := New(dir, 1<<20, 2)
+	defer w.Close()
+	if err := w.DeadLetter("loki", "invalid", nil, entries(2, "before")); err != nil {
+		t.Fatal(err)
+	}
+	size := len(readRecords(t, path))
+	lift := limitFileSize(t, 300) // less than the records already there and the next
+	err := w.DeadLetter("loki", "invalid", errors.New("status 400"), entries(5, "full"))
+	lift()
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("DeadLetter on a full disk: %v, want EFBIG", err)
+	}
+	if r := readRecords(t, path); len(r) != size {
+		t.Fatalf("%d records after the failed write, want the %d before it and nothing partial", len(r), size)
+	}
+	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "after")); err != nil {
+		t.Fatalf("after space returned: %v", err)
+	}
+	r := readRecords(t, path)
+	if len(r) != size+1 || r[len(r)-1].Line != "after 0" {
+		t.Fatalf("records %+v", r)
+	}
+}
