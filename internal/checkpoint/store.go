@@ -203,7 +203,8 @@ func writeAtomic(path string, data []byte) error {
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("checkpoint: write %s: %w", tmp, err)
+		// The *PathError names the file already.
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
