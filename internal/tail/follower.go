@@ -156,6 +156,7 @@ type openFile struct {
 
 	size     int64     // size at the last fstat
 	grew     bool      // bytes were read since the last atEnd
+	short    bool      // the last read returned less than asked
 	live     bool      // the last look at the path found this file there
 	prefix   []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
 	spins    int       // fstat saw more than read returned, in a row
@@ -341,7 +342,15 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			}
 			continue
 		}
+		if c.short && c.grew && !c.gz && len(c.head) == 0 && !deadline.IsZero() && !time.Now().Before(deadline) {
+			// The last read came up short, at the end of what was
+			// written a moment ago, and the caller is handing off what
+			// it holds: spare it a read that would find nothing.
+			c.short = false
+			return 0, ErrIdle
+		}
 		n, err := c.read(p)
+		c.short = n > 0 && n < len(p)
 		if n > 0 {
 			f.consumed(p[:n])
 			c.grew = true
