@@ -42,6 +42,13 @@ const (
 	DefaultRotateWait = time.Second
 )
 
+// A file's first bytes are checked (prefixIntact) at every look while the
+// offset is below verifyAlwaysBelow, and at most every verifyInterval past it.
+const (
+	verifyAlwaysBelow = 1 << 20
+	verifyInterval    = time.Second
+)
+
 // doneMemory is how many finished files a Follower remembers to find its
 // place among the rotated files; more than any sensible max-file.
 const doneMemory = 32
@@ -154,13 +161,14 @@ type openFile struct {
 
 	verify bool // check the first bytes before reading on
 
-	size     int64     // size at the last fstat
-	grew     bool      // bytes were read since the last atEnd
-	short    bool      // the last read returned less than asked
-	live     bool      // the last look at the path found this file there
-	prefix   []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
-	spins    int       // fstat saw more than read returned, in a row
-	endSince time.Time // first time at the end while not live; zero when live or reading
+	size       int64     // size at the last fstat
+	grew       bool      // bytes were read since the last atEnd
+	short      bool      // the last read returned less than asked
+	live       bool      // the last look at the path found this file there
+	prefix     []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
+	verifiedAt time.Time // when prefix was last checked
+	spins      int       // fstat saw more than read returned, in a row
+	endSince   time.Time // first time at the end while not live; zero when live or reading
 }
 
 // fileID identifies a file the Follower has finished.
@@ -516,6 +524,15 @@ func (f *Follower) prefixIntact() bool {
 		return true
 	}
 	c := f.cur
+	now := time.Now()
+	if f.pos.Offset >= verifyAlwaysBelow && now.Sub(c.verifiedAt) < verifyInterval {
+		// Past the first MiB, a truncation shows as a size below the
+		// offset unless the file is written past it again between two
+		// looks, which takes megabytes within a poll: checking the first
+		// bytes once a second is enough there.
+		return true
+	}
+	c.verifiedAt = now
 	got, err := c.f.ReadAt(f.head[:n], 0)
 	if got < n {
 		return err != nil && !errors.Is(err, io.EOF) // an I/O error is no evidence
