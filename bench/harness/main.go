@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "harness:", err)
 		return 2
 	}
+	scrapeToken = o.metricsToken
 	code, err := harness(ctx, o, args, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "harness:", err)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -50,6 +51,7 @@ type options struct {
 	procs          int
 	shipperPID     int
 	shipperMetrics string
+	metricsToken   string // bearer token for shipperMetrics
 	listen         string
 	containerLabel string
 	runID          string
@@ -148,6 +150,7 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	fs.IntVar(&o.procs, "procs", 0, "GOMAXPROCS for wharf (0: wharf's default, all cores)")
 	fs.IntVar(&o.shipperPID, "shipper-pid", 0, "measure this already running shipper instead of building and starting wharf; it must collect the harness's containers (label "+labelBench+"=<-run-id>) and push to the receiver at -listen")
 	fs.StringVar(&o.shipperMetrics, "shipper-metrics", "", "with -shipper-pid: the shipper's Prometheus /metrics URL (goroutines, queue), if it has one")
+	tokenFile := fs.String("shipper-metrics-token-file", "", "with -shipper-metrics: a file holding the bearer token the endpoint requires (wharf's admin.token_file)")
 	fs.StringVar(&o.listen, "listen", "", "the receiver's address, host:port (default: a free port of 127.0.0.1); it accepts pushes on "+"/loki/api/v1/push")
 	fs.StringVar(&o.containerLabel, "container-label", "container", "the stream label that carries the container name")
 	fs.StringVar(&o.runID, "run-id", "", "the run's id, in container names and the "+labelBench+" label (default: random); fix it to configure an external shipper beforehand")
@@ -186,6 +189,13 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 		}
 	} else if o.shipperMetrics != "" {
 		return nil, errors.New("-shipper-metrics needs -shipper-pid")
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("-shipper-metrics-token-file: %w", err)
+		}
+		o.metricsToken = strings.TrimSpace(string(b))
 	}
 	if len(o.modes) == 0 {
 		return nil, errors.New("-modes: nothing to run")

@@ -44,7 +44,7 @@ func writeDeliveryCSV(path string, results []*result) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	w.Write([]string{"scenario", "mode", "container", "churned", "written", "received", "missing", "duplicated", "out_of_order", "unparsed", "missing_ranges"})
+	w.Write([]string{"scenario", "mode", "container", "churned", "written", "received", "missing", "duplicated", "out_of_order", "unparsed", "missing_ranges", "duplicated_seqs", "out_of_order_seqs"})
 	for _, r := range results {
 		for _, d := range r.deliveries {
 			rep := d.report
@@ -56,9 +56,20 @@ func writeDeliveryCSV(path string, results []*result) error {
 				}
 				ranges = append(ranges, m.String())
 			}
+			seqs := func(ns []int64) string {
+				var s []string
+				for i, n := range ns {
+					if i == 20 {
+						s = append(s, "...")
+						break
+					}
+					s = append(s, strconv.FormatInt(n, 10))
+				}
+				return strings.Join(s, " ")
+			}
 			w.Write([]string{r.scenario, r.mode, rep.Container, strconv.FormatBool(d.churn), strconv.FormatInt(rep.Want, 10),
 				strconv.FormatInt(rep.Lines, 10), strconv.FormatInt(rep.MissingCount(), 10), strconv.Itoa(len(rep.Duplicated)),
-				strconv.Itoa(len(rep.OutOfOrder)), strconv.FormatInt(rep.Unparsed, 10), strings.Join(ranges, " ")})
+				strconv.Itoa(len(rep.OutOfOrder)), strconv.FormatInt(rep.Unparsed, 10), strings.Join(ranges, " "), seqs(rep.Duplicated), seqs(rep.OutOfOrder)})
 		}
 	}
 	w.Flush()

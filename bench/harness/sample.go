@@ -176,12 +176,23 @@ type metrics map[string]float64
 
 var scrapeClient = &http.Client{Timeout: 3 * time.Second}
 
+// scrapeToken is sent as a bearer token with every scrape when set; it is
+// set once, before any scrape.
+var scrapeToken string
+
 // scrape reads a Prometheus text exposition. An empty URL gives no metrics.
 func scrape(url string) (metrics, error) {
 	if url == "" {
 		return nil, nil
 	}
-	resp, err := scrapeClient.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if scrapeToken != "" {
+		req.Header.Set("Authorization", "Bearer "+scrapeToken)
+	}
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
