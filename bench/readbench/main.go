@@ -226,7 +226,7 @@ loki:
 	}
 	defer p.kill()
 	for i := range n {
-		if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID+"-"+mode, "--name", fmt.Sprintf("wharf-bench-%s-light-%s-%d", e.runID, mode, i),
+		if err := docker("run", "-d", "--network", "none", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID+"-"+mode, "--name", fmt.Sprintf("wharf-bench-%s-light-%s-%d", e.runID, mode, i),
 			e.image, "-rate", strconv.Itoa(rate), "-size", "265", "-exit-after", strconv.Itoa(secs+20)+"s"); err != nil {
 			return err
 		}
@@ -337,7 +337,7 @@ func (e *env) generate(lines int64, size int) (id, logPath string, err error) {
 	// One file big enough for everything, whatever the daemon's default
 	// log options.
 	maxSize := fmt.Sprintf("%dm", lines*int64(size+120)>>20+16)
-	if err := docker("run", "-d", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID, "--name", name,
+	if err := docker("run", "-d", "--network", "none", "--label", "wharf.test=1", "--label", "wharf.bench="+e.runID, "--name", name,
 		"--log-driver", "json-file", "--log-opt", "max-size="+maxSize, "--log-opt", "max-file=1",
 		e.image, "-lines", strconv.FormatInt(lines, 10), "-size", strconv.Itoa(size), "-stderr", "0.1", "-burst",
 		"-sleep-before-exit", "24h"); err != nil {

@@ -242,7 +242,10 @@ func Create(t testing.TB, opts RunOptions) Container {
 	if opts.Name == "" {
 		opts.Name = uniqueName(t)
 	}
-	args := []string{"create", "--name", opts.Name}
+	// No network: the generator needs none, and a container without one
+	// spares the daemon the network setup and teardown that, under heavy
+	// create/remove churn, can deadlock Docker 20.10's libnetwork.
+	args := []string{"create", "--name", opts.Name, "--network", "none"}
 	labels := maps.Clone(opts.Labels)
 	if labels == nil {
 		labels = make(map[string]string)

@@ -48,6 +48,8 @@ func CreateMany(t testing.TB, n int, opts RunOptions) []Container {
 		"Env":    opts.Env,
 		"Labels": labels,
 		"Tty":    opts.TTY,
+		// No network, as Run: see there.
+		"HostConfig": map[string]any{"NetworkMode": "none"},
 	}
 	created.Store(true)
 	out := make([]Container, n)
