@@ -21,17 +21,28 @@ func (s *Source) read(ctx context.Context, w *watched) {
 			return
 		}
 		if err != nil {
+			if w.pos != before {
+				// The stream delivered lines before it broke, so the daemon
+				// was reachable: a first failure, not one more of a series.
+				// Otherwise every dropped connection would count, and a
+				// long-lived stream would be given up after a few drops.
+				failures = 0
+			}
 			failures++
 			if IsNotFound(err) || failures > 5 {
 				// Gone, or the daemon is unreachable: discovery re-kicks the
 				// reader when it reconnects and finds the container running.
-				if !IsNotFound(err) {
+				stale := !IsNotFound(err)
+				if stale {
 					s.warn.Warn("read-fail", "giving up reading a container until docker is reachable again", "container", w.id, "error", err)
-					s.mu.Lock()
-					w.stale = true
-					s.mu.Unlock()
 				}
-				s.finish(w)
+				if s.stopReading(w, stale) {
+					// Kicked meanwhile (it restarted, or discovery found it
+					// running after a reconnect): that kick was taken, so
+					// this reader must go on.
+					failures = 0
+					continue
+				}
 				return
 			}
 			s.deps.Metrics.ReaderReconnects.WithLabelValues(sourceAPI).Inc()

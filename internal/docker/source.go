@@ -172,6 +172,7 @@ func (s *Source) Run(ctx context.Context) error {
 	var since int64 // time of the last event seen, for replay after a reconnect
 	first := true   // no list has been reconciled yet
 	for attempt := 0; ; attempt++ {
+		began := time.Now()
 		listed, err := s.session(ctx, &since, first)
 		s.setUp(false)
 		if ctx.Err() != nil {
@@ -180,8 +181,12 @@ func (s *Source) Run(ctx context.Context) error {
 		if listed {
 			first = false
 		}
-		if err == nil {
-			attempt = 0 // the stream was healthy before it ended
+		if err == nil || (listed && time.Since(began) >= s.cfg.MinBackoff) {
+			// The stream was healthy before it ended, or before it broke:
+			// a connection that drops after a while is a first failure,
+			// not one more of a series, or waits would grow with every
+			// drop. One that breaks at once still backs off.
+			attempt = 0
 		}
 		s.deps.Metrics.DockerReconnects.Inc()
 		wait := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, attempt)
@@ -397,7 +402,13 @@ func (s *Source) destroyLocked(w *watched) {
 
 // finish is called by a reader that is about to exit. It reports whether
 // the reader must go on instead, because the container restarted meanwhile.
-func (s *Source) finish(w *watched) (again bool) {
+func (s *Source) finish(w *watched) (again bool) { return s.stopReading(w, false) }
+
+// stopReading is finish for a reader that may be giving up on errors: with
+// stale set, the container is marked for discovery to read again when it
+// reconnects, in the same step that ends the reader, so no kick falls
+// between the two.
+func (s *Source) stopReading(w *watched, stale bool) (again bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w.wake && !w.destroyed {
@@ -405,6 +416,9 @@ func (s *Source) finish(w *watched) (again bool) {
 		return true
 	}
 	w.reading = false
+	if stale {
+		w.stale = true
+	}
 	if w.destroyed {
 		delete(s.containers, w.id)
 		if w.tracker != nil {
