@@ -45,7 +45,7 @@ const (
 // A file's first bytes are checked (prefixIntact) at every look while the
 // offset is below verifyAlwaysBelow, and at most every verifyInterval past it.
 const (
-	verifyAlwaysBelow = 1 << 20
+	verifyAlwaysBelow = 64 << 10
 	verifyInterval    = time.Second
 )
 
@@ -526,9 +526,9 @@ func (f *Follower) prefixIntact() bool {
 	c := f.cur
 	now := time.Now()
 	if f.pos.Offset >= verifyAlwaysBelow && now.Sub(c.verifiedAt) < verifyInterval {
-		// Past the first MiB, a truncation shows as a size below the
+		// Past the first 64 KiB, a truncation shows as a size below the
 		// offset unless the file is written past it again between two
-		// looks, which takes megabytes within a poll: checking the first
+		// looks, which takes that much within a poll: checking the first
 		// bytes once a second is enough there.
 		return true
 	}
