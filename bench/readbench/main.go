@@ -44,6 +44,7 @@ func main() {
 	light := flag.Int("light", 0, "containers in the light-load run (0 skips it)")
 	lightRate := flag.Int("light-rate", 50, "lines per second per container in the light-load run")
 	lightSecs := flag.Int("light-seconds", 60, "length of the light-load run")
+	flag.IntVar(&dockerdPID, "dockerd-pid", 0, "PID of the Docker daemon DOCKER_HOST points at (default: the only dockerd)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of wharf's first seconds of each throughput run to this directory")
 	flag.Parse()
 	profileDir = *profile
@@ -76,7 +77,10 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 	if e.image, err = e.loggenImage(); err != nil {
 		return err
 	}
-	e.dockerd = pidOf("dockerd")
+	e.dockerd = dockerdPID
+	if e.dockerd == 0 {
+		e.dockerd = pidOf("dockerd")
+	}
 	host, _ := os.Hostname()
 	fmt.Printf("# readbench on %s: %s, %d CPUs, wharf GOMAXPROCS=%d\n", host, cpuModel(), numCPU(), procs)
 
@@ -117,7 +121,10 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 	return nil
 }
 
-var profileDir string
+var (
+	profileDir string
+	dockerdPID int
+)
 
 type result struct {
 	secs, wharfCPU, dockerdCPU, receiverCPU, peakRSS float64
