@@ -350,19 +350,69 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// pidOf returns the PID of the oldest process with the given command name,
-// or 0.
-func pidOf(name string) int {
-	out, err := exec.Command("pidof", "-s", name).Output()
+// dockerdPID finds the dockerd serving the docker CLI: the dockerd holding
+// the listening socket of DOCKER_HOST (/var/run/docker.sock by default), as
+// another daemon may run beside it. It returns 0 when there is none, or
+// when DOCKER_HOST is not a local socket and several dockerd run.
+func dockerdPID() int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "dockerd" {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) <= 1 {
+		if len(pids) == 1 {
+			return pids[0]
+		}
+		return 0
+	}
+	sock := "/var/run/docker.sock"
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		path, ok := strings.CutPrefix(h, "unix://")
+		if !ok {
+			return 0
+		}
+		sock = path
+	}
+	inodes := socketInodes(sock)
+	for _, pid := range pids {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if err == nil && inodes[link] {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// socketInodes returns the "socket:[inode]" names of the unix sockets bound
+// to path (the listener and its accepted connections share the path).
+func socketInodes(path string) map[string]bool {
+	out := map[string]bool{}
+	data, err := os.ReadFile("/proc/net/unix")
 	if err != nil {
-		return 0
+		return out
 	}
-	f := strings.Fields(string(out))
-	if len(f) == 0 {
-		return 0
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		resolved = path
 	}
-	pid, _ := strconv.Atoi(f[0])
-	return pid
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		// Num RefCount Protocol Flags Type St Inode Path
+		if len(f) >= 8 && (f[7] == path || f[7] == resolved) {
+			out["socket:["+f[6]+"]"] = true
+		}
+	}
+	return out
 }
 
 func tail(path string, n int) string {

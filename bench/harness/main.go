@@ -108,8 +108,11 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 	if e.image, err = e.loggenImage(ctx); err != nil {
 		return 0, err
 	}
-	if e.dockerd = pidOf("dockerd"); e.dockerd == 0 {
-		fmt.Fprintln(stderr, "harness: dockerd not found; its CPU is not measured")
+	if e.dockerd = o.dockerdPID; e.dockerd == 0 {
+		e.dockerd = dockerdPID()
+	}
+	if e.dockerd == 0 {
+		fmt.Fprintln(stderr, "harness: cannot tell which dockerd serves the docker CLI (-dockerd-pid); its CPU is not measured")
 	}
 	h := header{
 		date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),

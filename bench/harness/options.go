@@ -55,6 +55,7 @@ type options struct {
 	listen         string
 	containerLabel string
 	runID          string
+	dockerdPID     int
 
 	set map[string]bool // flags given on the command line
 }
@@ -153,6 +154,7 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	tokenFile := fs.String("shipper-metrics-token-file", "", "with -shipper-metrics: a file holding the bearer token the endpoint requires (wharf's admin.token_file)")
 	fs.StringVar(&o.listen, "listen", "", "the receiver's address, host:port (default: a free port of 127.0.0.1); it accepts pushes on "+"/loki/api/v1/push")
 	fs.StringVar(&o.containerLabel, "container-label", "container", "the stream label that carries the container name")
+	fs.IntVar(&o.dockerdPID, "dockerd-pid", 0, "the dockerd whose CPU to measure (default: the one holding the docker CLI's socket)")
 	fs.StringVar(&o.runID, "run-id", "", "the run's id, in container names and the "+labelBench+" label (default: random); fix it to configure an external shipper beforehand")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
