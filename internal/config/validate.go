@@ -239,7 +239,7 @@ func (c *Config) Validate() error {
 		hp := "loki.headers." + k
 		canon := canonical(k)
 		switch {
-		case !validHeaderName(k):
+		case !ValidHeaderName(k):
 			bad(hp, "not a valid HTTP header name; use letters, digits and -")
 		case strings.ContainsAny(v, "\r\n\x00"):
 			bad(hp, "the value holds a line break or NUL; remove it")
@@ -373,9 +373,9 @@ func reservedHeader(canon string) bool {
 	return false
 }
 
-// validHeaderName reports whether s is an HTTP header name (an RFC 9110
+// ValidHeaderName reports whether s is an HTTP header name (an RFC 9110
 // token).
-func validHeaderName(s string) bool {
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}

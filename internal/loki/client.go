@@ -295,7 +295,7 @@ var reservedHeaders = map[string]string{
 func extraHeaders(cfg config.Loki, hasAuth bool) (http.Header, error) {
 	h := make(http.Header, len(cfg.Headers))
 	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
+		if !config.ValidHeaderName(k) {
 			return nil, fmt.Errorf("loki: loki.headers: %q is not a valid header name", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -313,20 +313,6 @@ func extraHeaders(cfg config.Loki, hasAuth bool) (http.Header, error) {
 		h.Set(canon, v)
 	}
 	return h, nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {
