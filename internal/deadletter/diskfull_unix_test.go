@@ -7,33 +7,9 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-)
 
-// limitFileSize makes writes beyond n bytes of any file fail with EFBIG
-// after writing what fits, as a disk that fills up does, until the returned
-// function is called. It works for root, whom a read-only directory does not
-// stop. The limit is process-wide: tests using it must not run in parallel.
-func limitFileSize(t *testing.T, n uint64) (lift func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	lifted := false
-	lift = func() {
-		if !lifted {
-			lifted = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-				t.Fatalf("restoring RLIMIT_FSIZE: %v", err)
-			}
-		}
-	}
-	t.Cleanup(lift)
-	return lift
-}
+	"github.com/wharf-logs/wharf/internal/diskfull"
+)
 
 // TestDeadLetterDiskFullFailsWholeAndRecovers: a dead letter that does not
 // fit fails with the disk's error (the pipeline then counts its entries as
@@ -48,7 +24,7 @@ func TestDeadLetterDiskFullFailsWholeAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := len(readRecords(t, path))
-	lift := limitFileSize(t, 300) // less than the records already there and the next
+	lift := diskfull.Limit(t, 300) // less than the records already there and the next
 	err := w.DeadLetter("loki", "invalid", errors.New("status 400"), entries(5, "full"))
 	lift()
 	if !errors.Is(err, syscall.EFBIG) {

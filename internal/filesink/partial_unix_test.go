@@ -6,38 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 
+	"github.com/wharf-logs/wharf/internal/diskfull"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
-
-// limitFileSize makes writes beyond n bytes of any file fail with EFBIG
-// after writing what fits, the way a disk that fills up mid-write does,
-// until the returned function is called. It works for root too. The limit
-// is process-wide: tests using it must not run in parallel.
-func limitFileSize(t *testing.T, n uint64) (lift func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	lifted := false
-	lift = func() {
-		if !lifted {
-			lifted = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-				t.Fatalf("restoring RLIMIT_FSIZE: %v", err)
-			}
-		}
-	}
-	t.Cleanup(lift)
-	return lift
-}
 
 func TestRotatorPartialWriteLeavesWholeRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "web.ndjson")
@@ -47,7 +21,7 @@ func TestRotatorPartialWriteLeavesWholeRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunk := append(append(numbered(1, 100), numbered(2, 100)...), numbered(3, 100)...)
-	lift := limitFileSize(t, 150) // room for half of record 1
+	lift := diskfull.Limit(t, 150) // room for half of record 1
 	err := r.Write(chunk)
 	lift()
 	if err == nil {
@@ -86,7 +60,7 @@ func TestSendDiskFullIsRetryableAndLeavesValidNDJSON(t *testing.T) {
 		}
 		big.Add(entry.Entry{Time: int64(i), Line: line, Stream: web})
 	}
-	lift := limitFileSize(t, uint64(st.Size())+300<<10)
+	lift := diskfull.Limit(t, uint64(st.Size())+300<<10)
 	err = s.Send(t.Context(), big)
 	lift()
 	if retry, _ := sink.IsRetryable(err); err == nil || !retry {

@@ -10,35 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// limitFileSize makes writes beyond n bytes of any file fail with EFBIG after
-// writing what fits, the way a disk that fills up mid-write does, until the
-// returned function is called. It works for root too, where a read-only
-// directory would not. The Go runtime does not die of the SIGXFSZ that comes
-// with it. The limit is process-wide: tests using it must not run in
-// parallel.
-func limitFileSize(t *testing.T, n uint64) (lift func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: old.Max}); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	lifted := false
-	lift = func() {
-		if !lifted {
-			lifted = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-				t.Fatalf("restoring RLIMIT_FSIZE: %v", err)
-			}
-		}
-	}
-	t.Cleanup(lift)
-	return lift
-}
+	"github.com/wharf-logs/wharf/internal/diskfull"
+)
 
 func TestDiskFullFailsAppendAndRecovers(t *testing.T) {
 	for _, tc := range []struct {
@@ -62,7 +36,7 @@ func TestDiskFullFailsAppendAndRecovers(t *testing.T) {
 			if tc.roll {
 				q.opts.SegmentBytes = size
 			}
-			lift := limitFileSize(t, tc.limit(size))
+			lift := diskfull.Limit(t, tc.limit(size))
 			for i := 10; i < 13; i++ {
 				err := q.Append(t.Context(), rec(i), nil)
 				if !errors.Is(err, syscall.EFBIG) {
@@ -116,7 +90,7 @@ func TestDiskFullFailsHeadWriteAndRecovers(t *testing.T) {
 	appendRecs(t, q, 0, 10)
 	_, ends := readAll(t, q)
 	q.Commit(ends[4])
-	lift := limitFileSize(t, 8)
+	lift := diskfull.Limit(t, 8)
 	err := q.flush()
 	lift()
 	if !errors.Is(err, syscall.EFBIG) {
