@@ -142,13 +142,17 @@ func (e *env) loggenImage(ctx context.Context) (string, error) {
 
 // dockerOut runs the docker CLI and returns its trimmed standard output.
 func dockerOut(ctx context.Context, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	const timeout = 2 * time.Minute
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd := exec.CommandContext(tctx, "docker", args...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() == nil && tctx.Err() != nil {
+			return "", fmt.Errorf("docker %s: the daemon did not answer within %v", args[0], timeout)
+		}
 		return "", fmt.Errorf("docker %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
