@@ -240,6 +240,8 @@ func TestLogStreamLiveDocker(t *testing.T) {
 				"Cmd":    []string{"e2e"},
 				"Tty":    tty,
 				"Labels": map[string]string{"wharf.test": "1"},
+				// No network: none is needed (see dockertest.Run).
+				"HostConfig": map[string]any{"NetworkMode": "none"},
 			}
 			if err := d.call(ctx, "POST", "/containers/create", nil, spec, &created); err != nil {
 				t.Fatal(err)
