@@ -126,8 +126,12 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 	if err != nil {
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Status == 409 {
-			// Dead or being removed: its log is gone with it.
-			s.deps.Logger.Debug("container is being removed; nothing more to read", "container", info.Name)
+			// Dead or being removed: its log is gone with it, and with it
+			// whatever the Engine had not sent yet (a follow stream can
+			// end at exit before the last lines). How many is unknown:
+			// count the event, as for a file rotated away unread.
+			s.deps.Metrics.EntriesDropped.WithLabelValues("none", "removed_unread").Inc()
+			s.warn.Warn("removed:"+w.id, "container removed before its log was read to the end through the Engine API; its last lines may be lost (read_from: auto or file reads them from disk)", "container", info.Name)
 			return false, nil
 		}
 		if errors.As(err, &apiErr) && apiErr.Status != 404 && (apiErr.Status < 500 || apiErr.Status == 501) {

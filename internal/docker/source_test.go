@@ -781,7 +781,18 @@ func TestSourceDestroy(t *testing.T) {
 			if n := len(fe.requestsTo("/containers/" + id + "/logs")); n != 1 {
 				t.Errorf("%d logs requests; a container that is gone must not be retried", n)
 			}
-			if w := h.log.warnings("", ""); len(w) > 0 {
+			w := h.log.warnings("", "")
+			if tc.status == http.StatusConflict {
+				// Being removed: what it wrote ("never read") is lost,
+				// which is counted and said once.
+				if len(w) != 1 || !strings.Contains(w[0].msg, "removed before its log was read") {
+					t.Errorf("warnings for a container removed unread: %+v, want one", w)
+				}
+				var m dto.Metric
+				if err := h.met.EntriesDropped.WithLabelValues("none", "removed_unread").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+					t.Errorf("wharf_entries_dropped_total{reason=removed_unread} = %v, want 1", m.GetCounter().GetValue())
+				}
+			} else if len(w) > 0 {
 				t.Errorf("warnings for a container that is gone: %+v", w)
 			}
 			fe.destroy(id)
