@@ -73,7 +73,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
 // StreamKind says which output of a container a log line came from. Its
@@ -288,7 +289,7 @@ func (s *LogStream) Next() (LogLine, error) {
 		return LogLine{}, err
 	}
 	var mb [lsMarkerMax]byte
-	marker := lsAppendMarker(mb[:0], o.dropped)
+	marker := linecap.AppendMarker(mb[:0], o.dropped)
 	line := make([]byte, len(o.kept)+len(marker))
 	copy(line[copy(line, o.kept):], marker)
 	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, nil
@@ -306,7 +307,7 @@ func (s *LogStream) NextAppend(dst []byte) (LogLine, []byte, error) {
 	}
 	start := len(dst)
 	dst = append(dst, o.kept...)
-	dst = lsAppendMarker(dst, o.dropped)
+	dst = linecap.AppendMarker(dst, o.dropped)
 	line := dst[start:len(dst):len(dst)]
 	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, dst, nil
 }
@@ -329,7 +330,7 @@ func (s *LogStream) next() (lsOut, error) {
 		return lsOut{}, err
 	}
 	if o.dropped > 0 {
-		o.kept, o.dropped = lsCutRune(o.kept, o.dropped)
+		o.kept, o.dropped = linecap.Cut(o.kept, o.dropped)
 	}
 	return o, nil
 }
@@ -648,29 +649,4 @@ func lsDirect(kind StreamKind, t int64, line []byte, limit int) lsOut {
 		o.kept, o.dropped = line[:limit], len(line)-limit
 	}
 	return o
-}
-
-// lsCutRune moves an incomplete UTF-8 sequence at the end of a cut line to
-// the dropped bytes, so that truncation alone never makes a line invalid.
-func lsCutRune(kept []byte, dropped int) ([]byte, int) {
-	for i := len(kept) - 1; i >= 0 && i >= len(kept)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(kept[i]) {
-			if !utf8.FullRune(kept[i:]) {
-				dropped += len(kept) - i
-				kept = kept[:i]
-			}
-			break
-		}
-	}
-	return kept, dropped
-}
-
-// lsAppendMarker appends the truncation marker for dropped bytes, if any.
-func lsAppendMarker(dst []byte, dropped int) []byte {
-	if dropped <= 0 {
-		return dst
-	}
-	dst = append(dst, " …[truncated "...)
-	dst = strconv.AppendInt(dst, int64(dropped), 10)
-	return append(dst, " bytes]"...)
 }

@@ -1,5 +1,7 @@
 package docker
 
+import "github.com/wharf-logs/wharf/internal/civil"
+
 // lsStampCache parses the timestamp prefixes of log messages. Consecutive
 // messages nearly always share the date and hour, so the Unix time of the
 // last hour seen is kept and only minutes, seconds and fraction are parsed.
@@ -27,10 +29,10 @@ func (c *lsStampCache) parse(p []byte) (int64, int) {
 		month, ok2 := lsDigits(p[5:7])
 		day, ok3 := lsDigits(p[8:10])
 		hour, ok4 := lsDigits(p[11:13])
-		if !(ok1 && ok2 && ok3 && ok4) || month < 1 || month > 12 || day < 1 || day > lsDaysIn(year, month) || hour > 23 {
+		if !(ok1 && ok2 && ok3 && ok4) || month < 1 || month > 12 || day < 1 || day > civil.DaysIn(year, month) || hour > 23 {
 			return 0, 0
 		}
-		base = lsDaysFromCivil(year, month, day)*86400 + hour*3600
+		base = civil.DaysFromCivil(year, month, day)*86400 + hour*3600
 		copy(c.hour[:], p[:13])
 		c.hourSec, c.valid = base, true
 	}
@@ -110,35 +112,4 @@ func lsDigits(p []byte) (int64, bool) {
 // space.
 func lsStampByte(b byte) bool {
 	return b-'0' <= 9 || b == '-' || b == ':' || b == '.' || b == 'T' || b == 'Z' || b == '+'
-}
-
-func lsDaysIn(year, month int64) int64 {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// lsDaysFromCivil returns the days from 1970-01-01 to the given proleptic
-// Gregorian date (H. Hinnant's days_from_civil), for years 0 to 9999.
-func lsDaysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
 const (
@@ -378,9 +378,9 @@ func (r *Reader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
 		}
 		dropped := 0
 		if len(text) > r.maxLine {
-			text, dropped = cutRune(text[:r.maxLine], len(text)-r.maxLine)
+			text, dropped = linecap.Cut(text[:r.maxLine], len(text)-r.maxLine)
 		}
-		dst = appendMarker(dst[:start+len(text)], dropped)
+		dst = linecap.AppendMarker(dst[:start+len(text)], dropped)
 		return Line{
 			Time:      rec.Time,
 			Stderr:    rec.Stderr,
@@ -413,11 +413,11 @@ func (r *Reader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte
 		return Line{}, dst, false
 	}
 	if dropped > 0 {
-		kept, dropped = cutRune(kept, dropped)
+		kept, dropped = linecap.Cut(kept, dropped)
 	}
 	start := len(dst)
 	dst = append(dst, kept...)
-	dst = appendMarker(dst, dropped)
+	dst = linecap.AppendMarker(dst, dropped)
 	return Line{
 		Time:      p.time,
 		Stderr:    k == 1,
@@ -490,30 +490,4 @@ func (r *Reader) fill() error {
 		}
 	}
 	return io.ErrNoProgress
-}
-
-// cutRune moves an incomplete UTF-8 sequence at the end of a cut line to
-// the dropped bytes, so that truncation alone never makes a line invalid.
-func cutRune(kept []byte, dropped int) ([]byte, int) {
-	for i := len(kept) - 1; i >= 0 && i >= len(kept)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(kept[i]) {
-			if !utf8.FullRune(kept[i:]) {
-				dropped += len(kept) - i
-				kept = kept[:i]
-			}
-			break
-		}
-	}
-	return kept, dropped
-}
-
-// appendMarker appends the truncation marker for dropped bytes, if any.
-// It is internal/docker's, so a line reads the same whichever way it came.
-func appendMarker(dst []byte, dropped int) []byte {
-	if dropped <= 0 {
-		return dst
-	}
-	dst = append(dst, " …[truncated "...)
-	dst = strconv.AppendInt(dst, int64(dropped), 10)
-	return append(dst, " bytes]"...)
 }

@@ -1,6 +1,10 @@
 package jsonfile
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/wharf-logs/wharf/internal/civil"
+)
 
 // stampCache parses the times of records. The records of one file nearly
 // always share the date and hour, so the Unix time of the last hour seen is
@@ -34,10 +38,10 @@ func (c *stampCache) parse(p []byte) (ns int64, ok bool) {
 		hour, ok5 := digits2(p[11:13])
 		year := y1*100 + y2
 		if !(ok1 && ok2 && ok3 && ok4 && ok5) ||
-			month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 {
+			month < 1 || month > 12 || day < 1 || day > civil.DaysIn(year, month) || hour > 23 {
 			return 0, false
 		}
-		base = daysFromCivil(year, month, day)*86400 + hour*3600
+		base = civil.DaysFromCivil(year, month, day)*86400 + hour*3600
 		copy(c.hour[:], p[:13])
 		c.hourSec, c.valid = base, true
 	}
@@ -126,35 +130,4 @@ var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 func digits2(p []byte) (int64, bool) {
 	d1, d2 := p[0]-'0', p[1]-'0'
 	return int64(d1)*10 + int64(d2), d1 <= 9 && d2 <= 9
-}
-
-func daysIn(year, month int64) int64 {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil returns the days from 1970-01-01 to the given proleptic
-// Gregorian date (H. Hinnant's days_from_civil), for years 0 to 9999.
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y
-	if era < 0 {
-		era -= 399
-	}
-	era /= 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
 // Line limits and defaults.
@@ -271,8 +271,8 @@ func (r *LineReader) emit(line []byte, end Position, partial bool) Line {
 	if len(line) <= r.max {
 		return Line{Bytes: line, End: end, Partial: partial, Lines: 1}
 	}
-	kept, dropped := cutRune(line[:r.max], len(line)-r.max)
-	r.out = appendMarker(append(r.out[:0], kept...), dropped)
+	kept, dropped := linecap.Cut(line[:r.max], len(line)-r.max)
+	r.out = linecap.AppendMarker(append(r.out[:0], kept...), dropped)
 	return Line{Bytes: r.out, End: end, Truncated: true, Partial: partial, Lines: 1}
 }
 
@@ -282,31 +282,9 @@ func (r *LineReader) emitLong(end Position, partial bool) Line {
 	if r.dropped == 0 {
 		return Line{Bytes: r.long, End: end, Partial: partial, Lines: 1}
 	}
-	kept, dropped := cutRune(r.long, r.dropped)
-	r.long = appendMarker(kept, dropped)
+	kept, dropped := linecap.Cut(r.long, r.dropped)
+	r.long = linecap.AppendMarker(kept, dropped)
 	return Line{Bytes: r.long, End: end, Truncated: true, Partial: partial, Lines: 1}
-}
-
-// cutRune moves an incomplete UTF-8 sequence at the end of a cut line to the
-// dropped bytes, so that truncation alone never makes a line invalid.
-func cutRune(kept []byte, dropped int) ([]byte, int) {
-	for i := len(kept) - 1; i >= 0 && i >= len(kept)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(kept[i]) {
-			if !utf8.FullRune(kept[i:]) {
-				dropped += len(kept) - i
-				kept = kept[:i]
-			}
-			break
-		}
-	}
-	return kept, dropped
-}
-
-// appendMarker appends the truncation marker for dropped bytes.
-func appendMarker(dst []byte, dropped int) []byte {
-	dst = append(dst, " …[truncated "...)
-	dst = strconv.AppendInt(dst, int64(dropped), 10)
-	return append(dst, " bytes]"...)
 }
 
 // nextEntry joins lines into multiline entries.

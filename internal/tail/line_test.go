@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
 // fakeSource serves files back to back, in reads of at most chunk bytes
@@ -82,8 +84,8 @@ func reference(files [][]byte, maxLine int) []refLine {
 			}
 			r := refLine{inode: uint64(fi + 1), end: int64(end), partial: partial, lines: 1}
 			if len(line) > maxLine {
-				kept, dropped := cutRune(line[:maxLine], len(line)-maxLine)
-				r.text = string(appendMarker(append([]byte(nil), kept...), dropped))
+				kept, dropped := linecap.Cut(line[:maxLine], len(line)-maxLine)
+				r.text = string(linecap.AppendMarker(append([]byte(nil), kept...), dropped))
 				r.truncated = true
 			} else {
 				r.text = string(line)
