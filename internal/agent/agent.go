@@ -87,8 +87,12 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return nil, err
 	}
 	if problem != nil {
-		a.log.Error("positions file unusable; starting without saved positions", "error", problem)
-		a.metrics.SourceErrors.WithLabelValues("checkpoint", "corrupt").Inc()
+		kind, msg := "corrupt", "positions file unusable; moved aside, starting without saved positions"
+		if errors.Is(problem, checkpoint.ErrNewerVersion) {
+			kind, msg = "newer_version", "positions file written by a newer wharf; moved aside, starting without saved positions"
+		}
+		a.log.Error(msg, "error", problem)
+		a.metrics.SourceErrors.WithLabelValues("checkpoint", kind).Inc()
 	}
 	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
 
@@ -192,6 +196,14 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	ready = append(ready, func() string {
 		if err := a.positions.Err(); err != nil {
 			return "positions: " + err.Error()
+		}
+		return ""
+	})
+	ready = append(ready, func() string {
+		// Until a later dead letter is written: entries refused meanwhile
+		// are lost, counted as dead_letter_failed.
+		if err := a.dead.Err(); err != nil {
+			return err.Error()
 		}
 		return ""
 	})
@@ -349,8 +361,23 @@ func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
 	m.GaugeFunc("wharf_queue_disk_bytes", "Size of the sink's disk queue files (bounded by queue.max_bytes).", l, func() float64 { return float64(q.Stats().DiskBytes) })
 	m.CounterFunc("wharf_queue_corrupt_records_total", "Corrupt stretches of the disk queue skipped on reading.", l, func() float64 { return float64(q.Stats().CorruptRecords) })
 	m.CounterFunc("wharf_queue_torn_bytes_total", "Bytes of a record cut short by a crash, removed when the queue was opened.", l, func() float64 { return float64(q.Stats().TornBytes) })
-	if st := q.Stats(); st.TornBytes > 0 || st.CorruptRecords > 0 || len(st.MovedAside) > 0 {
-		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "moved_aside", st.MovedAside)
+	m.CounterFunc("wharf_queue_sync_errors_total", "Failed fsyncs of the sink's disk queue; the entries they covered stay unconfirmed and are read again after a restart.", l, func() float64 { return float64(q.Stats().SyncErrors) })
+	st := q.Stats()
+	if st.TornBytes > 0 || st.CorruptRecords > 0 {
+		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "corrupt_records", st.CorruptRecords)
+	}
+	if n := len(st.MovedAside); n > 0 {
+		msg := "disk queue files moved aside and kept; records in them are not replayed"
+		if st.NewerFiles == n {
+			msg = "disk queue files written by a newer wharf moved aside and kept; this version cannot read them, records in them are not replayed"
+		}
+		a.log.Warn(msg, "sink", sinkName, "files", st.MovedAside)
+		if st.NewerFiles > 0 {
+			m.SourceErrors.WithLabelValues("queue", "newer_version").Add(float64(st.NewerFiles))
+		}
+		if corrupt := n - st.NewerFiles; corrupt > 0 {
+			m.SourceErrors.WithLabelValues("queue", "corrupt").Add(float64(corrupt))
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,34 @@ func TestOpenMovesACorruptFileAside(t *testing.T) {
 	}
 	if v, _ := s2.Get("k"); v != "v" {
 		t.Fatalf("reopened store has %q", v)
+	}
+}
+
+// TestOpenMovesANewerFileAside: a file from a newer wharf (after a
+// downgrade) is whole, so it is kept as .newer-, not .corrupt-, and the
+// problem says why.
+func TestOpenMovesANewerFileAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "positions")
+	newer := strings.Replace(string(Encode(map[string]string{"k": "v"})), magic+" 1 ", magic+" 2 ", 1)
+	if err := os.WriteFile(path, []byte(newer), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, problem, err := Open(path, nil)
+	if err != nil || !errors.Is(problem, ErrNewerVersion) {
+		t.Fatalf("Open: problem %v, err %v", problem, err)
+	}
+	if s.Len() != 0 {
+		t.Fatal("a newer file must give an empty store")
+	}
+	aside, _ := filepath.Glob(path + ".newer-*")
+	if len(aside) != 1 || !strings.Contains(problem.Error(), aside[0]) {
+		t.Fatalf("kept aside as %v; problem %v", aside, problem)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != newer {
+		t.Fatalf("the file kept aside is not the newer wharf's: %q", b)
+	}
+	if corrupt, _ := filepath.Glob(path + ".corrupt-*"); len(corrupt) != 0 {
+		t.Fatalf("also kept as corrupt: %v", corrupt)
 	}
 }
 

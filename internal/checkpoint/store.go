@@ -52,10 +52,11 @@ type Store struct {
 }
 
 // Open loads the positions file at path. A missing file is an empty store. A
-// file that cannot be decoded (corrupt, truncated, from a newer version) is
-// moved aside to <path>.corrupt-<unix seconds>, reported in the returned
-// problem, and the store starts empty: sources then start by their start_at
-// setting. Only an unreadable file or directory is an error.
+// file that cannot be decoded is moved aside, to <path>.newer-<unix seconds>
+// when a newer wharf wrote it (the problem then wraps ErrNewerVersion) and to
+// <path>.corrupt-<unix seconds> otherwise (corrupt, truncated), reported in
+// the returned problem, and the store starts empty: sources then start by
+// their start_at setting. Only an unreadable file or directory is an error.
 func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -73,7 +74,12 @@ func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 	}
 	pos, derr := Decode(data)
 	if derr != nil {
-		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+		why := "corrupt"
+		if errors.Is(derr, ErrNewerVersion) {
+			// A downgrade, not damage: the file is whole, only unreadable here.
+			why = "newer"
+		}
+		aside := fmt.Sprintf("%s.%s-%d", path, why, time.Now().Unix())
 		if rerr := os.Rename(path, aside); rerr != nil {
 			return nil, nil, fmt.Errorf("checkpoint: %s is unusable (%v) and cannot be moved aside: %w", path, derr, rerr)
 		}

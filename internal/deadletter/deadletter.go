@@ -6,6 +6,7 @@ package deadletter
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -21,9 +22,10 @@ type Writer struct {
 	maxBytes int64
 	maxFiles int
 
-	mu    sync.Mutex
-	files map[string]*filesink.Rotator
-	buf   []byte
+	mu      sync.Mutex
+	files   map[string]*filesink.Rotator
+	buf     []byte
+	lastErr error
 }
 
 // New returns a Writer under dir; files are created on first use.
@@ -33,7 +35,8 @@ func New(dir string, maxBytes int64, maxFiles int) *Writer {
 
 // DeadLetter appends entries with the sink, reason and cause that kept them
 // from being delivered. The file is synced before DeadLetter returns, since
-// the entries are confirmed (and their source advanced) right after.
+// the entries are confirmed (and their source advanced) right after. An
+// error names the directory and is kept in Err until a write succeeds.
 func (w *Writer) DeadLetter(sinkName, reason string, cause error, entries []entry.Entry) error {
 	msg := ""
 	if cause != nil {
@@ -53,10 +56,22 @@ func (w *Writer) DeadLetter(sinkName, reason string, cause error, entries []entr
 	for i := range entries {
 		w.buf = filesink.AppendRecord(w.buf, &entries[i], "sink", sinkName, "reason", reason, "error", msg)
 	}
-	if err := r.Write(w.buf); err != nil {
-		return err
+	err := r.Write(w.buf)
+	if err == nil {
+		err = r.Sync()
 	}
-	return r.Sync()
+	if err != nil {
+		err = fmt.Errorf("deadletter: cannot write in %s: %w", w.dir, err)
+	}
+	w.lastErr = err
+	return err
+}
+
+// Err is the error of the last DeadLetter call, or nil when it succeeded.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr
 }
 
 // Close closes the files.

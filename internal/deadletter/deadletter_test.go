@@ -211,14 +211,25 @@ func TestDeadLetterErrorAndReopen(t *testing.T) {
 	}
 	w := New(blocker, 1<<20, 2)
 	defer w.Close()
-	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "x")); err == nil {
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err before any write: %v", err)
+	}
+	err := w.DeadLetter("loki", "invalid", nil, entries(1, "x"))
+	if err == nil {
 		t.Fatal("DeadLetter into an unusable directory succeeded")
+	}
+	// Err, which /readyz reports, names the directory and keeps the cause.
+	if kept := w.Err(); kept != err || !strings.Contains(kept.Error(), "cannot write in "+blocker+":") {
+		t.Fatalf("Err after a failed write: %v (DeadLetter returned %v)", kept, err)
 	}
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "y")); err != nil {
 		t.Fatalf("after the directory became usable: %v", err)
+	}
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after a write succeeded: %v", err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

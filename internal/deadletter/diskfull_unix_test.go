@@ -30,11 +30,17 @@ func TestDeadLetterDiskFullFailsWholeAndRecovers(t *testing.T) {
 	if !errors.Is(err, syscall.EFBIG) {
 		t.Fatalf("DeadLetter on a full disk: %v, want EFBIG", err)
 	}
+	if !errors.Is(w.Err(), syscall.EFBIG) {
+		t.Fatalf("Err after the failed write: %v", w.Err())
+	}
 	if r := readRecords(t, path); len(r) != size {
 		t.Fatalf("%d records after the failed write, want the %d before it and nothing partial", len(r), size)
 	}
 	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "after")); err != nil {
 		t.Fatalf("after space returned: %v", err)
+	}
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after a write succeeded: %v", err)
 	}
 	r := readRecords(t, path)
 	if len(r) != size+1 || r[len(r)-1].Line != "after 0" {

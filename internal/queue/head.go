@@ -139,5 +139,8 @@ func (q *Queue) moveAside(path, why string) error {
 		return fmt.Errorf("queue: moving aside a %s file: %w", why, err)
 	}
 	q.stats.MovedAside = append(q.stats.MovedAside, target)
+	if why == "newer" {
+		q.stats.NewerFiles++
+	}
 	return nil
 }

@@ -159,6 +159,9 @@ type Stats struct {
 	// MovedAside lists the files Open renamed out of the way (a corrupt head,
 	// files from a newer wharf), by their new names.
 	MovedAside []string
+	// NewerFiles counts the MovedAside files that a newer wharf wrote, in a
+	// format this one cannot read (named .newer-); the others were corrupt.
+	NewerFiles int
 }
 
 // Queue is a bounded on-disk FIFO of records.

@@ -673,8 +673,8 @@ func TestCorruptHeadIsMovedAside(t *testing.T) {
 
 	q = openQueue(t, dir, small)
 	st := q.Stats()
-	if len(st.MovedAside) != 1 || !strings.Contains(st.MovedAside[0], "head.corrupt-") {
-		t.Fatalf("MovedAside = %v", st.MovedAside)
+	if len(st.MovedAside) != 1 || !strings.Contains(st.MovedAside[0], "head.corrupt-") || st.NewerFiles != 0 {
+		t.Fatalf("MovedAside = %v, NewerFiles = %d", st.MovedAside, st.NewerFiles)
 	}
 	if _, err := os.Stat(st.MovedAside[0]); err != nil {
 		t.Fatal(err)
@@ -704,8 +704,8 @@ func TestFilesFromNewerVersionAreMovedAside(t *testing.T) {
 
 	q = openQueue(t, dir, small)
 	st := q.Stats()
-	if len(st.MovedAside) != 2 {
-		t.Fatalf("MovedAside = %v", st.MovedAside)
+	if len(st.MovedAside) != 2 || st.NewerFiles != 2 {
+		t.Fatalf("MovedAside = %v, NewerFiles = %d", st.MovedAside, st.NewerFiles)
 	}
 	for _, p := range st.MovedAside {
 		if !strings.Contains(p, ".newer-") {

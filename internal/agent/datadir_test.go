@@ -1,0 +1,296 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/checkpoint"
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/metrics"
+)
+
+// syncBuffer is a log destination a test may read while the agent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fileAgentConfig is an agent reading the plain file logPath from its
+// beginning and shipping to the Loki at url, with data under dataDir.
+func fileAgentConfig(dataDir, logPath, url string) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Docker.Enabled = false
+	cfg.Files = []config.FileSource{{
+		Paths:        []string{logPath},
+		StartAt:      "beginning",
+		MaxLineBytes: 256 * config.KiB,
+		Multiline:    config.Multiline{MaxWait: 3 * time.Second, MaxLines: 500, MaxBytes: config.MiB},
+	}}
+	cfg.Loki.URL = url
+	cfg.Loki.BatchWait = 50 * time.Millisecond
+	cfg.Loki.MinBackoff = 50 * time.Millisecond
+	cfg.Loki.MaxBackoff = 200 * time.Millisecond
+	return cfg
+}
+
+// runAgent starts a; the test's cleanup stops it and reports a failed
+// shutdown.
+func runAgent(t *testing.T, a *Agent) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// appendLines appends lines to the file at path.
+func appendLines(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		fmt.Fprintln(f, l)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test with what() after 15 s.
+func waitFor(t *testing.T, what func() string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what())
+		}
+	}
+}
+
+// received returns the lines the server accepted that start with prefix.
+func received(srv *lokitest.Server, prefix string) []string {
+	var out []string
+	for _, e := range srv.Entries() {
+		if strings.HasPrefix(e.Line, prefix) {
+			out = append(out, e.Line)
+		}
+	}
+	return out
+}
+
+// readyz returns the status and body of the agent's /readyz.
+func readyz(t *testing.T, a *Agent) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + a.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestNewerDataFilesAreMovedAside: after a downgrade the data directory
+// holds a positions file and a disk queue (segment and head) from a newer
+// wharf. wharf starts, moves each aside as .newer-<time> (not .corrupt-: it
+// is whole, only unreadable here), says so in its log, counts it as
+// newer_version, and delivers what is read.
+func TestNewerDataFilesAreMovedAside(t *testing.T) {
+	srv := lokitest.New(lokitest.Options{})
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "app.log")
+
+	// Positions: this build's encoding with the version raised, as a newer
+	// wharf would write it (a whole file, checksum intact).
+	positions := filepath.Join(data, "positions")
+	enc := string(checkpoint.Encode(map[string]string{"file/" + logPath: "something newer"}))
+	newer := strings.Replace(enc, fmt.Sprintf("wharf-positions %d ", checkpoint.Version), fmt.Sprintf("wharf-positions %d ", checkpoint.Version+1), 1)
+	// Disk queue: segment and head files whose header carries format
+	// version 2 ("WQSG"/"WQHD", then a little-endian uint16), with bytes of
+	// a layout this wharf cannot know after it.
+	queueDir := filepath.Join(data, "queue", "loki")
+	segment := filepath.Join(queueDir, "00000000000000000000.seg")
+	head := filepath.Join(queueDir, "head")
+	for path, content := range map[string]string{
+		positions: newer,
+		segment:   "WQSG\x02\x00" + strings.Repeat("\x5a", 4090),
+		head:      "WQHD\x02\x00" + strings.Repeat("\x00", 30),
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendLines(t, logPath, "before start 0", "before start 1")
+
+	var logs syncBuffer
+	a, err := New(fileAgentConfig(data, logPath, srv.URL()), Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("New with files from a newer wharf: %v", err)
+	}
+	runAgent(t, a)
+	appendLines(t, logPath, "after start 0", "after start 1", "after start 2")
+
+	want := []string{"before start 0", "before start 1", "after start 0", "after start 1", "after start 2"}
+	waitFor(t, func() string { return fmt.Sprintf("delivered %q, want %q", received(srv, ""), want) }, func() bool {
+		return len(received(srv, "")) >= len(want)
+	})
+	if got := received(srv, ""); !slices.Equal(got, want) {
+		t.Errorf("delivered %q, want %q", got, want)
+	}
+
+	for _, orig := range []string{positions, segment, head} {
+		aside, _ := filepath.Glob(orig + ".newer-*")
+		if len(aside) != 1 {
+			t.Errorf("%s not moved aside as .newer-: %v", orig, aside)
+			continue
+		}
+		if !strings.Contains(logs.String(), aside[0]) {
+			t.Errorf("the log does not say %s was moved to %s:\n%s", orig, aside[0], logs.String())
+		}
+	}
+	if corrupt, _ := filepath.Glob(filepath.Join(data, "*.corrupt-*")); len(corrupt) != 0 {
+		t.Errorf("moved aside as corrupt: %v", corrupt)
+	}
+	if corrupt, _ := filepath.Glob(filepath.Join(queueDir, "*.corrupt-*")); len(corrupt) != 0 {
+		t.Errorf("moved aside as corrupt: %v", corrupt)
+	}
+	for _, msg := range []string{"positions file written by a newer wharf", "disk queue files written by a newer wharf"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("the log lacks %q:\n%s", msg, logs.String())
+		}
+	}
+	m := a.Metrics()
+	for _, c := range []struct {
+		source string
+		want   float64
+	}{{"checkpoint", 1}, {"queue", 2}} {
+		if got := metrics.Value(m.SourceErrors.WithLabelValues(c.source, "newer_version")); got != c.want {
+			t.Errorf(`wharf_source_errors_total{source=%q,kind="newer_version"} = %v, want %v`, c.source, got, c.want)
+		}
+		if got := metrics.Value(m.SourceErrors.WithLabelValues(c.source, "corrupt")); got != 0 {
+			t.Errorf(`wharf_source_errors_total{source=%q,kind="corrupt"} = %v, want 0`, c.source, got)
+		}
+	}
+}
+
+// TestDeadLetterFailureShowsOnReadyz: while the last dead-letter write
+// failed, /readyz answers 503 naming the directory and the error; a dead
+// letter written afterwards makes it ready again.
+func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
+	srv := lokitest.New(lokitest.Options{})
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "app.log")
+	deadDir := filepath.Join(data, "dead-letter")
+	// A file where the dead-letter directory goes makes every write fail.
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deadDir, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, logPath, "accepted 0")
+
+	a, err := New(fileAgentConfig(data, logPath, srv.URL()), Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	waitFor(t, func() string { return "the first line was not delivered" }, func() bool { return len(received(srv, "accepted")) == 1 })
+	if code, body := readyz(t, a); code != http.StatusOK {
+		t.Fatalf("/readyz before any dead letter: %d %s", code, body)
+	}
+
+	srv.FailNext(1, http.StatusBadRequest)
+	appendLines(t, logPath, "refused 0")
+	failed := a.Metrics().EntriesDropped.WithLabelValues("loki", "dead_letter_failed")
+	waitFor(t, func() string { return "the refused line was not counted as dead_letter_failed" }, func() bool { return metrics.Value(failed) == 1 })
+	code, body := readyz(t, a)
+	if want := "deadletter: cannot write in " + deadDir + ": "; code != http.StatusServiceUnavailable || !strings.Contains(body, want) || !strings.Contains(body, "not a directory") {
+		t.Fatalf("/readyz after a failed dead letter: %d %q, want 503 with %q and the error", code, body, want)
+	}
+
+	if err := os.Remove(deadDir); err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext(1, http.StatusBadRequest)
+	appendLines(t, logPath, "refused 1")
+	written := a.Metrics().DeadLettered.WithLabelValues("loki", "invalid")
+	waitFor(t, func() string { return "the second refused line was not dead-lettered" }, func() bool { return metrics.Value(written) == 1 })
+	if code, body := readyz(t, a); code != http.StatusOK {
+		t.Fatalf("/readyz after a dead letter was written: %d %s", code, body)
+	}
+}
+
+// TestQueueSyncErrorsAreExported: each sink's disk queue reports its failed
+// fsyncs (queue.Stats.SyncErrors, provoked in internal/queue's tests).
+func TestQueueSyncErrorsAreExported(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fileAgentConfig(filepath.Join(dir, "data"), filepath.Join(dir, "app.log"), "http://127.0.0.1:1/loki/api/v1/push")
+	on := true
+	cfg.File.Enabled = &on
+	a, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.closeSinks()
+	mfs, err := a.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sinks []string
+	for _, mf := range mfs {
+		if mf.GetName() != "wharf_queue_sync_errors_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "sink" {
+					sinks = append(sinks, fmt.Sprintf("%s=%v", l.GetValue(), s.GetCounter().GetValue()))
+				}
+			}
+		}
+	}
+	slices.Sort(sinks)
+	if want := []string{"file=0", "loki=0"}; !slices.Equal(sinks, want) {
+		t.Fatalf("wharf_queue_sync_errors_total: %v, want %v", sinks, want)
+	}
+}
