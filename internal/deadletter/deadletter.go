@@ -7,8 +7,10 @@ package deadletter
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/filesink"
@@ -26,7 +28,12 @@ type Writer struct {
 	files   map[string]*filesink.Rotator
 	buf     []byte
 	lastErr error
+	probed  time.Time // when Err last tried the directory after a failure
 }
+
+// probeEvery is how often Err tries whether the directory takes writes
+// again after a failed DeadLetter.
+const probeEvery = 10 * time.Second
 
 // New returns a Writer under dir; files are created on first use.
 func New(dir string, maxBytes int64, maxFiles int) *Writer {
@@ -64,14 +71,42 @@ func (w *Writer) DeadLetter(sinkName, reason string, cause error, entries []entr
 		err = fmt.Errorf("deadletter: cannot write in %s: %w", w.dir, err)
 	}
 	w.lastErr = err
+	w.probed = time.Now()
 	return err
 }
 
 // Err is the error of the last DeadLetter call, or nil when it succeeded.
+// After a failure it tries, at most every 10 s, whether the directory takes
+// a small synced write again, and forgets the error if so: dead letters can
+// be rare, and readiness should not wait for the next one to recover.
 func (w *Writer) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.lastErr != nil && time.Since(w.probed) >= probeEvery {
+		w.probed = time.Now()
+		if probe(w.dir) == nil {
+			w.lastErr = nil
+		}
+	}
 	return w.lastErr
+}
+
+// probe creates, syncs and removes a one-byte file in dir.
+func probe(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte{'\n'})
+	if err == nil {
+		err = f.Sync()
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return err
 }
 
 // Close closes the files.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/goleak"
@@ -271,5 +272,38 @@ func TestDeadLetterHoldsOneFilePerSink(t *testing.T) {
 	}
 	if n := openFDs(t); n > before {
 		t.Errorf("%d files open after Close, %d before", n, before)
+	}
+}
+
+// After a failure Err tries the directory itself, so readiness recovers when
+// the disk does even if no dead letter follows.
+func TestErrClearsWhenTheDirectoryRecovers(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "dl")
+	if err := os.WriteFile(blocker, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	w := New(blocker, 1<<20, 2)
+	defer w.Close()
+	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "x")); err == nil {
+		t.Fatal("DeadLetter into an unusable directory succeeded")
+	}
+	w.probed = time.Now().Add(-probeEvery)
+	if err := w.Err(); err == nil {
+		t.Fatal("Err is nil while the directory is still unusable")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Err(); err == nil {
+		t.Fatal("Err tried the directory again before probeEvery had passed")
+	}
+	w.probed = time.Now().Add(-probeEvery)
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after the directory recovered: %v", err)
+	}
+	left, err := os.ReadDir(blocker)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("probe left %v (%v)", left, err)
 	}
 }
