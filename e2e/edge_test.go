@@ -174,6 +174,11 @@ func TestRemoveWhileReading(t *testing.T) {
 				return sumMetric(w.metrics(), "wharf_containers_watched{") == 0
 			})
 			m := w.settled(t, "loki", 30*time.Second)
+			if mode == "api" {
+				// The Engine API may not send a removed container's last
+				// lines; wharf counts that, and nothing else may drop.
+				delete(m, `wharf_entries_dropped_total{reason="removed_unread",sink="none"}`)
+			}
 			noDrops(t, m)
 			// Idle connections to the daemon close after 10 s.
 			var g, fd int

@@ -94,9 +94,11 @@ func TestDestroyedWhileQueued(t *testing.T) {
 	waitFor(t, 30*time.Second, "the container's lines to be read", func() bool {
 		return sumMetric(w.metrics(), "wharf_entries_read_total{") >= 20000
 	})
-	if q := w.metrics()[`wharf_queue_bytes{sink="loki"}`]; q == 0 {
-		t.Fatal("nothing was queued to disk")
-	}
+	// A full buffer waits up to a second for the sink before it spills
+	// to the disk queue.
+	waitFor(t, 10*time.Second, "lines to be queued to disk", func() bool {
+		return w.metrics()[`wharf_queue_bytes{sink="loki"}`] > 0
+	})
 	dockertest.Remove(t, c.ID)
 	time.Sleep(2 * time.Second)
 	if err := srv.Start(); err != nil {
