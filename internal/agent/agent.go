@@ -96,6 +96,9 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	}
 	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
 
+	a.metrics.CounterFunc("wharf_positions_write_errors_total", "Failed writes of the positions file; the positions are kept in memory and written at the next success.", nil,
+		func() float64 { return float64(a.positions.WriteErrors()) })
+
 	var outs []pipeline.Output
 	if cfg.FileEnabled() {
 		fs, err := filesink.New(filesink.Config{

@@ -294,3 +294,67 @@ func TestQueueSyncErrorsAreExported(t *testing.T) {
 		t.Fatalf("wharf_queue_sync_errors_total: %v, want %v", sinks, want)
 	}
 }
+
+// TestPositionsWriteErrorsAreExported: while the positions file cannot be
+// written, delivery goes on, /readyz answers 503 naming it and
+// wharf_positions_write_errors_total counts the failed writes; once it can
+// be written again, /readyz is 200.
+func TestPositionsWriteErrorsAreExported(t *testing.T) {
+	srv := lokitest.New(lokitest.Options{})
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "app.log")
+	positions := filepath.Join(data, "positions")
+	appendLines(t, logPath, "line 0")
+	a, err := New(fileAgentConfig(data, logPath, srv.URL()), Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	waitFor(t, func() string { return "the first line was not delivered" }, func() bool { return len(received(srv, "line")) == 1 })
+	writeErrors := func() float64 {
+		mfs, err := a.Metrics().Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "wharf_positions_write_errors_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("wharf_positions_write_errors_total is not exported")
+		return 0
+	}
+	if n := writeErrors(); n != 0 {
+		t.Fatalf("wharf_positions_write_errors_total = %v before any failure", n)
+	}
+
+	// A non-empty directory where the file goes makes the rename fail.
+	waitFor(t, func() string { return "the positions file was never written" }, func() bool {
+		_, err := os.Stat(positions)
+		return err == nil
+	})
+	if err := os.Remove(positions); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(positions, "x"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, logPath, "line 1")
+	waitFor(t, func() string { return "no failed positions write was counted" }, func() bool { return writeErrors() > 0 })
+	if got := received(srv, "line"); len(got) != 2 {
+		t.Errorf("delivered %q while the positions could not be written", got)
+	}
+	if code, body := readyz(t, a); code != http.StatusServiceUnavailable || !strings.Contains(body, "positions: checkpoint: ") {
+		t.Errorf("/readyz while the positions cannot be written: %d %q", code, body)
+	}
+
+	if err := os.RemoveAll(positions); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() string { return "/readyz did not recover" }, func() bool {
+		code, _ := readyz(t, a)
+		return code == http.StatusOK
+	})
+}

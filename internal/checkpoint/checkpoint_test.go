@@ -190,12 +190,20 @@ func TestFlushFailureKeepsPositionsAndRecovers(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(path, "x"), nil, 0o600)
 	s.Set("k", "v")
-	if err := s.Flush(); err == nil || s.Err() == nil {
-		t.Fatal("flush over a directory succeeded")
+	for range 2 {
+		if err := s.Flush(); err == nil || s.Err() == nil {
+			t.Fatal("flush over a directory succeeded")
+		}
+	}
+	if n := s.WriteErrors(); n != 2 {
+		t.Fatalf("WriteErrors = %d after two failed flushes, want 2", n)
 	}
 	os.RemoveAll(path)
 	if err := s.Flush(); err != nil || s.Err() != nil {
 		t.Fatalf("flush after the disk recovered: %v", err)
+	}
+	if n := s.WriteErrors(); n != 2 {
+		t.Fatalf("WriteErrors = %d after a successful flush, want it to stay 2", n)
 	}
 }
 

@@ -49,6 +49,7 @@ type Store struct {
 	dirty     bool
 	lastErr   error
 	writes    int64
+	failures  int64
 }
 
 // Open loads the positions file at path. A missing file is an empty store. A
@@ -145,6 +146,13 @@ func (s *Store) Err() error {
 	return s.lastErr
 }
 
+// WriteErrors is the number of writes of the positions file that failed.
+func (s *Store) WriteErrors() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures
+}
+
 // Flush writes the positions if they changed since the last write. On error
 // the store stays dirty and the next Flush tries again; positions already on
 // disk stay valid.
@@ -164,6 +172,7 @@ func (s *Store) Flush() error {
 	if err != nil {
 		s.dirty = true
 		s.lastErr = err
+		s.failures++
 		return err
 	}
 	s.lastErr = nil
