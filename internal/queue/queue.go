@@ -182,6 +182,7 @@ type Queue struct {
 
 	done      chan struct{} // closed by Close
 	kick      chan struct{} // cap 1: wakes Run before the interval
+	busy      chan struct{} // cap 1: wakes an idle Run after an append or a commit
 	appendSem chan struct{} // cap 1: held by the appender
 	readSem   chan struct{} // cap 1: held by the reader
 
@@ -261,6 +262,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		syncFile:  (*os.File).Sync,
 		done:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
+		busy:      make(chan struct{}, 1),
 		appendSem: make(chan struct{}, 1),
 		readSem:   make(chan struct{}, 1),
 		space:     make(chan struct{}),
@@ -565,6 +567,7 @@ func (q *Queue) Append(ctx context.Context, payload []byte, onDurable func(error
 	if kick {
 		q.wake()
 	}
+	q.poke()
 	return nil
 }
 
@@ -670,6 +673,22 @@ func (q *Queue) wake() {
 	case q.kick <- struct{}{}:
 	default:
 	}
+}
+
+// poke tells an idle Run that there is something to sync or persist.
+func (q *Queue) poke() {
+	select {
+	case q.busy <- struct{}{}:
+	default:
+	}
+}
+
+// idle reports whether a group commit would have nothing to do: everything
+// appended is synced, every callback fired and the head persisted.
+func (q *Queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.written <= q.synced && len(q.cbs) == 0 && (q.w == nil || q.head == q.saved)
 }
 
 // Next returns the next record after the read cursor and advances the
@@ -810,6 +829,7 @@ func (q *Queue) Commit(end int64) {
 	victims := q.consumedLocked()
 	q.mu.Unlock()
 	q.removeSegments(victims)
+	q.poke()
 }
 
 // consumedLocked takes the segments below the head out of the queue's
@@ -888,12 +908,14 @@ func (q *Queue) Stats() Stats {
 
 // Run performs the group commits: every SyncInterval, or sooner when much
 // has been appended, it fsyncs what was appended, calls the onDurable
-// callbacks of the records now durable, and persists the committed head. It
-// returns nil when ctx ends, after a last group commit, or when the queue is
-// closed. Disk errors do not stop it; they reach the callbacks, Err and
-// Stats. Run starts no goroutine; call it once.
+// callbacks of the records now durable, and persists the committed head.
+// While there is nothing to commit it sleeps until an Append or a Commit, so
+// an unused queue costs no wake-ups. It returns nil when ctx ends, after a
+// last group commit, or when the queue is closed. Disk errors do not stop it;
+// they reach the callbacks, Err and Stats. Run starts no goroutine; call it
+// once.
 func (q *Queue) Run(ctx context.Context) error {
-	t := time.NewTicker(q.opts.SyncInterval)
+	t := time.NewTimer(q.opts.SyncInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -906,6 +928,18 @@ func (q *Queue) Run(ctx context.Context) error {
 			return nil
 		}
 		q.flush()
+		if q.idle() {
+			select {
+			case <-q.busy:
+			case <-q.kick:
+			case <-ctx.Done():
+				q.flush()
+				return nil
+			case <-q.done:
+				return nil
+			}
+		}
+		t.Reset(q.opts.SyncInterval)
 	}
 }
 

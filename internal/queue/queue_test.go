@@ -1042,3 +1042,45 @@ func TestHeadBeyondTheDataStartsANewSegment(t *testing.T) {
 		t.Errorf("segment files %v, want one starting at the head %d", files, ends[9])
 	}
 }
+
+// An unused queue's Run sleeps until there is work: an append made while it
+// sleeps still becomes durable, and a commit is still persisted, within a
+// group commit interval or so.
+func TestIdleRunWakesForAppendAndCommit(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir, Options{SyncInterval: 5 * time.Millisecond})
+	run(t, q)
+	time.Sleep(50 * time.Millisecond) // several intervals: Run is idle now
+	durable := make(chan error, 1)
+	if err := q.Append(t.Context(), rec(1), func(err error) { durable <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-durable:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an append to an idle queue never became durable")
+	}
+	_, end, err := q.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // idle again
+	q.Commit(end)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		head, ok, err := q.readHead()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && head == end {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("head file holds %d (ok %v) 5 s after Commit(%d) on an idle queue", head, ok, end)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

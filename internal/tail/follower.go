@@ -37,7 +37,7 @@ var errVanished = errors.New("tail: file vanished")
 
 // Default Options values.
 const (
-	DefaultPollMin    = 50 * time.Millisecond
+	DefaultPollMin    = 100 * time.Millisecond
 	DefaultPollMax    = 250 * time.Millisecond
 	DefaultRotateWait = time.Second
 )
@@ -618,10 +618,15 @@ func (f *Follower) finish() {
 	f.done = append(f.done, fileID{dev: f.pos.Dev, ino: f.pos.Inode, fp: f.pos.Fingerprint, fpLen: f.pos.FingerprintLen})
 }
 
-// wait sleeps for the current poll interval, doubling it for next time, or
-// until deadline, Stop or the end of ctx.
+// wait sleeps for about the current poll interval, doubling it for next
+// time, or until deadline, Stop or the end of ctx.
+//
+// The wake-up is put on a grid of the interval shared by every follower in
+// the process, so followers polling at the same interval wake together: a
+// host's many quiet logs then cost the process a few wake-ups a second, not
+// a few per log.
 func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
-	d := f.poll
+	d := onGrid(f.poll, time.Since(gridEpoch))
 	f.poll = min(2*f.poll, f.opts.PollMax)
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
@@ -645,6 +650,23 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 	case <-f.timer.C:
 		return nil
 	}
+}
+
+// gridEpoch is the origin of the wake-up grid.
+var gridEpoch = time.Now()
+
+// onGrid returns how long to sleep, at elapsed since gridEpoch, to wake at a
+// multiple of interval that is at least half an interval away: between 0.5
+// and 1.5 intervals, one on average.
+func onGrid(interval, elapsed time.Duration) time.Duration {
+	if interval <= 0 {
+		return interval
+	}
+	next := (elapsed/interval + 1) * interval
+	if next-elapsed < interval/2 {
+		next += interval
+	}
+	return next - elapsed
 }
 
 func (f *Follower) gap(g Gap) {

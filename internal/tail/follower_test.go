@@ -705,3 +705,19 @@ func TestRotationStress(t *testing.T) {
 		})
 	}
 }
+
+func TestOnGrid(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	for _, elapsed := range []time.Duration{0, 1, 49 * time.Millisecond, 50 * time.Millisecond, 51 * time.Millisecond, 99 * time.Millisecond, iv, 12345678901} {
+		d := onGrid(iv, elapsed)
+		if d < iv/2 || d >= iv+iv/2 {
+			t.Errorf("onGrid(%v, %v) = %v, want in [%v, %v)", iv, elapsed, d, iv/2, iv+iv/2)
+		}
+		if (elapsed+d)%iv != 0 {
+			t.Errorf("onGrid(%v, %v) = %v wakes at %v, off the grid", iv, elapsed, d, elapsed+d)
+		}
+	}
+	if d := onGrid(0, time.Second); d != 0 {
+		t.Errorf("onGrid(0, 1s) = %v", d)
+	}
+}
