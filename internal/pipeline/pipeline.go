@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -105,6 +106,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		out := &output{Output: o, p: p, name: o.Sink.Name(), sem: make(chan struct{}, 1)}
 		if o.Queue != nil {
 			out.spilling = !o.Queue.Empty() // what a previous run queued goes first
+			out.replayedTo.Store(o.Queue.Cursor())
 			out.commits = &committer{q: o.Queue}
 		}
 		out.prep, _ = o.Sink.(sink.Preparer)
@@ -244,8 +246,11 @@ type output struct {
 	// switch back to memory; spilling and enc are guarded by it.
 	sem      chan struct{}
 	spilling bool
-	enc      []byte
-	commits  *committer
+	// replayedTo is the queue position after the last record the replayer
+	// pushed to the shards.
+	replayedTo atomic.Int64
+	enc        []byte
+	commits    *committer
 }
 
 func (o *output) submit(ctx context.Context, entries []entry.Entry) error {

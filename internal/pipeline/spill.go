@@ -20,27 +20,62 @@ import (
 // stream is still sent oldest first; a queue left by a previous run is
 // replayed before anything new.
 
-// submitQueued submits to an output that has a disk queue.
+// submitQueued submits to an output that has a disk queue. When the queue
+// cannot be written it retries, pausing the source, without holding sem
+// between attempts: the replayer can then switch back to memory once what
+// was queued has been sent, and the next attempt goes there.
 func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error {
-	select {
-	case o.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	for attempt := 0; ; attempt++ {
+		select {
+		case o.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		n, err := o.submitOnce(ctx, entries)
+		<-o.sem
+		if !errors.Is(err, errQueueWrite) {
+			return err
+		}
+		entries = entries[n:]
+		if !sleepCtx(ctx, min(time.Second<<min(attempt, 4), 10*time.Second)) {
+			return ctx.Err()
+		}
 	}
-	defer func() { <-o.sem }()
+}
+
+// errQueueWrite reports an append to the disk queue that failed and may be
+// retried.
+var errQueueWrite = errors.New("pipeline: disk queue write failed")
+
+// submitOnce sends entries to memory or appends them to the queue, holding
+// sem. On errQueueWrite the first n entries were queued.
+func (o *output) submitOnce(ctx context.Context, entries []entry.Entry) (n int, err error) {
+	if o.spilling && o.replayIdle() {
+		// Everything queued is in the shards already, so new entries
+		// may follow it through memory. This is how a queue that cannot
+		// be written stops holding the source back once the sink has
+		// taken what was queued.
+		o.spilling = false
+	}
 	if !o.spilling && o.waitRoom(ctx) {
 		// Only the holder of sem pushes while not spilling, and the
 		// replayer is idle, so the room just seen is still there.
-		return o.push(ctx, entries)
+		return len(entries), o.push(ctx, entries)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if !o.spilling {
 		o.spilling = true
 		o.p.deps.Logger.Info("sink is falling behind; queueing to disk until it catches up", "sink", o.name)
 	}
 	return o.spill(ctx, entries)
+}
+
+// replayIdle reports whether the replayer has pushed to the shards every
+// record in the queue: none is unread, and none is between Next and push.
+func (o *output) replayIdle() bool {
+	return o.Queue.Empty() && o.replayedTo.Load() >= o.Queue.Cursor()
 }
 
 // waitRoom reports whether every shard has room, waiting up to SpillAfter
@@ -88,11 +123,11 @@ func ackRuns(entries []entry.Entry) []ackRun {
 	return runs
 }
 
-// spill appends entries to the queue. They are confirmed (for this sink)
-// once the record is fsynced. A disk error pauses the source with retries
-// rather than falling back to memory, which would put new entries ahead of
-// queued ones.
-func (o *output) spill(ctx context.Context, entries []entry.Entry) error {
+// spill appends entries to the queue and returns how many it appended. They
+// are confirmed (for this sink) once the record is fsynced. A disk error
+// returns errQueueWrite: the caller retries, pausing the source, rather than
+// falling back to memory, which would put new entries ahead of queued ones.
+func (o *output) spill(ctx context.Context, entries []entry.Entry) (int, error) {
 	o.enc = queue.AppendEntries(o.enc[:0], entries)
 	runs := ackRuns(entries)
 	m := o.p.deps.Metrics
@@ -108,31 +143,27 @@ func (o *output) spill(ctx context.Context, entries []entry.Entry) error {
 			r.ack.Done(r.n)
 		}
 	}
-	for attempt := 0; ; attempt++ {
-		err := o.Queue.Append(ctx, o.enc, durable)
-		if err == nil {
-			m.QueuedEntries.WithLabelValues(o.name).Add(float64(n))
-			return nil
+	err := o.Queue.Append(ctx, o.enc, durable)
+	switch {
+	case err == nil:
+		m.QueuedEntries.WithLabelValues(o.name).Add(float64(n))
+		return n, nil
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case errors.Is(err, queue.ErrClosed):
+		return 0, errClosed
+	case errors.Is(err, queue.ErrTooLarge) && len(entries) > 1:
+		half := len(entries) / 2
+		done, err := o.spill(ctx, entries[:half])
+		if err != nil {
+			return done, err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, queue.ErrClosed) {
-			return errClosed
-		}
-		if errors.Is(err, queue.ErrTooLarge) && len(entries) > 1 {
-			half := len(entries) / 2
-			if err := o.spill(ctx, entries[:half]); err != nil {
-				return err
-			}
-			return o.spill(ctx, entries[half:])
-		}
-		m.SourceErrors.WithLabelValues("queue", "write").Inc()
-		o.p.warn.Warn("queue-write:"+o.name, "cannot write the disk queue; reading pauses until it can", "sink", o.name, "error", err)
-		if !sleepCtx(ctx, min(time.Second<<min(attempt, 4), 10*time.Second)) {
-			return ctx.Err()
-		}
+		done, err = o.spill(ctx, entries[half:])
+		return half + done, err
 	}
+	m.SourceErrors.WithLabelValues("queue", "write").Inc()
+	o.p.warn.Warn("queue-write:"+o.name, "cannot write the disk queue; reading pauses until it can", "sink", o.name, "error", err)
+	return 0, errQueueWrite
 }
 
 // replay feeds the shards from the queue until ctx ends.
@@ -157,6 +188,7 @@ func (o *output) replay(ctx context.Context) {
 			m.EntriesDropped.WithLabelValues(o.name, "queue_corrupt").Inc()
 			o.p.warn.Warn("queue-corrupt:"+o.name, "skipping an undecodable disk queue record", "sink", o.name, "error", err)
 			ack.Done(1)
+			o.replayedTo.Store(end)
 			continue
 		}
 		for i := range entries {
@@ -168,6 +200,7 @@ func (o *output) replay(ctx context.Context) {
 			return // left uncommitted: replayed again next time
 		}
 		ack.Done(1)
+		o.replayedTo.Store(end)
 		// Take sem only when caught up: a submitter may hold it while it
 		// waits for queue space, which reading on frees.
 		if !o.Queue.Empty() {

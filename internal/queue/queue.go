@@ -875,6 +875,14 @@ func (q *Queue) Bytes() int64 {
 	return q.unreadLocked(q.head)
 }
 
+// Cursor is the position after the last record Next returned, as the end
+// Next returned with it; at Open it is the committed head.
+func (q *Queue) Cursor() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cursor
+}
+
 // Empty reports whether the reader has reached the end of what was appended
 // so far, so that Next would block. Records read may still await Commit.
 func (q *Queue) Empty() bool {
