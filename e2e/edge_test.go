@@ -249,23 +249,33 @@ func TestBurst50MiBThenExit(t *testing.T) {
 
 // TestManyContainersAtStart starts wharf on a host with 1,000 containers
 // of this run (CI: 1,000; set WHARF_EDGE_CONTAINERS for more), 950 created
-// but never started and 50 that ran and exited, plus 10 logging ones:
+// but never started and 50 that ran and exited, plus 10 logging ones and
+// WHARF_EDGE_RUNNING (CI: 0) more that wrote 200 lines and stay running:
 // wharf is ready within seconds, inspects no more than startup_concurrency
 // containers at a time, reads every running container from its first line
 // (start_at: beginning), and its goroutines and memory stay bounded.
 //
 //	WHARF_EDGE_CONTAINERS=5000 go test ./e2e -run TestManyContainersAtStart -v -timeout 30m
+//	WHARF_EDGE_RUNNING=1000 go test ./e2e -run TestManyContainersAtStart -v -timeout 30m
 func TestManyContainersAtStart(t *testing.T) {
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	binary(t)
 	n := envInt("WHARF_EDGE_CONTAINERS", 1000)
-	const exited, running, lines = 50, 10, 1500
+	extra := envInt("WHARF_EDGE_RUNNING", 0)
+	const exited, logging, lines, extraLines = 50, 10, 1500, 200
+	running := logging + extra
 	began := time.Now()
 	idle := dockertest.CreateMany(t, n, dockertest.RunOptions{Image: img, Args: []string{"-lines", "5"}})
 	dockertest.StartMany(t, idle[:exited])
+	var sleepers []dockertest.Container
+	if extra > 0 {
+		sleepers = dockertest.CreateMany(t, extra, dockertest.RunOptions{Image: img,
+			Args: []string{"-lines", strconv.Itoa(extraLines), "-rate", "1000", "-sleep-before-exit", "1h"}})
+		dockertest.StartMany(t, sleepers)
+	}
 	var live []dockertest.Container
-	for range running {
+	for range logging {
 		live = append(live, dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", strconv.Itoa(lines), "-rate", "100", "-stderr", "0.2"}}))
 	}
 	t.Logf("%d containers created (%d ran and exited) and %d started in %v", n, exited, running, time.Since(began).Round(time.Millisecond))
@@ -278,8 +288,8 @@ func TestManyContainersAtStart(t *testing.T) {
 	start := time.Now()
 	w := startWharf(t, data, cfg)
 	ready := time.Since(start)
-	waitFor(t, 30*time.Second, "every running container to be read", func() bool {
-		return sumMetric(w.metrics(), "wharf_containers_watched{") == running
+	waitFor(t, 30*time.Second+time.Duration(extra)*20*time.Millisecond, "every running container to be read", func() bool {
+		return sumMetric(w.metrics(), "wharf_containers_watched{") == float64(running)
 	})
 	allRead := time.Since(start)
 	m := w.metrics()
@@ -291,10 +301,10 @@ func TestManyContainersAtStart(t *testing.T) {
 	}
 	// One reader goroutine per running container, whatever the number of
 	// stopped ones.
-	if g := m["go_goroutines"]; g > 60+2*running {
+	if g := m["go_goroutines"]; g > 60+2*float64(running) {
 		t.Errorf("go_goroutines = %v with %d running containers", g, running)
 	}
-	if rss := m["process_resident_memory_bytes"]; rss > 128<<20 {
+	if rss := m["process_resident_memory_bytes"]; rss > 128<<20+float64(extra)*(64<<10) {
 		t.Errorf("RSS %.1f MiB", rss/(1<<20))
 	}
 	if ready > 20*time.Second {
@@ -308,6 +318,11 @@ func TestManyContainersAtStart(t *testing.T) {
 	noDrops(t, m)
 	for _, c := range live {
 		if r := seq.CheckLines(c.Name, receiverLines(srv, c.Name), lines); !r.OK() {
+			t.Error(r)
+		}
+	}
+	for _, c := range sleepers {
+		if r := seq.CheckLines(c.Name, receiverLines(srv, c.Name), extraLines); !r.OK() {
 			t.Error(r)
 		}
 	}
