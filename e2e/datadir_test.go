@@ -1,64 +1,19 @@
 package e2e
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/diskfull"
 	"github.com/wharf-logs/wharf/internal/dockertest"
 	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 )
-
-// mountTmpfs mounts a tmpfs of the given size on a new directory and
-// unmounts it when the test ends. It skips the test where mounting is not
-// allowed (not root, or no CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0750", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); the disk-full test needs root with CAP_SYS_ADMIN", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Logf("umount %s: %v: %s; detaching it", dir, err, out)
-			_ = exec.Command("umount", "-l", dir).Run()
-		}
-	})
-	return dir
-}
-
-// fill writes a file into dir until the file system is full, and returns
-// its path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
-	}
-}
 
 // readyz returns /readyz's status and body.
 func (p *proc) readyz() (int, string) {
@@ -88,7 +43,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 	}
 	img := dockertest.LoggenImage(t)
 	binary(t)
-	data := mountTmpfs(t, "32m")
+	data := diskfull.Tmpfs(t, "32m")
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 	t.Cleanup(srv.Close)
 	cfg := baseConfig(data, freePort(t)) + "buffer:\n  max_bytes: 1MiB\nqueue:\n  max_bytes: 16MiB\nloki:\n  url: " + srv.URL() +
@@ -123,7 +78,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 
 	// A: the receiver is up, the positions file cannot be written. Lines
 	// keep flowing; their positions stay in memory.
-	filler := fill(t, data)
+	filler := diskfull.Fill(t, data)
 	t.Log("A: data directory full, receiver up")
 	body := waitReady("/readyz to report the positions", http.StatusServiceUnavailable, "positions:", "no space left on device")
 	t.Logf("A: /readyz: %s", body)
@@ -142,7 +97,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 	// B: the receiver goes down, wharf queues to disk, then the disk fills.
 	srv.Stop()
 	waitFor(t, 30*time.Second, "wharf to queue to disk", func() bool { return w.metrics()[`wharf_queue_bytes{sink="loki"}`] > 0 })
-	filler = fill(t, data)
+	filler = diskfull.Fill(t, data)
 	t.Log("B: data directory full, receiver down")
 	body = waitReady("/readyz to report the queue", http.StatusServiceUnavailable, "queue:", "no space left on device")
 	t.Logf("B: /readyz: %s", body)

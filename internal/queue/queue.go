@@ -675,6 +675,31 @@ func (q *Queue) wake() {
 	}
 }
 
+// ProbeInterval is how often an idle Run tries the disk after a failed
+// append.
+const ProbeInterval = time.Second
+
+func (q *Queue) appendFailing() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.appendErr != nil && !q.closed
+}
+
+// probe starts a new segment, as the next append would, unless an append is
+// in progress (which finds out by itself): on success the append error is
+// cleared.
+func (q *Queue) probe() {
+	select {
+	case q.appendSem <- struct{}{}:
+	default:
+		return
+	}
+	defer func() { <-q.appendSem }()
+	if q.appendFailing() {
+		q.roll()
+	}
+}
+
 // poke tells an idle Run that there is something to sync or persist.
 func (q *Queue) poke() {
 	select {
@@ -918,10 +943,12 @@ func (q *Queue) Stats() Stats {
 // has been appended, it fsyncs what was appended, calls the onDurable
 // callbacks of the records now durable, and persists the committed head.
 // While there is nothing to commit it sleeps until an Append or a Commit, so
-// an unused queue costs no wake-ups. It returns nil when ctx ends, after a
-// last group commit, or when the queue is closed. Disk errors do not stop it;
-// they reach the callbacks, Err and Stats. Run starts no goroutine; call it
-// once.
+// an unused queue costs no wake-ups; but while the last append failed it
+// tries, every ProbeInterval, whether the disk takes a new segment, so Err
+// clears when the disk recovers even if nothing is appended any more. It
+// returns nil when ctx ends, after a last group commit, or when the queue is
+// closed. Disk errors do not stop it; they reach the callbacks, Err and
+// Stats. Run starts no goroutine; call it once.
 func (q *Queue) Run(ctx context.Context) error {
 	t := time.NewTimer(q.opts.SyncInterval)
 	defer t.Stop()
@@ -937,7 +964,14 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		q.flush()
 		if q.idle() {
+			var probe <-chan time.Time
+			if q.appendFailing() {
+				t.Reset(ProbeInterval)
+				probe = t.C
+			}
 			select {
+			case <-probe:
+				q.probe()
 			case <-q.busy:
 			case <-q.kick:
 			case <-ctx.Done():

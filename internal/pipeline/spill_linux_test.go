@@ -1,5 +1,3 @@
-//go:build unix
-
 package pipeline
 
 import (
@@ -15,7 +13,7 @@ import (
 )
 
 // TestUnwritableQueueDoesNotHoldTheSourceBack: entries were queued while the
-// sink was down, then the queue's disk stopped taking writes. Once the sink
+// sink was down, then the queue's disk filled up (a tmpfs: root only). Once the sink
 // is back and has taken what was queued, new entries go through memory: the
 // source is held back only while the queue still has entries to send, and
 // every entry arrives once, in order.
@@ -30,7 +28,8 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 		return nil
 	}
 	out := testOutput(f, 8<<10)
-	out.Queue = openQueue(t, t.TempDir())
+	dir := diskfull.Tmpfs(t, "2m")
+	out.Queue = openQueue(t, dir)
 	p, err := New([]Output{out}, Deps{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +57,7 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 	if out.Queue.Bytes() == 0 {
 		t.Fatal("nothing was queued while the sink was down")
 	}
-	diskfull.Limit(t, 1) // every append to the queue fails from now on
+	diskfull.Fill(t, dir) // every append to the queue fails from now on
 	down.Store(false)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
