@@ -90,7 +90,10 @@ func (b *batcher) add(t int64, stderr bool, text []byte, truncated bool, fp *fil
 	if b.replaying[k] {
 		if t < p.time || (t == p.time && b.seen[k] < p.count) {
 			if t == p.time {
+				// Past the last line read, by order: whatever follows is
+				// new, even with an earlier time (the clock stepped back).
 				b.seen[k]++
+				b.replaying[k] = b.seen[k] < p.count
 			}
 			if fp != nil {
 				w.pos.hasFile, w.pos.file = true, *fp

@@ -52,6 +52,9 @@ func (p position) since() int64 {
 	return max(lo, hi-int64(sinceWindow))
 }
 
+// newest is the time of the last line read, of either stream.
+func (p position) newest() int64 { return max(p.streams[0].time, p.streams[1].time) }
+
 // sinceWindow bounds how far before the newest line a reopen reaches back.
 const sinceWindow = 10 * time.Second
 

@@ -121,7 +121,16 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 // readAPI reads the container's log through the Engine API. It is called
 // holding s.sem, which it releases once the stream is open.
 func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more bool, err error) {
-	body, err := s.deps.Client.Logs(ctx, w.id, LogsOptions{Since: w.pos.since(), Follow: true})
+	since := w.pos.since()
+	if newest := w.pos.newest(); newest > s.deps.Now().UnixNano() {
+		// The clock is behind the last line read: it was stepped back.
+		// Lines written since carry earlier times than that line, and
+		// a reopen by time would leave them out; read the log from its
+		// first line, skipping what was read, by order rather than time.
+		since = 0
+		s.warn.Warn("clock-behind:"+w.id, "the clock is behind the last log line read; reading the log again from its start to find the lines written since", "container", info.Name, "last_line", time.Unix(0, newest).UTC())
+	}
+	body, err := s.deps.Client.Logs(ctx, w.id, LogsOptions{Since: since, Follow: true})
 	<-s.sem
 	if err != nil {
 		var apiErr *APIError

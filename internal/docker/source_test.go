@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -1283,5 +1284,42 @@ func TestNewSourceConfig(t *testing.T) {
 				t.Errorf("error %q lacks the package prefix", err)
 			}
 		})
+	}
+}
+
+// TestClockStepBackReadsNewLinesByOrder: the wall clock was stepped back an
+// hour while wharf was stopped, so the lines the container wrote meanwhile
+// carry times before the last line read. Reopening the log by time would
+// leave them out; wharf sees that the clock is behind its position, reads
+// the log from its start, and skips by order what it had read.
+func TestClockStepBackReadsNewLinesByOrder(t *testing.T) {
+	fe := newFakeEngine(t)
+	id := cid("app")
+	store, _, err := checkpoint.Open(filepath.Join(t.TempDir(), "positions"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(at(1000))
+	deps := func(d *SourceDeps) {
+		d.Positions = store
+		d.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	}
+	before := []fakeLine{stdoutLine(at(100), "o1"), stderrLine(at(100), "e1"), stdoutLine(at(101), "o2"), stdoutLine(at(101), "o3")}
+	fe.run(fakeSpec{ID: id, Name: "app"}, before...)
+	h := startSource(t, fe, SourceConfig{}, deps)
+	h.waitLines(id, len(before))
+	h.stop()
+
+	hour := int64(time.Hour / time.Microsecond)
+	clock.Store(at(101 - int(hour))) // an hour behind the last line read
+	after := []fakeLine{stdoutLine(at(102-int(hour)), "o4"), stderrLine(at(102-int(hour)), "e2"), stdoutLine(at(103-int(hour)), "o5")}
+	fe.exit(id, false, after...)
+	h2 := startSource(t, fe, SourceConfig{}, deps)
+	h2.waitLines(id, len(after))
+	h2.waitIdle(id)
+	h2.assertLines(id, after)
+	if since := h2.logsSince(id); len(since) == 0 || since[len(since)-1] != "" {
+		t.Errorf("logs requests since=%q: the reopen after the clock step should read from the first line", since)
 	}
 }
