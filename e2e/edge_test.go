@@ -425,8 +425,9 @@ func readDeadLetters(t *testing.T, data, sinkName string) []deadRecord {
 // them. With loki.max_age at 5 s (Loki's 7 days, scaled down), wharf is
 // stopped while a container writes 800 lines over 8 s and started 2 s after
 // it exits: lines older than max_age are dead-lettered as too_old, not
-// sent; the younger ones are delivered. Every line is in exactly one of the
-// two, and the receiver (which would accept them) sees none of the old ones.
+// sent; the younger ones are delivered. Every line is in one of the two (a
+// line in flight at the stop may be in both), and the receiver (which would
+// accept them) sees none of the old ones.
 func TestOldLinesAfterDowntimeAreDeadLettered(t *testing.T) {
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
@@ -487,10 +488,21 @@ func TestOldLinesAfterDowntimeAreDeadLettered(t *testing.T) {
 				}
 				dead[n]++
 			}
+			// A line in flight when wharf was stopped may be read again
+			// after the restart (and then be too old); none may be missing.
+			var twice []int64
 			for n := int64(1); n <= lines; n++ {
-				if delivered[n]+dead[n] != 1 {
-					t.Fatalf("seq %d: delivered %d times, dead-lettered %d times; want once in all", n, delivered[n], dead[n])
+				switch total := delivered[n] + dead[n]; {
+				case total == 0:
+					t.Fatalf("seq %d: neither delivered nor dead-lettered", n)
+				case total > 1:
+					twice = append(twice, n)
 				}
+			}
+			if len(twice) > 100 {
+				t.Errorf("%d lines handled twice (%v...): more than one second of the log was in flight at the stop", len(twice), twice[:10])
+			} else if len(twice) > 0 {
+				t.Logf("%d lines in flight at the stop were read again after the restart: %v", len(twice), twice)
 			}
 			if got := m[`wharf_entries_dropped_total{reason="too_old",sink="loki"}`]; got != float64(len(dead)) {
 				t.Errorf("wharf_entries_dropped_total too_old = %v, dead-letter file holds %d", got, len(dead))
