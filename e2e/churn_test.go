@@ -15,13 +15,14 @@ import (
 // wharf runs, then checks that go_goroutines and process_open_fds are back
 // within 2 of their values before the churn, and that every line arrived.
 func TestChurnLeavesNoLeak(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	data := t.TempDir()
-	w := startWharf(t, data, baseConfig(data, freePort(t)))
+	w := startWharf(t, data, inGroup(t, baseConfig(data, freePort(t))))
 
 	// One long-lived container keeps a reader open through the churn.
-	steady := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-rate", "20"}})
+	steady := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t), Args: []string{"-rate", "20"}})
 
 	// Idle connections to the daemon and idle file-sink files close after
 	// 10 s; measure once
@@ -42,7 +43,7 @@ func TestChurnLeavesNoLeak(t *testing.T) {
 			if i%10 == 0 {
 				args = []string{"-lines", "50", "-rate", "500"}
 			}
-			c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: args})
+			c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t), Args: args})
 			dockertest.Wait(t, c.ID)
 			names <- c
 		})

@@ -37,6 +37,7 @@ func (p *proc) readyz() (int, string) {
 // chmod does not stop, and a tmpfs cannot be remounted read-only while wharf
 // holds files open for writing (the kernel answers EBUSY).
 func TestDataDirFullEndToEnd(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
@@ -46,12 +47,12 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 	data := diskfull.Tmpfs(t, "32m")
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 	t.Cleanup(srv.Close)
-	cfg := baseConfig(data, freePort(t)) + "buffer:\n  max_bytes: 1MiB\nqueue:\n  max_bytes: 16MiB\nloki:\n  url: " + srv.URL() +
+	cfg := inGroup(t, baseConfig(data, freePort(t))) + "buffer:\n  max_bytes: 1MiB\nqueue:\n  max_bytes: 16MiB\nloki:\n  url: " + srv.URL() +
 		"\n  batch_size: 256KiB\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 1s\n"
 	w := startWharf(t, data, cfg)
 
 	const rate, total = 500, 25000 // 50 s
-	c := dockertest.Run(t, dockertest.RunOptions{Image: img,
+	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t),
 		Args: []string{"-lines", strconv.Itoa(total), "-rate", strconv.Itoa(rate), "-stderr", "0.25", "-size", "200"}})
 	time.Sleep(3 * time.Second)
 

@@ -86,7 +86,9 @@ func TestDestroyedWhileQueued(t *testing.T) {
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 	t.Cleanup(srv.Close)
 	data := t.TempDir()
-	cfg := baseConfig(data, freePort(t)) + "buffer:\n  max_bytes: 2MiB\nloki:\n  url: " + srv.URL() + "\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 1s\n"
+	// Far more than the buffer and the two batches outside it (one in
+	// flight, one staged) hold, so the queue must take some.
+	cfg := baseConfig(data, freePort(t)) + "buffer:\n  max_bytes: 1MiB\nloki:\n  url: " + srv.URL() + "\n  batch_size: 256KiB\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 1s\n"
 	w := startWharf(t, data, cfg)
 	srv.Stop()
 	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", "20000", "-size", "200", "-stderr", "0.3"}})

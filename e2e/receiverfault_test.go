@@ -48,19 +48,20 @@ func lowGoroutines(w *proc) float64 {
 // of pushes cut after the receiver ingested them; /metrics shows the
 // retries, and the goroutine count comes back to where it was.
 func TestReceiverFaultsEndToEnd(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	binary(t)
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 	t.Cleanup(srv.Close)
 	data := t.TempDir()
-	cfg := baseConfig(data, freePort(t)) + "loki:\n  url: " + srv.URL() +
+	cfg := inGroup(t, baseConfig(data, freePort(t))) + "loki:\n  url: " + srv.URL() +
 		"\n  timeout: 1s\n  batch_wait: 200ms\n  min_backoff: 50ms\n  max_backoff: 500ms\n"
 	w := startWharf(t, data, cfg)
 	before := lowGoroutines(w)
 
 	const rate, total = 400, 16000 // 40 s
-	c := dockertest.Run(t, dockertest.RunOptions{Image: img,
+	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t),
 		Args: []string{"-lines", strconv.Itoa(total), "-rate", strconv.Itoa(rate), "-stderr", "0.25"}})
 	time.Sleep(2 * time.Second)
 	for _, f := range receiverFaults {

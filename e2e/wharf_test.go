@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,9 +24,17 @@ import (
 	"github.com/wharf-logs/wharf/internal/dockertest"
 )
 
-// TestMain builds wharf before any test starts its clock, and removes any
-// container this run left behind.
+// TestMain removes any container this run left behind. The tests that run
+// in parallel (see inGroup) mostly wait, on timers and on Docker, not on the
+// CPU: unless -parallel says otherwise, all of them run at once rather than
+// GOMAXPROCS at a time.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", "8")
+	}
 	code := m.Run()
 	if err := dockertest.Cleanup(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -274,3 +283,27 @@ func tail(path string, n int) string {
 }
 
 var _ = context.Background
+
+// Tests that run in parallel keep to their own containers: each labels what
+// it starts with its own group, and its wharf collects only that group.
+const labelGroup = "wharf.test.group"
+
+// group is t's group: the run's id and the test's name.
+func group(t testing.TB) string {
+	return dockertest.RunID() + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+}
+
+// groupLabels labels a container as t's.
+func groupLabels(t testing.TB) map[string]string {
+	return map[string]string{labelGroup: group(t)}
+}
+
+// inGroup makes a config from baseConfig or modeConfig collect only t's
+// group instead of the whole run.
+func inGroup(t testing.TB, config string) string {
+	run := "label: " + dockertest.LabelRun + "=" + dockertest.RunID()
+	if !strings.Contains(config, run) {
+		t.Fatalf("config does not collect the run's containers:\n%s", config)
+	}
+	return strings.Replace(config, run, "label: "+labelGroup+"="+group(t), 1)
+}
