@@ -952,9 +952,22 @@ func (q *Queue) Stats() Stats {
 func (q *Queue) Run(ctx context.Context) error {
 	t := time.NewTimer(q.opts.SyncInterval)
 	defer t.Stop()
+	idle := false // nothing to commit: t runs only to probe after a failed append
 	for {
+		var busy <-chan struct{}
+		if idle {
+			busy = q.busy
+		}
 		select {
 		case <-t.C:
+			if idle {
+				q.probe()
+			}
+		case <-busy:
+			// Work came: commit it an interval from now, with what follows.
+			idle = false
+			t.Reset(q.opts.SyncInterval)
+			continue
 		case <-q.kick:
 		case <-ctx.Done():
 			q.flush()
@@ -963,25 +976,15 @@ func (q *Queue) Run(ctx context.Context) error {
 			return nil
 		}
 		q.flush()
-		if q.idle() {
-			var probe <-chan time.Time
-			if q.appendFailing() {
-				t.Reset(ProbeInterval)
-				probe = t.C
-			}
-			select {
-			case <-probe:
-				q.probe()
-			case <-q.busy:
-			case <-q.kick:
-			case <-ctx.Done():
-				q.flush()
-				return nil
-			case <-q.done:
-				return nil
-			}
+		idle = q.idle()
+		switch {
+		case !idle:
+			t.Reset(q.opts.SyncInterval)
+		case q.appendFailing():
+			t.Reset(ProbeInterval)
+		default:
+			t.Stop()
 		}
-		t.Reset(q.opts.SyncInterval)
 	}
 }
 
