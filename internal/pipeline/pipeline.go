@@ -242,8 +242,8 @@ type output struct {
 	prep   sink.Preparer
 	shards []*shard
 
-	// sem serialises submissions to a queued output and the replayer's
-	// switch back to memory; spilling and enc are guarded by it.
+	// sem serialises submissions to a queued output; spilling and enc are
+	// guarded by it.
 	sem      chan struct{}
 	spilling bool
 	// replayedTo is the queue position after the last record the replayer

@@ -15,15 +15,14 @@ import (
 // starts spilling: from then on every submission is appended to the queue
 // (and confirmed to its source once fsynced), while a replayer reads the
 // queue in order and feeds the shards as they drain. When the replayer has
-// caught up, the output goes back to memory. Everything in memory is older
+// pushed everything queued, the next submission goes back to memory. Everything in memory is older
 // than everything in the queue, and the queue is read in order, so each
 // stream is still sent oldest first; a queue left by a previous run is
 // replayed before anything new.
 
 // submitQueued submits to an output that has a disk queue. When the queue
-// cannot be written it retries, pausing the source, without holding sem
-// between attempts: the replayer can then switch back to memory once what
-// was queued has been sent, and the next attempt goes there.
+// cannot be written it retries, pausing the source; each attempt looks
+// again whether the replayer has caught up, and then goes to memory.
 func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error {
 	for attempt := 0; ; attempt++ {
 		select {
@@ -52,10 +51,11 @@ var errQueueWrite = errors.New("pipeline: disk queue write failed")
 func (o *output) submitOnce(ctx context.Context, entries []entry.Entry) (n int, err error) {
 	if o.spilling && o.replayIdle() {
 		// Everything queued is in the shards already, so new entries
-		// may follow it through memory. This is how a queue that cannot
-		// be written stops holding the source back once the sink has
-		// taken what was queued.
+		// may follow it through memory (also when the queue can no longer
+		// be written: the source is then held back only until the sink
+		// has taken what was queued).
 		o.spilling = false
+		o.p.deps.Logger.Info("sink caught up; disk queue drained", "sink", o.name)
 	}
 	if !o.spilling && o.waitRoom(ctx) {
 		// Only the holder of sem pushes while not spilling, and the
@@ -200,22 +200,7 @@ func (o *output) replay(ctx context.Context) {
 			return // left uncommitted: replayed again next time
 		}
 		ack.Done(1)
-		o.replayedTo.Store(end)
-		// Take sem only when caught up: a submitter may hold it while it
-		// waits for queue space, which reading on frees.
-		if !o.Queue.Empty() {
-			continue
-		}
-		select {
-		case o.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		if o.spilling && o.Queue.Empty() {
-			o.spilling = false
-			o.p.deps.Logger.Info("sink caught up; disk queue drained", "sink", o.name)
-		}
-		<-o.sem
+		o.replayedTo.Store(end) // the next submission may go to memory: see replayIdle
 	}
 }
 
