@@ -21,24 +21,9 @@ func TestPlainFilesCopytruncate(t *testing.T) {
 	vl := vlogstest.Start(t)
 	dir := t.TempDir()
 	data := t.TempDir()
-	cfg := fmt.Sprintf(`data_dir: %s
-listen: %s
-shutdown_timeout: 20s
-log:
-  level: debug
-docker:
-  enabled: false
-files:
-  - paths: [%q]
-    start_at: beginning
-    labels: {job: e2e-files}
-    multiline:
-      start: '^seq='
-      max_wait: 200ms
-loki:
-  url: %s
-  batch_wait: 200ms
-`, data, freePort(t), filepath.Join(dir, "*.log"), vl.PushURL())
+	cfg := filesConfig(data, freePort(t), filepath.Join(dir, "*.log"), "e2e-files") +
+		"    multiline:\n      start: '^seq='\n      max_wait: 200ms\n" +
+		fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 200ms\n", vl.PushURL())
 	binary(t)
 	w := startWharf(t, data, cfg)
 

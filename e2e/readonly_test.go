@@ -251,22 +251,6 @@ func savedOffset(t *testing.T, dataDir, logPath string) (int64, bool) {
 	return p.Offset, true
 }
 
-// stopTimed sends SIGTERM and returns how long wharf took to exit and how
-// it exited; it fails the test if wharf has not exited after a minute.
-func (p *proc) stopTimed() (time.Duration, error) {
-	p.t.Helper()
-	start := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		return time.Since(start), err
-	case <-time.After(time.Minute):
-		p.cmd.Process.Kill()
-		p.t.Fatalf("wharf did not stop within a minute of SIGTERM\n%s", tail(p.logPath, 40))
-		return 0, nil
-	}
-}
-
 // TestDataDirReadOnlyEndToEnd makes the file system of wharf's data
 // directory read-only under it, as the kernel does when ext4 (mounted
 // errors=remount-ro) meets an error: every write fails with EROFS, also to
@@ -285,23 +269,8 @@ func TestDataDirReadOnlyEndToEnd(t *testing.T) {
 	vl := vlogstest.Start(t)
 	binary(t)
 	logPath := filepath.Join(t.TempDir(), "app.log")
-	cfg := fmt.Sprintf(`data_dir: %s
-listen: %s
-shutdown_timeout: 20s
-log:
-  level: debug
-docker:
-  enabled: false
-files:
-  - paths: [%q]
-    start_at: beginning
-    labels: {job: e2e-readonly}
-loki:
-  url: %s
-  batch_wait: 200ms
-  min_backoff: 100ms
-  max_backoff: 1s
-`, data, freePort(t), logPath, vl.PushURL())
+	cfg := filesConfig(data, freePort(t), logPath, "e2e-readonly") +
+		fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 1s\n", vl.PushURL())
 	w := startWharf(t, data, cfg)
 	const rate = 200
 	lines := startLineWriter(t, logPath, rate)

@@ -101,16 +101,34 @@ func baseConfig(dataDir, listen string) string {
 
 // modeConfig is baseConfig with docker.read_from set.
 func modeConfig(dataDir, listen, readFrom string) string {
+	return configHead(dataDir, listen) + fmt.Sprintf(`docker:
+  read_from: %s
+  include:
+    - label: wharf.test.run=%s
+`, readFrom, dockertest.RunID())
+}
+
+// filesConfig returns a config shipping no container but the plain files
+// that glob matches, from their beginning, labelled job; the caller may add
+// to the files entry, then the loki section.
+func filesConfig(dataDir, listen, glob, job string) string {
+	return configHead(dataDir, listen) + fmt.Sprintf(`docker:
+  enabled: false
+files:
+  - paths: [%q]
+    start_at: beginning
+    labels: {job: %s}
+`, glob, job)
+}
+
+// configHead is what every test's config starts with.
+func configHead(dataDir, listen string) string {
 	return fmt.Sprintf(`data_dir: %s
 listen: %s
 shutdown_timeout: 20s
 log:
   level: debug
-docker:
-  read_from: %s
-  include:
-    - label: wharf.test.run=%s
-`, dataDir, listen, readFrom, dockertest.RunID())
+`, dataDir, listen)
 }
 
 // startWharf runs wharf with the given config (baseConfig plus extra YAML
@@ -171,15 +189,24 @@ func startWharf(t testing.TB, dataDir, config string, args ...string) *proc {
 // stop sends SIGTERM and requires a clean exit.
 func (p *proc) stop() {
 	p.t.Helper()
+	if _, err := p.stopTimed(); err != nil {
+		p.t.Fatalf("wharf exited with %v\n%s", err, tail(p.logPath, 40))
+	}
+}
+
+// stopTimed sends SIGTERM and returns how long wharf took to exit and how
+// it exited; it fails the test if wharf has not exited after a minute.
+func (p *proc) stopTimed() (time.Duration, error) {
+	p.t.Helper()
+	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.done:
-		if err != nil {
-			p.t.Fatalf("wharf exited with %v\n%s", err, tail(p.logPath, 40))
-		}
-	case <-time.After(60 * time.Second):
+		return time.Since(start), err
+	case <-time.After(time.Minute):
 		p.cmd.Process.Kill()
-		p.t.Fatalf("wharf did not stop within 60s of SIGTERM\n%s", tail(p.logPath, 40))
+		p.t.Fatalf("wharf did not stop within a minute of SIGTERM\n%s", tail(p.logPath, 40))
+		return 0, nil
 	}
 }
 

@@ -203,8 +203,8 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return ""
 	})
 	ready = append(ready, func() string {
-		// Until a later dead letter is written: entries refused meanwhile
-		// are lost, counted as dead_letter_failed.
+		// Until a dead letter or a probe write succeeds (see Err): entries
+		// refused meanwhile are lost, counted as dead_letter_failed.
 		if err := a.dead.Err(); err != nil {
 			return err.Error()
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,6 +111,39 @@ func received(srv *lokitest.Server, prefix string) []string {
 	return out
 }
 
+// fileAgentDirs starts a Loki-behaving server and returns it with a data
+// directory and a plain log file's path, for fileAgentConfig.
+func fileAgentDirs(t *testing.T) (srv *lokitest.Server, data, logPath string) {
+	srv = lokitest.New(lokitest.Options{})
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	return srv, filepath.Join(dir, "data"), filepath.Join(dir, "app.log")
+}
+
+// exported gathers the agent's metric name: each series' value by its label
+// pairs ("sink=loki"; "" for a series without labels).
+func exported(t *testing.T, a *Agent, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := a.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			var labels []string
+			for _, l := range s.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out[strings.Join(labels, ",")] = s.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
 // readyz returns the status and body of the agent's /readyz.
 func readyz(t *testing.T, a *Agent) (int, string) {
 	t.Helper()
@@ -128,11 +162,7 @@ func readyz(t *testing.T, a *Agent) (int, string) {
 // is whole, only unreadable here), says so in its log, counts it as
 // newer_version, and delivers what is read.
 func TestNewerDataFilesAreMovedAside(t *testing.T) {
-	srv := lokitest.New(lokitest.Options{})
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	logPath := filepath.Join(dir, "app.log")
+	srv, data, logPath := fileAgentDirs(t)
 
 	// Positions: this build's encoding with the version raised, as a newer
 	// wharf would write it (a whole file, checksum intact).
@@ -214,11 +244,7 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 // failed, /readyz answers 503 naming the directory and the error; a dead
 // letter written afterwards makes it ready again.
 func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
-	srv := lokitest.New(lokitest.Options{})
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	logPath := filepath.Join(dir, "app.log")
+	srv, data, logPath := fileAgentDirs(t)
 	deadDir := filepath.Join(data, "dead-letter")
 	// A file where the dead-letter directory goes makes every write fail.
 	if err := os.MkdirAll(data, 0o750); err != nil {
@@ -272,26 +298,9 @@ func TestQueueSyncErrorsAreExported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.closeSinks()
-	mfs, err := a.Metrics().Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sinks []string
-	for _, mf := range mfs {
-		if mf.GetName() != "wharf_queue_sync_errors_total" {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			for _, l := range s.GetLabel() {
-				if l.GetName() == "sink" {
-					sinks = append(sinks, fmt.Sprintf("%s=%v", l.GetValue(), s.GetCounter().GetValue()))
-				}
-			}
-		}
-	}
-	slices.Sort(sinks)
-	if want := []string{"file=0", "loki=0"}; !slices.Equal(sinks, want) {
-		t.Fatalf("wharf_queue_sync_errors_total: %v, want %v", sinks, want)
+	got := exported(t, a, "wharf_queue_sync_errors_total")
+	if want := map[string]float64{"sink=file": 0, "sink=loki": 0}; !maps.Equal(got, want) {
+		t.Fatalf("wharf_queue_sync_errors_total: %v, want %v", got, want)
 	}
 }
 
@@ -300,11 +309,7 @@ func TestQueueSyncErrorsAreExported(t *testing.T) {
 // wharf_positions_write_errors_total counts the failed writes; once it can
 // be written again, /readyz is 200.
 func TestPositionsWriteErrorsAreExported(t *testing.T) {
-	srv := lokitest.New(lokitest.Options{})
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	logPath := filepath.Join(dir, "app.log")
+	srv, data, logPath := fileAgentDirs(t)
 	positions := filepath.Join(data, "positions")
 	appendLines(t, logPath, "line 0")
 	a, err := New(fileAgentConfig(data, logPath, srv.URL()), Deps{})
@@ -314,17 +319,11 @@ func TestPositionsWriteErrorsAreExported(t *testing.T) {
 	runAgent(t, a)
 	waitFor(t, func() string { return "the first line was not delivered" }, func() bool { return len(received(srv, "line")) == 1 })
 	writeErrors := func() float64 {
-		mfs, err := a.Metrics().Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
+		n, ok := exported(t, a, "wharf_positions_write_errors_total")[""]
+		if !ok {
+			t.Fatal("wharf_positions_write_errors_total is not exported")
 		}
-		for _, mf := range mfs {
-			if mf.GetName() == "wharf_positions_write_errors_total" {
-				return mf.GetMetric()[0].GetCounter().GetValue()
-			}
-		}
-		t.Fatal("wharf_positions_write_errors_total is not exported")
-		return 0
+		return n
 	}
 	if n := writeErrors(); n != 0 {
 		t.Fatalf("wharf_positions_write_errors_total = %v before any failure", n)

@@ -169,22 +169,49 @@ func streams(n int) []*entry.Stream {
 // all sharing one Ack per chunk.
 func produce(t *testing.T, ctx context.Context, p *Pipeline, ss []*entry.Stream, n int, acks *[]*entry.Ack) {
 	t.Helper()
+	if err := submitRange(ctx, p, ss, 0, n, acks); err != nil {
+		t.Errorf("submit: %v", err)
+	}
+}
+
+// submitRange is produce for the entries with times from+1 to to, returning
+// the first error of Submit.
+func submitRange(ctx context.Context, p *Pipeline, ss []*entry.Stream, from, to int, acks *[]*entry.Ack) error {
 	line := make([]byte, 100)
-	for i := 0; i < n; i += 10 {
+	for i := from; i < to; i += 10 {
 		a := entry.NewAck(nil)
 		var chunk []entry.Entry
-		for j := i; j < min(i+10, n); j++ {
+		for j := i; j < min(i+10, to); j++ {
 			for _, s := range ss {
 				chunk = append(chunk, entry.Entry{Time: int64(j + 1), Line: line, Stream: s, Ack: a})
 			}
 		}
 		if err := p.Submit(ctx, chunk); err != nil {
-			t.Errorf("submit: %v", err)
-			return
+			return err
 		}
 		a.Done(1)
 		if acks != nil {
 			*acks = append(*acks, a)
+		}
+	}
+	return nil
+}
+
+// wantInOrder fails t unless the fake got n entries of each stream, with
+// times 1 to n in that order.
+func wantInOrder(t *testing.T, f *fakeSink, ss []*entry.Stream, n int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range ss {
+		got := f.got[s.Key]
+		if len(got) != n {
+			t.Fatalf("%s: %d entries delivered, want %d", s.Key, len(got), n)
+		}
+		for i, tm := range got {
+			if tm != int64(i+1) {
+				t.Fatalf("%s: entry %d has time %d: out of order", s.Key, i, tm)
+			}
 		}
 	}
 }
@@ -211,17 +238,7 @@ func TestDeliversEveryEntryInOrderPerStream(t *testing.T) {
 			if err := wait(); err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range ss {
-				got := f.got[s.Key]
-				if len(got) != 500 {
-					t.Fatalf("%s: %d entries, want 500", s.Key, len(got))
-				}
-				for i, tm := range got {
-					if tm != int64(i+1) {
-						t.Fatalf("%s: entry %d has time %d: out of order", s.Key, i, tm)
-					}
-				}
-			}
+			wantInOrder(t, f, ss, 500)
 			if f.overlap {
 				t.Fatal("a stream was in two sends at once")
 			}

@@ -36,22 +36,7 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 	}
 	wait := run(t, p)
 	ss := streams(3)
-	submit := func(ctx context.Context, from, to int) error {
-		line := make([]byte, 100)
-		for i := from; i < to; i += 10 {
-			var chunk []entry.Entry
-			for j := i; j < min(i+10, to); j++ {
-				for _, s := range ss {
-					chunk = append(chunk, entry.Entry{Time: int64(j + 1), Line: line, Stream: s})
-				}
-			}
-			if err := p.Submit(ctx, chunk); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := submit(t.Context(), 0, 1000); err != nil {
+	if err := submitRange(t.Context(), p, ss, 0, 1000, nil); err != nil {
 		t.Fatal(err)
 	}
 	if out.Queue.Bytes() == 0 {
@@ -62,23 +47,11 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	began := time.Now()
-	if err := submit(ctx, 1000, 2000); err != nil {
+	if err := submitRange(ctx, p, ss, 1000, 2000, nil); err != nil {
 		t.Fatalf("submitting after the sink came back, with the queue unwritable: %v after %v", err, time.Since(began).Round(time.Millisecond))
 	}
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, s := range ss {
-		got := f.got[s.Key]
-		if len(got) != 2000 {
-			t.Fatalf("%s: %d entries delivered, want 2000", s.Key, len(got))
-		}
-		for i, tm := range got {
-			if tm != int64(i+1) {
-				t.Fatalf("%s: entry %d has time %d: out of order", s.Key, i, tm)
-			}
-		}
-	}
+	wantInOrder(t, f, ss, 2000)
 }

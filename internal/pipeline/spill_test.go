@@ -77,19 +77,7 @@ func TestSpillKeepsSourcesReadingThroughAnOutage(t *testing.T) {
 			if err := wait(); err != nil {
 				t.Fatal(err)
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			for _, s := range ss {
-				got := f.got[s.Key]
-				if len(got) != 2000 {
-					t.Fatalf("%s: %d entries delivered, want 2000", s.Key, len(got))
-				}
-				for i, tm := range got {
-					if tm != int64(i+1) {
-						t.Fatalf("%s: entry %d has time %d: out of order", s.Key, i, tm)
-					}
-				}
-			}
+			wantInOrder(t, f, ss, 2000)
 		})
 	}
 }
