@@ -137,7 +137,7 @@ func TestCorruptPositionsFileIsSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startWharf(t, data, baseConfig(data, freePort(t)))
-	if got := w.metrics()[`wharf_source_errors_total{kind="corrupt",source="checkpoint"}`]; got != 1 {
+	if got := w.metrics()[`wharf_source_errors_total{kind="corrupt",source="positions"}`]; got != 1 {
 		t.Errorf("corrupt positions not counted: %v", got)
 	}
 	w.stop()

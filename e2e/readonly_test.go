@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/files"
+	"github.com/wharf-logs/wharf/internal/positions"
 	logtail "github.com/wharf-logs/wharf/internal/tail"
 	"github.com/wharf-logs/wharf/internal/vlogstest"
 )
@@ -236,7 +236,7 @@ func savedOffset(t *testing.T, dataDir, logPath string) (int64, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := checkpoint.Decode(b)
+	pos, err := positions.Decode(b)
 	if err != nil {
 		t.Fatalf("positions file: %v", err)
 	}

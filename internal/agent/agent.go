@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/admin"
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
@@ -25,6 +24,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
+	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
@@ -47,7 +47,7 @@ type Agent struct {
 	metrics *metrics.Metrics
 
 	pipe      *pipeline.Pipeline
-	positions *checkpoint.Store
+	positions *positions.Store
 	queues    []*queue.Queue
 	sinks     []sink.Sink
 	dead      *deadletter.Writer
@@ -82,17 +82,17 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		}
 	}()
 	var problem error
-	a.positions, problem, err = checkpoint.Open(filepath.Join(cfg.DataDir, "positions"), a.log)
+	a.positions, problem, err = positions.Open(filepath.Join(cfg.DataDir, "positions"), a.log)
 	if err != nil {
 		return nil, err
 	}
 	if problem != nil {
 		kind, msg := "corrupt", "positions file unusable; moved aside, starting without saved positions"
-		if errors.Is(problem, checkpoint.ErrNewerVersion) {
+		if errors.Is(problem, positions.ErrNewerVersion) {
 			kind, msg = "newer_version", "positions file written by a newer wharf; moved aside, starting without saved positions"
 		}
 		a.log.Error(msg, "error", problem)
-		a.metrics.SourceErrors.WithLabelValues("checkpoint", kind).Inc()
+		a.metrics.SourceErrors.WithLabelValues("positions", kind).Inc()
 	}
 	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
 
@@ -198,7 +198,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	})
 	ready = append(ready, func() string {
 		if err := a.positions.Err(); err != nil {
-			return "positions: " + err.Error()
+			return err.Error()
 		}
 		return ""
 	})

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/positions"
 )
 
 // syncBuffer is a log destination a test may read while the agent writes.
@@ -166,9 +166,9 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 
 	// Positions: this build's encoding with the version raised, as a newer
 	// wharf would write it (a whole file, checksum intact).
-	positions := filepath.Join(data, "positions")
-	enc := string(checkpoint.Encode(map[string]string{"file/" + logPath: "something newer"}))
-	newer := strings.Replace(enc, fmt.Sprintf("wharf-positions %d ", checkpoint.Version), fmt.Sprintf("wharf-positions %d ", checkpoint.Version+1), 1)
+	posPath := filepath.Join(data, "positions")
+	enc := string(positions.Encode(map[string]string{"file/" + logPath: "something newer"}))
+	newer := strings.Replace(enc, fmt.Sprintf("wharf-positions %d ", positions.Version), fmt.Sprintf("wharf-positions %d ", positions.Version+1), 1)
 	// Disk queue: segment and head files whose header carries format
 	// version 2 ("WQSG"/"WQHD", then a little-endian uint16), with bytes of
 	// a layout this wharf cannot know after it.
@@ -176,9 +176,9 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 	segment := filepath.Join(queueDir, "00000000000000000000.seg")
 	head := filepath.Join(queueDir, "head")
 	for path, content := range map[string]string{
-		positions: newer,
-		segment:   "WQSG\x02\x00" + strings.Repeat("\x5a", 4090),
-		head:      "WQHD\x02\x00" + strings.Repeat("\x00", 30),
+		posPath: newer,
+		segment: "WQSG\x02\x00" + strings.Repeat("\x5a", 4090),
+		head:    "WQHD\x02\x00" + strings.Repeat("\x00", 30),
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			t.Fatal(err)
@@ -205,7 +205,7 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 		t.Errorf("delivered %q, want %q", got, want)
 	}
 
-	for _, orig := range []string{positions, segment, head} {
+	for _, orig := range []string{posPath, segment, head} {
 		aside, _ := filepath.Glob(orig + ".newer-*")
 		if len(aside) != 1 {
 			t.Errorf("%s not moved aside as .newer-: %v", orig, aside)
@@ -230,7 +230,7 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 	for _, c := range []struct {
 		source string
 		want   float64
-	}{{"checkpoint", 1}, {"queue", 2}} {
+	}{{"positions", 1}, {"queue", 2}} {
 		if got := metrics.Value(m.SourceErrors.WithLabelValues(c.source, "newer_version")); got != c.want {
 			t.Errorf(`wharf_source_errors_total{source=%q,kind="newer_version"} = %v, want %v`, c.source, got, c.want)
 		}
@@ -345,7 +345,7 @@ func TestPositionsWriteErrorsAreExported(t *testing.T) {
 	if got := received(srv, "line"); len(got) != 2 {
 		t.Errorf("delivered %q while the positions could not be written", got)
 	}
-	if code, body := readyz(t, a); code != http.StatusServiceUnavailable || !strings.Contains(body, "positions: checkpoint: ") {
+	if code, body := readyz(t, a); code != http.StatusServiceUnavailable || !strings.Contains(body, "positions: ") {
 		t.Errorf("/readyz while the positions cannot be written: %d %q", code, body)
 	}
 

@@ -32,7 +32,7 @@ const (
 
 // batcher turns the lines one reader reads into entries: it skips what a
 // reopened log replays, keeps the container's position, and hands entries to
-// the pipeline in chunks, each with an Ack from the checkpoint tracker so
+// the pipeline in chunks, each with an Ack from the positions tracker so
 // the position is saved once they are confirmed. It belongs to the reader's
 // goroutine.
 type batcher struct {

@@ -58,7 +58,7 @@ func (p position) newest() int64 { return max(p.streams[0].time, p.streams[1].ti
 // sinceWindow bounds how far before the newest line a reopen reaches back.
 const sinceWindow = 10 * time.Second
 
-// positionPrefix starts the checkpoint keys of containers.
+// positionPrefix starts the positions keys of containers.
 const positionPrefix = "docker/"
 
 func positionKey(id string) string { return positionPrefix + id }

@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 )
 
@@ -50,7 +50,7 @@ type SourceDeps struct {
 	SelfID string
 	// Positions keeps each container's confirmed position across restarts;
 	// nil keeps positions in memory only.
-	Positions *checkpoint.Store
+	Positions *positions.Store
 	Now       func() time.Time
 }
 
@@ -85,7 +85,7 @@ type watched struct {
 	pos position
 	// tracker turns confirmations into the saved position; nil without a
 	// positions store. savedPos is the position last handed to it.
-	tracker  *checkpoint.Tracker
+	tracker  *positions.Tracker
 	savedPos string
 	// saved: a position was saved by an earlier run, so the container was
 	// being read; if it stopped while wharf was down, what it wrote last

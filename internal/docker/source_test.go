@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/wharf-logs/wharf/internal/checkpoint"
+	"github.com/wharf-logs/wharf/internal/positions"
 	"io"
 	"log/slog"
 	"net/http"
@@ -576,7 +576,7 @@ func TestSourceRestartKeepsPosition(t *testing.T) {
 func TestSourceReadsWhatAContainerLeftWhileStopped(t *testing.T) {
 	fe := newFakeEngine(t)
 	id, done := cid("app"), cid("done")
-	store, _, err := checkpoint.Open(filepath.Join(t.TempDir(), "positions"), nil)
+	store, _, err := positions.Open(filepath.Join(t.TempDir(), "positions"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1295,7 +1295,7 @@ func TestNewSourceConfig(t *testing.T) {
 func TestClockStepBackReadsNewLinesByOrder(t *testing.T) {
 	fe := newFakeEngine(t)
 	id := cid("app")
-	store, _, err := checkpoint.Open(filepath.Join(t.TempDir(), "positions"), nil)
+	store, _, err := positions.Open(filepath.Join(t.TempDir(), "positions"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

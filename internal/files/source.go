@@ -26,10 +26,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
@@ -37,7 +37,7 @@ import (
 // Source metric label of plain files.
 const sourceFile = "file"
 
-// PositionPrefix starts the checkpoint key of a plain file, followed by its
+// PositionPrefix starts the positions key of a plain file, followed by its
 // path.
 const PositionPrefix = "file/"
 
@@ -77,7 +77,7 @@ type Config struct {
 // Deps are the source's collaborators.
 type Deps struct {
 	Out       Submitter
-	Positions *checkpoint.Store
+	Positions *positions.Store
 	Logger    *slog.Logger
 	Metrics   *metrics.Metrics
 	// Now is the wall clock lines are stamped with; time.Now when nil.
@@ -113,7 +113,7 @@ type fileSource struct {
 type watched struct {
 	path         string
 	follower     *tail.Follower
-	tracker      *checkpoint.Tracker
+	tracker      *positions.Tracker
 	done         chan struct{}
 	missingSince time.Time
 	stopped      bool // Stop was called: the file is gone

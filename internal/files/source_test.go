@@ -14,10 +14,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/wharf-logs/wharf/internal/checkpoint"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/positions"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,7 +83,7 @@ func tailOf(s []string) []string { return s[max(0, len(s)-3):] }
 type harness struct {
 	t     *testing.T
 	dir   string
-	store *checkpoint.Store
+	store *positions.Store
 	out   *collector
 	m     *metrics.Metrics
 	stop  func()
@@ -100,7 +100,7 @@ func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
 
 func (h *harness) start(srcs ...config.FileSource) {
 	h.t.Helper()
-	store, problem, err := checkpoint.Open(filepath.Join(h.dir, "data", "positions"), nil)
+	store, problem, err := positions.Open(filepath.Join(h.dir, "data", "positions"), nil)
 	if err != nil || problem != nil {
 		h.t.Fatal(err, problem)
 	}
@@ -327,7 +327,7 @@ func TestStalePositionsDropped(t *testing.T) {
 }
 
 func TestNewRejectsBadPatterns(t *testing.T) {
-	store, _, err := checkpoint.Open(filepath.Join(t.TempDir(), "positions"), nil)
+	store, _, err := positions.Open(filepath.Join(t.TempDir(), "positions"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

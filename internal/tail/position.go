@@ -69,7 +69,7 @@ type Position struct {
 // IsZero reports whether p names no file: the start of the live file.
 func (p Position) IsZero() bool { return p.Inode == 0 }
 
-// String encodes p for the checkpoint store as
+// String encodes p for the positions store as
 // "v1 <dev> <inode> <offset> <fingerprint length> <fingerprint in hex>".
 func (p Position) String() string {
 	b := make([]byte, 0, 64)

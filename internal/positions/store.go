@@ -1,4 +1,4 @@
-// Package checkpoint keeps the durable position of every source: how far its
+// Package positions keeps the durable position of every source: how far its
 // entries have been confirmed (delivered, dead-lettered or durably queued).
 // A position only advances when every earlier entry of its source is
 // confirmed, never on hand-off, so a restart or a kill -9 loses nothing and
@@ -9,7 +9,7 @@
 // offset). They are written atomically (temp file, fsync, rename, fsync of
 // the directory) at an interval and at shutdown, with a version and a
 // checksum.
-package checkpoint
+package positions
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ const magic = "wharf-positions"
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrNewerVersion reports a positions file written by a newer wharf.
-var ErrNewerVersion = errors.New("checkpoint: positions file is from a newer version")
+var ErrNewerVersion = errors.New("positions: file written by a newer version of wharf")
 
 // Store holds the positions of all sources and persists them. It is safe for
 // concurrent use.
@@ -64,14 +64,14 @@ func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 	}
 	s = &Store{path: path, log: log, positions: map[string]string{}}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, nil, fmt.Errorf("positions: %w", err)
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, nil, fmt.Errorf("positions: %w", err)
 	}
 	pos, derr := Decode(data)
 	if derr != nil {
@@ -82,9 +82,9 @@ func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 		}
 		aside := fmt.Sprintf("%s.%s-%d", path, why, time.Now().Unix())
 		if rerr := os.Rename(path, aside); rerr != nil {
-			return nil, nil, fmt.Errorf("checkpoint: %s is unusable (%v) and cannot be moved aside: %w", path, derr, rerr)
+			return nil, nil, fmt.Errorf("positions: %s is unusable (%v) and cannot be moved aside: %w", path, derr, rerr)
 		}
-		return s, fmt.Errorf("checkpoint: %s is unusable, moved to %s; sources start by start_at: %w", path, aside, derr), nil
+		return s, fmt.Errorf("positions: %s is unusable, moved to %s; sources start by start_at: %w", path, aside, derr), nil
 	}
 	s.positions = pos
 	return s, nil, nil
@@ -210,7 +210,7 @@ func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("positions: %w", err)
 	}
 	tmp := f.Name()
 	_, werr := f.Write(data)
@@ -219,11 +219,11 @@ func writeAtomic(path string, data []byte) error {
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		os.Remove(tmp)
 		// The *PathError names the file already.
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("positions: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("positions: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
@@ -250,34 +250,34 @@ func Encode(positions map[string]string) []byte {
 func Decode(data []byte) (map[string]string, error) {
 	header, rest, ok := bytes.Cut(data, []byte{'\n'})
 	if !ok {
-		return nil, errors.New("checkpoint: no header line")
+		return nil, errors.New("positions: no header line")
 	}
 	f := strings.Fields(string(header))
 	if len(f) != 4 || f[0] != magic {
-		return nil, errors.New("checkpoint: not a positions file")
+		return nil, errors.New("positions: not a positions file")
 	}
 	v, err := strconv.Atoi(f[1])
 	if err != nil || v < 1 {
-		return nil, fmt.Errorf("checkpoint: bad version %q", f[1])
+		return nil, fmt.Errorf("positions: bad version %q", f[1])
 	}
 	if v > Version {
 		return nil, fmt.Errorf("%w (version %d, this wharf reads %d)", ErrNewerVersion, v, Version)
 	}
 	sum, err := strconv.ParseUint(f[2], 16, 32)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: bad checksum %q", f[2])
+		return nil, fmt.Errorf("positions: bad checksum %q", f[2])
 	}
 	n, err := strconv.Atoi(f[3])
 	if err != nil || n < 0 || n > len(rest) {
-		return nil, fmt.Errorf("checkpoint: body length %q does not match the file (%d bytes)", f[3], len(rest))
+		return nil, fmt.Errorf("positions: body length %q does not match the file (%d bytes)", f[3], len(rest))
 	}
 	body := rest[:n]
 	if uint32(sum) != crc32.Checksum(body, castagnoli) {
-		return nil, errors.New("checkpoint: checksum mismatch")
+		return nil, errors.New("positions: checksum mismatch")
 	}
 	pos := map[string]string{}
 	if err := json.Unmarshal(body, &pos); err != nil {
-		return nil, fmt.Errorf("checkpoint: body: %w", err)
+		return nil, fmt.Errorf("positions: body: %w", err)
 	}
 	return pos, nil
 }
