@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // TestChurnLeavesNoLeak starts and removes 200 short-lived containers while

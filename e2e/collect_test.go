@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/filesink"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // record is one line of the file sink's NDJSON.

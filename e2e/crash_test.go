@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 	"github.com/wharf-logs/wharf/internal/vlogstest"
 )
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // readyz returns /readyz's status and body.
@@ -44,7 +44,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 	}
 	img := dockertest.LoggenImage(t)
 	binary(t)
-	data := diskfull.Tmpfs(t, "32m")
+	data := diskfulltest.Tmpfs(t, "32m")
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 	t.Cleanup(srv.Close)
 	cfg := inGroup(t, baseConfig(data, freePort(t))) + "buffer:\n  max_bytes: 1MiB\nqueue:\n  max_bytes: 16MiB\nloki:\n  url: " + srv.URL() +
@@ -79,7 +79,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 
 	// A: the receiver is up, the positions file cannot be written. Lines
 	// keep flowing; their positions stay in memory.
-	filler := diskfull.Fill(t, data)
+	filler := diskfulltest.Fill(t, data)
 	t.Log("A: data directory full, receiver up")
 	body := waitReady("/readyz to report the positions", http.StatusServiceUnavailable, "positions:", "no space left on device")
 	t.Logf("A: /readyz: %s", body)
@@ -98,7 +98,7 @@ func TestDataDirFullEndToEnd(t *testing.T) {
 	// B: the receiver goes down, wharf queues to disk, then the disk fills.
 	srv.Stop()
 	waitFor(t, 30*time.Second, "wharf to queue to disk", func() bool { return w.metrics()[`wharf_queue_bytes{sink="loki"}`] > 0 })
-	filler = diskfull.Fill(t, data)
+	filler = diskfulltest.Fill(t, data)
 	t.Log("B: data directory full, receiver down")
 	body = waitReady("/readyz to report the queue", http.StatusServiceUnavailable, "queue:", "no space left on device")
 	t.Logf("B: /readyz: %s", body)

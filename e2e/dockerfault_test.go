@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockerproxy"
+	"github.com/wharf-logs/wharf/internal/dockerproxytest"
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // dockerSocket is the daemon socket the tests' docker CLI talks to.
@@ -37,13 +37,13 @@ func dockerSocket(t testing.TB) string {
 
 // startDockerProxy puts a dockerproxy in front of the daemon socket, on a
 // short path (socket paths are limited to about 100 bytes).
-func startDockerProxy(t testing.TB) *dockerproxy.Proxy {
+func startDockerProxy(t testing.TB) *dockerproxytest.Proxy {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wharf-dp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := dockerproxy.Start(filepath.Join(dir, "docker.sock"), dockerSocket(t))
+	p, err := dockerproxytest.Start(filepath.Join(dir, "docker.sock"), dockerSocket(t))
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // Container edge cases, lines that look like markup, and timestamps that

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // receiverLines returns what the test receiver got for a container.

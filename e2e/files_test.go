@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 	"github.com/wharf-logs/wharf/internal/vlogstest"
 )
 

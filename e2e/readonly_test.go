@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/files"
 	"github.com/wharf-logs/wharf/internal/positions"
+	"github.com/wharf-logs/wharf/internal/seq"
 	logtail "github.com/wharf-logs/wharf/internal/tail"
 	"github.com/wharf-logs/wharf/internal/vlogstest"
 )

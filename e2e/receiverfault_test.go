@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/dockertest"
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // receiverFaults is the cycle TestReceiverFaultsEndToEnd runs through: each

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // Labels on every container the harness creates. wharf.test=1 marks test

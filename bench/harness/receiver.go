@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // receiver is the Loki-protocol endpoint the shipper pushes to: the test

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // result is what one scenario run in one read mode found.

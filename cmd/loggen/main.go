@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 // tick is the pacing period: lines due within a tick are written as one

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 func mustParse(t *testing.T, args ...string) config {

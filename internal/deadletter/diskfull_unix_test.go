@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 )
 
 // TestDeadLetterDiskFullFailsWholeAndRecovers: a dead letter that does not
@@ -24,7 +24,7 @@ func TestDeadLetterDiskFullFailsWholeAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	size := len(readRecords(t, path))
-	lift := diskfull.Limit(t, 300) // less than the records already there and the next
+	lift := diskfulltest.Limit(t, 300) // less than the records already there and the next
 	err := w.DeadLetter("loki", "invalid", errors.New("status 400"), entries(5, "full"))
 	lift()
 	if !errors.Is(err, syscall.EFBIG) {

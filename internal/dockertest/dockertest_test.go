@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/dockertest/seq"
+	"github.com/wharf-logs/wharf/internal/seq"
 )
 
 func TestMain(m *testing.M) {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
@@ -21,7 +21,7 @@ func TestRotatorPartialWriteLeavesWholeRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunk := append(append(numbered(1, 100), numbered(2, 100)...), numbered(3, 100)...)
-	lift := diskfull.Limit(t, 150) // room for half of record 1
+	lift := diskfulltest.Limit(t, 150) // room for half of record 1
 	err := r.Write(chunk)
 	lift()
 	if err == nil {
@@ -60,7 +60,7 @@ func TestSendDiskFullIsRetryableAndLeavesValidNDJSON(t *testing.T) {
 		}
 		big.Add(entry.Entry{Time: int64(i), Line: line, Stream: web})
 	}
-	lift := diskfull.Limit(t, uint64(st.Size())+300<<10)
+	lift := diskfulltest.Limit(t, uint64(st.Size())+300<<10)
 	err = s.Send(t.Context(), big)
 	lift()
 	if retry, _ := sink.IsRetryable(err); err == nil || !retry {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
@@ -28,7 +28,7 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 		return nil
 	}
 	out := testOutput(f, 8<<10)
-	dir := diskfull.Tmpfs(t, "2m")
+	dir := diskfulltest.Tmpfs(t, "2m")
 	out.Queue = openQueue(t, dir)
 	p, err := New([]Output{out}, Deps{})
 	if err != nil {
@@ -42,7 +42,7 @@ func TestUnwritableQueueDoesNotHoldTheSourceBack(t *testing.T) {
 	if out.Queue.Bytes() == 0 {
 		t.Fatal("nothing was queued while the sink was down")
 	}
-	diskfull.Fill(t, dir) // every append to the queue fails from now on
+	diskfulltest.Fill(t, dir) // every append to the queue fails from now on
 	down.Store(false)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 )
 
 // After a failed append nothing may be appended again (the pipeline sends
@@ -15,11 +15,11 @@ import (
 // clears once it takes a new segment. The queue is on a tmpfs filled up for
 // real (root only).
 func TestFailedAppendClearsWithoutAnotherAppend(t *testing.T) {
-	dir := diskfull.Tmpfs(t, "1m")
+	dir := diskfulltest.Tmpfs(t, "1m")
 	q := openQueue(t, dir, Options{SyncInterval: 5 * time.Millisecond})
 	appendRecs(t, q, 0, 10)
 	run(t, q)
-	filler := diskfull.Fill(t, dir)
+	filler := diskfulltest.Fill(t, dir)
 	big := make([]byte, 8<<10)
 	if err := q.Append(t.Context(), big, nil); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Append on a full disk: %v, want ENOSPC", err)

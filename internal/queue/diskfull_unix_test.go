@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/diskfull"
+	"github.com/wharf-logs/wharf/internal/diskfulltest"
 )
 
 func TestDiskFullFailsAppendAndRecovers(t *testing.T) {
@@ -36,7 +36,7 @@ func TestDiskFullFailsAppendAndRecovers(t *testing.T) {
 			if tc.roll {
 				q.opts.SegmentBytes = size
 			}
-			lift := diskfull.Limit(t, tc.limit(size))
+			lift := diskfulltest.Limit(t, tc.limit(size))
 			for i := 10; i < 13; i++ {
 				err := q.Append(t.Context(), rec(i), nil)
 				if !errors.Is(err, syscall.EFBIG) {
@@ -90,7 +90,7 @@ func TestDiskFullFailsHeadWriteAndRecovers(t *testing.T) {
 	appendRecs(t, q, 0, 10)
 	_, ends := readAll(t, q)
 	q.Commit(ends[4])
-	lift := diskfull.Limit(t, 8)
+	lift := diskfulltest.Limit(t, 8)
 	err := q.flush()
 	lift()
 	if !errors.Is(err, syscall.EFBIG) {

@@ -1,7 +1,7 @@
 //go:build unix
 
-// Package diskfull makes a test's writes fail as on a full disk.
-package diskfull
+// Package diskfulltest makes a test's writes fail as on a full disk.
+package diskfulltest
 
 import (
 	"flag"

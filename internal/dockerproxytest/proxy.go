@@ -1,4 +1,4 @@
-// Package dockerproxy is a unix-socket proxy for tests that sits between a
+// Package dockerproxytest is a unix-socket proxy for tests that sits between a
 // Docker Engine API client and the daemon's socket. It forwards every
 // connection byte for byte, records the request line of every request it
 // sees, and can cut all open connections at once, and refuse new ones for a
@@ -16,7 +16,7 @@
 // Refusing is done the way a stopped daemon refuses: the listener is closed
 // but its socket file is left in place, so a client's connect fails with
 // ECONNREFUSED until the proxy listens again.
-package dockerproxy
+package dockerproxytest
 
 import (
 	"bufio"
@@ -151,7 +151,7 @@ type conn struct {
 func Start(path, target string) (*Proxy, error) {
 	target = strings.TrimPrefix(target, "unix://")
 	if target == "" {
-		return nil, errors.New("dockerproxy: no target socket")
+		return nil, errors.New("dockerproxytest: no target socket")
 	}
 	p := &Proxy{path: path, target: target, conns: map[*conn]struct{}{}}
 	p.mu.Lock()
@@ -174,7 +174,7 @@ func (p *Proxy) listenLocked() error {
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p.path, Net: "unix"})
 	if err != nil {
-		return fmt.Errorf("dockerproxy: %w", err)
+		return fmt.Errorf("dockerproxytest: %w", err)
 	}
 	// Closing to refuse must leave the socket file: connecting to it then
 	// fails with ECONNREFUSED, as with a daemon that stopped.
@@ -242,7 +242,7 @@ func (p *Proxy) Refuse(d time.Duration) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return 0, errors.New("dockerproxy: closed")
+		return 0, errors.New("dockerproxytest: closed")
 	}
 	p.gen++
 	if p.timer != nil {
@@ -275,7 +275,7 @@ func (p *Proxy) Resume() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return errors.New("dockerproxy: closed")
+		return errors.New("dockerproxytest: closed")
 	}
 	p.gen++
 	if p.timer != nil {
@@ -334,7 +334,7 @@ func (p *Proxy) Close() error {
 	p.mu.Unlock()
 	p.wg.Wait()
 	if err := os.Remove(p.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("dockerproxy: %w", err)
+		return fmt.Errorf("dockerproxytest: %w", err)
 	}
 	return nil
 }
@@ -472,7 +472,7 @@ func (p *Proxy) forwardRequests(c *conn, up net.Conn) error {
 // it has been passed on.
 type framingError string
 
-func (e framingError) Error() string { return "dockerproxy: " + string(e) }
+func (e framingError) Error() string { return "dockerproxytest: " + string(e) }
 
 // rawCopy writes head and then everything else the client sends.
 func rawCopy(up io.Writer, head []byte, br *bufio.Reader) error {

@@ -1,4 +1,4 @@
-package diskfull
+package diskfulltest
 
 import (
 	"errors"
