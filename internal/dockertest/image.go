@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/locktest"
 )
 
 // LoggenRepo is the repository of the loggen test image; its tags are
@@ -72,7 +74,7 @@ func buildLoggen(ctx context.Context) (ref string, built bool, err error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", false, fmt.Errorf("dockertest: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(cache, "loggen-image.lock"))
+	unlock, err := locktest.File(filepath.Join(cache, "loggen-image.lock"))
 	if err != nil {
 		return "", false, err
 	}

@@ -60,6 +60,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/locktest"
 )
 
 // Module, Package and Version identify the VictoriaLogs build used.
@@ -120,7 +122,7 @@ func install(ctx context.Context, root, bin, path string) error {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return fmt.Errorf("vlogstest: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(root, ".cache", "victoria-logs-install.lock"))
+	unlock, err := locktest.File(filepath.Join(root, ".cache", "victoria-logs-install.lock"))
 	if err != nil {
 		return err
 	}
