@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 	"github.com/wharf-logs/wharf/internal/seq"
 )
@@ -152,7 +151,7 @@ func (t *tracker) containerName(selector string) string {
 		return v.(string)
 	}
 	name := ""
-	if ls, err := loki.ParseLabels(selector); err == nil {
+	if ls, err := lokitest.ParseLabels(selector); err == nil {
 		for _, l := range ls {
 			if l.Name == t.labelKey {
 				name = strings.TrimPrefix(l.Value, "/")

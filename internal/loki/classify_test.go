@@ -1,4 +1,4 @@
-package loki
+package loki_test
 
 import (
 	"reflect"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -19,16 +20,16 @@ func TestRetryAfter(t *testing.T) {
 		{"0", 0},
 		{"-5", 0},
 		{" 30 ", 30 * time.Second},
-		{"99999999999999", maxRetryAfter},
+		{"99999999999999", loki.MaxRetryAfter},
 		{"Sat, 01 Mar 2025 12:02:00 GMT", 2 * time.Minute},
 		{"Saturday, 01-Mar-25 12:00:10 GMT", 10 * time.Second}, // RFC 850
 		{"Sat Mar  1 12:00:05 2025", 5 * time.Second},          // asctime
 		{"Sat, 01 Mar 2025 11:00:00 GMT", 0},                   // in the past
-		{"Sun, 01 Mar 2099 11:00:00 GMT", maxRetryAfter},
+		{"Sun, 01 Mar 2099 11:00:00 GMT", loki.MaxRetryAfter},
 		{"soon", 0},
 		{"1.5", 0},
 	} {
-		if got := retryAfter(tc.in, now); got != tc.want {
+		if got := loki.RetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("retryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
@@ -49,35 +50,35 @@ func TestParseRejection(t *testing.T) {
 		reason string
 		counts map[string]int
 	}{
-		{"single distributor error", oldMsg + "\n", ReasonTooOld, map[string]int{ReasonTooOld: 1}},
+		{"single distributor error", oldMsg + "\n", loki.ReasonTooOld, map[string]int{loki.ReasonTooOld: 1}},
 		{"grouped distributor errors", "3 errors like: " + oldMsg + "; 5 errors like: " + newMsg + "; 1 errors like: " + sizeMsg,
-			ReasonTooNew, map[string]int{ReasonTooOld: 3, ReasonTooNew: 5, ReasonLineTooLong: 1}},
-		{"one message grouped", "4 errors like: " + sizeMsg, ReasonLineTooLong, map[string]int{ReasonLineTooLong: 4}},
+			loki.ReasonTooNew, map[string]int{loki.ReasonTooOld: 3, loki.ReasonTooNew: 5, loki.ReasonLineTooLong: 1}},
+		{"one message grouped", "4 errors like: " + sizeMsg, loki.ReasonLineTooLong, map[string]int{loki.ReasonLineTooLong: 4}},
 		{"semicolons inside a message", `2 errors like: entry for stream '{app="a; 3 b"}' has timestamp too old: x; 1 errors like: ` + newMsg,
-			ReasonTooOld, map[string]int{ReasonTooOld: 2, ReasonTooNew: 1}},
+			loki.ReasonTooOld, map[string]int{loki.ReasonTooOld: 2, loki.ReasonTooNew: 1}},
 		{"ingester lines with total",
 			"entry with timestamp 2024-01-01 00:00:00 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2024-01-01T00:00:00Z, oldest acceptable timestamp is: 2024-01-01T02:00:00Z',\n" +
 				"entry with timestamp 2024-01-01 00:00:01 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2024-01-01T00:00:01Z, oldest acceptable timestamp is: 2024-01-01T02:00:00Z',\n" +
 				"user 'fake', total ignored: 25 out of 40 for stream: {app=\"web\"}",
-			ReasonTooFarBehind, map[string]int{ReasonTooFarBehind: 25}},
+			loki.ReasonTooFarBehind, map[string]int{loki.ReasonTooFarBehind: 25}},
 		{"older ingester out of order",
 			"entry with timestamp 1970-01-01 00:00:00 +0000 UTC ignored, reason: 'entry out of order' for stream: {foo=\"bar\"},\ntotal ignored: 1 out of 1",
-			ReasonTooFarBehind, map[string]int{ReasonTooFarBehind: 1}},
-		{"grouped with total", "2 errors like: " + oldMsg + "\ntotal ignored: 2 out of 4", ReasonTooOld, map[string]int{ReasonTooOld: 2}},
-		{"bad labels counted per stream entries", `stream '{app="web"}' has label name too long: 'aaaa'`, ReasonInvalidLabels, map[string]int{ReasonInvalidLabels: 3}},
-		{"labels parse error", `Error parsing labels '{app="db", env="prod"}' with error: 1:2: parse error`, ReasonInvalidLabels, map[string]int{ReasonInvalidLabels: 1}},
-		{"missing labels", "error at least one label pair is required per stream", ReasonInvalidLabels, map[string]int{ReasonInvalidLabels: 1}},
-		{"too many label names", `entry for stream '{app="web"}' has 16 label names; limit 15`, ReasonInvalidLabels, map[string]int{ReasonInvalidLabels: 3}},
+			loki.ReasonTooFarBehind, map[string]int{loki.ReasonTooFarBehind: 1}},
+		{"grouped with total", "2 errors like: " + oldMsg + "\ntotal ignored: 2 out of 4", loki.ReasonTooOld, map[string]int{loki.ReasonTooOld: 2}},
+		{"bad labels counted per stream entries", `stream '{app="web"}' has label name too long: 'aaaa'`, loki.ReasonInvalidLabels, map[string]int{loki.ReasonInvalidLabels: 3}},
+		{"labels parse error", `Error parsing labels '{app="db", env="prod"}' with error: 1:2: parse error`, loki.ReasonInvalidLabels, map[string]int{loki.ReasonInvalidLabels: 1}},
+		{"missing labels", "error at least one label pair is required per stream", loki.ReasonInvalidLabels, map[string]int{loki.ReasonInvalidLabels: 1}},
+		{"too many label names", `entry for stream '{app="web"}' has 16 label names; limit 15`, loki.ReasonInvalidLabels, map[string]int{loki.ReasonInvalidLabels: 3}},
 		{"structured metadata not allowed", `stream '{app="web"}' includes structured metadata, but this feature is disallowed. Please see ` + "`limits_config.allow_structured_metadata`",
-			ReasonStructuredMetadata, map[string]int{ReasonStructuredMetadata: 1}},
-		{"rate limit", "Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec)", ReasonRateLimited, map[string]int{ReasonRateLimited: 1}},
-		{"body too large", "request body too large: 100 bytes, limit: 10 bytes", ReasonTooLarge, map[string]int{ReasonTooLarge: 1}},
-		{"unknown text", "couldn't parse push request: proto: illegal wireType 7", ReasonInvalid, nil},
-		{"empty", "", ReasonInvalid, nil},
-		{"invalid utf8", "\xff\xfe garbage", ReasonInvalid, nil},
+			loki.ReasonStructuredMetadata, map[string]int{loki.ReasonStructuredMetadata: 1}},
+		{"rate limit", "Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec)", loki.ReasonRateLimited, map[string]int{loki.ReasonRateLimited: 1}},
+		{"body too large", "request body too large: 100 bytes, limit: 10 bytes", loki.ReasonTooLarge, map[string]int{loki.ReasonTooLarge: 1}},
+		{"unknown text", "couldn't parse push request: proto: illegal wireType 7", loki.ReasonInvalid, nil},
+		{"empty", "", loki.ReasonInvalid, nil},
+		{"invalid utf8", "\xff\xfe garbage", loki.ReasonInvalid, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reason, counts := parseRejection([]byte(tc.body), b)
+			reason, counts := loki.ParseRejection([]byte(tc.body), b)
 			if reason != tc.reason || !reflect.DeepEqual(counts, tc.counts) {
 				t.Fatalf("got %q %v, want %q %v", reason, counts, tc.reason, tc.counts)
 			}
@@ -94,9 +95,9 @@ func TestSnippet(t *testing.T) {
 		{"<html><head><TITLE> 503 Service Unavailable </TITLE></head><body>...</body></html>", "text/html", "html page: 503 Service Unavailable"},
 		{"<html><body>no title</body></html>", "text/html; charset=utf-8", "html page"},
 		{"bad \xff and \x00 control", "", "bad \uFFFD and \uFFFD control"},
-		{strings.Repeat("x", 2000), "", strings.Repeat("x", maxSnippet) + "..."},
+		{strings.Repeat("x", 2000), "", strings.Repeat("x", loki.MaxSnippet) + "..."},
 	} {
-		if got := snippet([]byte(tc.body), tc.ctype); got != tc.want {
+		if got := loki.Snippet([]byte(tc.body), tc.ctype); got != tc.want {
 			t.Errorf("snippet(%q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package loki
+package loki_test
 
 import (
 	"bytes"
@@ -32,6 +32,8 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
+	"github.com/wharf-logs/wharf/internal/lokitest"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
@@ -41,13 +43,13 @@ func testConfig(url string) config.Loki {
 	return cfg
 }
 
-func quietDeps() Deps {
-	return Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "1.2.3"}
+func quietDeps() loki.Deps {
+	return loki.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "1.2.3"}
 }
 
-func newClient(t *testing.T, cfg config.Loki, deps Deps) *Client {
+func newClient(t *testing.T, cfg config.Loki, deps loki.Deps) *loki.Client {
 	t.Helper()
-	c, err := New(cfg, deps)
+	c, err := loki.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(push)
 			tc.mutate(&cfg)
-			_, err := New(cfg, quietDeps())
+			_, err := loki.New(cfg, quietDeps())
 			if err == nil {
 				t.Fatal("New accepted the config")
 			}
@@ -139,14 +141,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(testConfig(push), Deps{}); err == nil {
+	if _, err := loki.New(testConfig(push), loki.Deps{}); err == nil {
 		t.Fatal("New accepted a nil logger")
 	}
 }
 
 func TestNewKeepsPasswordsOutOfErrors(t *testing.T) {
 	for _, raw := range []string{"ftp://user:s3cret@loki/push", "http://user:s3cret@loki:3100", "http://user:s3cret@lo ki/%zz"} {
-		_, err := New(testConfig(raw), quietDeps())
+		_, err := loki.New(testConfig(raw), quietDeps())
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("URL %s: error %v", raw, err)
 		}
@@ -158,7 +160,7 @@ func TestNewKeepsPasswordsOutOfErrors(t *testing.T) {
 type recorder struct {
 	mu      sync.Mutex
 	headers []http.Header
-	streams [][]PushedStream
+	streams [][]lokitest.PushedStream
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -167,7 +169,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	streams, err := DecodePush(body, req.Header.Get("Content-Type"), req.Header.Get("Content-Encoding"))
+	streams, err := lokitest.DecodePush(body, req.Header.Get("Content-Type"), req.Header.Get("Content-Encoding"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -192,14 +194,14 @@ func TestSendHeadersAndBody(t *testing.T) {
 		ctype    string
 		encoding string
 	}{
-		{"protobuf basic auth from file", FormatProtobuf, false, func(c *config.Loki, _ string) {
+		{"protobuf basic auth from file", loki.FormatProtobuf, false, func(c *config.Loki, _ string) {
 			c.BasicAuth = config.BasicAuth{Username: "user", PasswordFile: passwordFile}
-		}, basic, ContentTypeProtobuf, ""},
-		{"json bearer from file", FormatJSON, false, func(c *config.Loki, _ string) { c.BearerFile = bearerFile }, "Bearer tok-123", ContentTypeJSON, ""},
-		{"gzip json bearer", FormatJSON, true, func(c *config.Loki, _ string) { c.Bearer = "inline" }, "Bearer inline", ContentTypeJSON, "gzip"},
-		{"credentials in url", FormatProtobuf, false, func(c *config.Loki, u string) {
+		}, basic, loki.ContentTypeProtobuf, ""},
+		{"json bearer from file", loki.FormatJSON, false, func(c *config.Loki, _ string) { c.BearerFile = bearerFile }, "Bearer tok-123", loki.ContentTypeJSON, ""},
+		{"gzip json bearer", loki.FormatJSON, true, func(c *config.Loki, _ string) { c.Bearer = "inline" }, "Bearer inline", loki.ContentTypeJSON, "gzip"},
+		{"credentials in url", loki.FormatProtobuf, false, func(c *config.Loki, u string) {
 			c.URL = strings.Replace(u, "http://", "http://user:pa%3Ass@", 1)
-		}, basic, ContentTypeProtobuf, ""},
+		}, basic, loki.ContentTypeProtobuf, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -234,7 +236,7 @@ func TestSendHeadersAndBody(t *testing.T) {
 					t.Errorf("header %s = %q, want %q", k, got, want)
 				}
 			}
-			if want := expected(b, tc.format == FormatJSON); !reflect.DeepEqual(rec.streams[0], want) {
+			if want := expected(b, tc.format == loki.FormatJSON); !reflect.DeepEqual(rec.streams[0], want) {
 				t.Errorf("server decoded %+v, want %+v", rec.streams[0], want)
 			}
 		})
@@ -309,19 +311,19 @@ func TestSendClassifiesResponses(t *testing.T) {
 		{"502 html", response{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"},
 			&want{retry: true, text: "html page: 502 Bad Gateway"}},
 		{"408", response{status: 408}, &want{retry: true}},
-		{"401", response{status: 401, body: "no org id"}, &want{reason: ReasonUnauthorized, text: "no org id"}},
-		{"403", response{status: 403}, &want{reason: ReasonUnauthorized}},
-		{"413", response{status: 413}, &want{reason: ReasonTooLarge}},
-		{"404", response{status: 404, body: "404 page not found"}, &want{reason: ReasonInvalid}},
-		{"301", response{status: 301, header: map[string]string{"Location": "https://loki/push"}}, &want{reason: ReasonInvalid, text: "redirected to https://loki/push"}},
+		{"401", response{status: 401, body: "no org id"}, &want{reason: loki.ReasonUnauthorized, text: "no org id"}},
+		{"403", response{status: 403}, &want{reason: loki.ReasonUnauthorized}},
+		{"413", response{status: 413}, &want{reason: loki.ReasonTooLarge}},
+		{"404", response{status: 404, body: "404 page not found"}, &want{reason: loki.ReasonInvalid}},
+		{"301", response{status: 301, header: map[string]string{"Location": "https://loki/push"}}, &want{reason: loki.ReasonInvalid, text: "redirected to https://loki/push"}},
 		{"400 too old", response{status: 400, body: "entry for stream '" + webKey + "' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2024-01-01T00:00:00Z\n"},
-			&want{reason: ReasonTooOld, counts: map[string]int{ReasonTooOld: 1}, text: "timestamp too old"}},
+			&want{reason: loki.ReasonTooOld, counts: map[string]int{loki.ReasonTooOld: 1}, text: "timestamp too old"}},
 		{"400 grouped", response{status: 400, body: "2 errors like: entry for stream '" + webKey + "' has timestamp too new: 2099-01-01T00:00:00Z; " +
 			"1 errors like: Max entry size '10' bytes exceeded for stream '" + webKey + "' while adding an entry with length '20' bytes"},
-			&want{reason: ReasonTooNew, counts: map[string]int{ReasonTooNew: 2, ReasonLineTooLong: 1}}},
+			&want{reason: loki.ReasonTooNew, counts: map[string]int{loki.ReasonTooNew: 2, loki.ReasonLineTooLong: 1}}},
 		{"400 invalid labels counts the stream's entries", response{status: 400, body: "stream '" + webKey + "' has label value too long: 'x'"},
-			&want{reason: ReasonInvalidLabels, counts: map[string]int{ReasonInvalidLabels: 2}}},
-		{"400 unknown", response{status: 400, body: "couldn't parse push request: unexpected EOF"}, &want{reason: ReasonInvalid, text: "unexpected EOF"}},
+			&want{reason: loki.ReasonInvalidLabels, counts: map[string]int{loki.ReasonInvalidLabels: 2}}},
+		{"400 unknown", response{status: 400, body: "couldn't parse push request: unexpected EOF"}, &want{reason: loki.ReasonInvalid, text: "unexpected EOF"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(serve(tc.resp))
@@ -341,7 +343,7 @@ func TestSendClassifiesResponses(t *testing.T) {
 			if !strings.HasPrefix(msg, "loki: push to "+srv.URL+"/loki/api/v1/push: status "+fmt.Sprint(tc.resp.status)) || !strings.Contains(msg, tc.want.text) {
 				t.Errorf("error %q does not name the URL and status, or lacks %q", msg, tc.want.text)
 			}
-			var herr *HTTPError
+			var herr *loki.HTTPError
 			if !errors.As(err, &herr) || herr.StatusCode != tc.resp.status {
 				t.Errorf("no *HTTPError with status %d in %v", tc.resp.status, err)
 			}
@@ -458,7 +460,7 @@ func TestSendObserves(t *testing.T) {
 	deps.Observer = &obs
 	c := newClient(t, testConfig(srv.URL+"/push"), deps)
 	b := smallBatch()
-	enc, _ := NewEncoder(FormatProtobuf, false)
+	enc, _ := loki.NewEncoder(loki.FormatProtobuf, false)
 	size := len(enc.Encode(b).Body)
 	_ = c.Send(t.Context(), b)
 	code.Store(503)
@@ -569,10 +571,10 @@ func TestSendConcurrent(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	for _, format := range []string{FormatProtobuf, FormatJSON} {
+	for _, format := range []string{loki.FormatProtobuf, loki.FormatJSON} {
 		rec.streams = nil
 		cfg := testConfig(srv.URL + "/push")
-		cfg.Format, cfg.Gzip, cfg.Parallelism = format, format == FormatJSON, 3
+		cfg.Format, cfg.Gzip, cfg.Parallelism = format, format == loki.FormatJSON, 3
 		c := newClient(t, cfg, quietDeps())
 		const workers, sends = 6, 20 // more workers than shards
 		var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-package loki
+package loki_test
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/jsonenc"
+	"github.com/wharf-logs/wharf/internal/loki"
+	"github.com/wharf-logs/wharf/internal/lokitest"
 )
 
 func labels(kv ...string) entry.Labels {
@@ -42,16 +44,16 @@ func batchOf(lines ...line) *entry.Batch {
 
 // expected is what decoding an encoded b must give. For JSON, invalid UTF-8
 // comes back with each bad byte replaced by U+FFFD, as encoding/json does.
-func expected(b *entry.Batch, viaJSON bool) []PushedStream {
+func expected(b *entry.Batch, viaJSON bool) []lokitest.PushedStream {
 	fix := func(s string) string {
 		if !viaJSON {
 			return s
 		}
 		return replaceInvalid(s)
 	}
-	var out []PushedStream
+	var out []lokitest.PushedStream
 	for _, s := range b.Streams {
-		ps := PushedStream{Labels: s.Stream.Key}
+		ps := lokitest.PushedStream{Labels: s.Stream.Key}
 		if viaJSON {
 			var l entry.Labels
 			for _, p := range s.Stream.Labels {
@@ -60,7 +62,7 @@ func expected(b *entry.Batch, viaJSON bool) []PushedStream {
 			ps.Labels = l.String()
 		}
 		for _, e := range s.Entries {
-			pe := PushedEntry{Time: e.Time, Line: fix(string(e.Line))}
+			pe := lokitest.PushedEntry{Time: e.Time, Line: fix(string(e.Line))}
 			for _, p := range s.Stream.Metadata {
 				pe.Metadata = append(pe.Metadata, entry.Label{Name: fix(p.Name), Value: fix(p.Value)})
 			}
@@ -131,7 +133,7 @@ func TestAppendProtobufBytes(t *testing.T) {
 		),
 	}, nil)
 
-	got := AppendProtobuf([]byte("prefix"), b)
+	got := loki.AppendProtobuf([]byte("prefix"), b)
 	if !bytes.HasPrefix(got, []byte("prefix")) {
 		t.Fatalf("dst prefix lost: %q", got[:6])
 	}
@@ -150,8 +152,8 @@ func TestAppendProtobufGrowsOnce(t *testing.T) {
 	// With a buffer of exactly the output size, an underestimate would grow
 	// it while appending and an overestimate in slices.Grow: either
 	// allocates.
-	dst := make([]byte, 0, len(AppendProtobuf(nil, b)))
-	if n := testing.AllocsPerRun(10, func() { dst = AppendProtobuf(dst[:0], b) }); n != 0 {
+	dst := make([]byte, 0, len(loki.AppendProtobuf(nil, b)))
+	if n := testing.AllocsPerRun(10, func() { dst = loki.AppendProtobuf(dst[:0], b) }); n != 0 {
 		t.Fatalf("%v allocations with an exact buffer: the size was not computed exactly", n)
 	}
 }
@@ -160,7 +162,7 @@ func TestAppendJSONShape(t *testing.T) {
 	s := entry.NewStream(labels("app", "web", "host", "h1"), labels("container_id", "c1"), "web")
 	bare := entry.NewStream(labels("app", "db"), nil, "db")
 	b := batchOf(line{s, 1, "a\"b"}, line{s, 2, "c"}, line{bare, 3, "d"})
-	got := string(AppendJSON(nil, b))
+	got := string(loki.AppendJSON(nil, b))
 	want := `{"streams":[` +
 		`{"stream":{"app":"web","host":"h1"},"values":[["1","a\"b",{"container_id":"c1"}],["2","c",{"container_id":"c1"}]]},` +
 		`{"stream":{"app":"db"},"values":[["3","d"]]}]}`
@@ -170,7 +172,7 @@ func TestAppendJSONShape(t *testing.T) {
 	if !json.Valid([]byte(got)) {
 		t.Fatal("not valid JSON")
 	}
-	if got := string(AppendJSON(nil, &entry.Batch{})); got != `{"streams":[]}` {
+	if got := string(loki.AppendJSON(nil, &entry.Batch{})); got != `{"streams":[]}` {
 		t.Fatalf("empty batch: %s", got)
 	}
 }
@@ -206,14 +208,14 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func roundTrip(t testing.TB, format string, gz bool, b *entry.Batch) []PushedStream {
+func roundTrip(t testing.TB, format string, gz bool, b *entry.Batch) []lokitest.PushedStream {
 	t.Helper()
-	enc, err := NewEncoder(format, gz)
+	enc, err := loki.NewEncoder(format, gz)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := enc.Encode(b)
-	got, err := DecodePush(p.Body, p.ContentType, p.ContentEncoding)
+	got, err := lokitest.DecodePush(p.Body, p.ContentType, p.ContentEncoding)
 	if err != nil {
 		t.Fatalf("%s gzip=%v: decode: %v", format, gz, err)
 	}
@@ -253,9 +255,9 @@ func TestRoundTrip(t *testing.T) {
 			for _, tc := range []struct {
 				format string
 				gzip   bool
-			}{{FormatProtobuf, false}, {FormatJSON, false}, {FormatJSON, true}} {
+			}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
 				got := roundTrip(t, tc.format, tc.gzip, b)
-				want := expected(b, tc.format == FormatJSON)
+				want := expected(b, tc.format == loki.FormatJSON)
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("%s gzip=%v:\n got %+v\nwant %+v", tc.format, tc.gzip, trim(got), trim(want))
 				}
@@ -265,10 +267,10 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // trim shortens long lines for failure messages.
-func trim(ss []PushedStream) []PushedStream {
-	out := make([]PushedStream, len(ss))
+func trim(ss []lokitest.PushedStream) []lokitest.PushedStream {
+	out := make([]lokitest.PushedStream, len(ss))
 	for i, s := range ss {
-		out[i] = PushedStream{Labels: s.Labels}
+		out[i] = lokitest.PushedStream{Labels: s.Labels}
 		for _, e := range s.Entries {
 			if len(e.Line) > 80 {
 				e.Line = e.Line[:80] + "..."
@@ -295,12 +297,12 @@ func TestEncoderHeadersAndReuse(t *testing.T) {
 		ctype    string
 		encoding string
 	}{
-		{FormatProtobuf, false, "application/x-protobuf", ""},
-		{FormatProtobuf, true, "application/x-protobuf", ""}, // snappy already
-		{FormatJSON, false, "application/json", ""},
-		{FormatJSON, true, "application/json", "gzip"},
+		{loki.FormatProtobuf, false, "application/x-protobuf", ""},
+		{loki.FormatProtobuf, true, "application/x-protobuf", ""}, // snappy already
+		{loki.FormatJSON, false, "application/json", ""},
+		{loki.FormatJSON, true, "application/json", "gzip"},
 	} {
-		enc, err := NewEncoder(tc.format, tc.gzip)
+		enc, err := loki.NewEncoder(tc.format, tc.gzip)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,15 +312,15 @@ func TestEncoderHeadersAndReuse(t *testing.T) {
 		}
 		// A second, smaller batch must not carry bytes of the first.
 		p = enc.Encode(small)
-		got, err := DecodePush(p.Body, p.ContentType, p.ContentEncoding)
+		got, err := lokitest.DecodePush(p.Body, p.ContentType, p.ContentEncoding)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := expected(small, tc.format == FormatJSON); !reflect.DeepEqual(got, want) {
+		if want := expected(small, tc.format == loki.FormatJSON); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s gzip=%v: after reuse got %+v, want %+v", tc.format, tc.gzip, got, want)
 		}
 	}
-	if _, err := NewEncoder("xml", false); err == nil {
+	if _, err := loki.NewEncoder("xml", false); err == nil {
 		t.Fatal("NewEncoder accepted format xml")
 	}
 }
@@ -326,7 +328,7 @@ func TestEncoderHeadersAndReuse(t *testing.T) {
 func TestProtobufIsSnappyBlock(t *testing.T) {
 	web := entry.NewStream(labels("app", "web"), nil, "web")
 	b := batchOf(line{web, 1, strings.Repeat("abc", 100)})
-	enc, _ := NewEncoder(FormatProtobuf, false)
+	enc, _ := loki.NewEncoder(loki.FormatProtobuf, false)
 	body := enc.Encode(b).Body
 	// A snappy block, not the framed stream format: it starts with the
 	// uvarint of the decoded length.
@@ -334,7 +336,7 @@ func TestProtobufIsSnappyBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := binary.Uvarint(body); int(n) != len(raw) || !bytes.Equal(raw, AppendProtobuf(nil, b)) {
+	if n, _ := binary.Uvarint(body); int(n) != len(raw) || !bytes.Equal(raw, loki.AppendProtobuf(nil, b)) {
 		t.Fatal("body is not a snappy block of the protobuf encoding")
 	}
 }

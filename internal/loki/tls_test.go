@@ -1,4 +1,4 @@
-package loki
+package loki_test
 
 import (
 	"crypto/tls"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
@@ -32,7 +33,7 @@ func TestDefaultConfigVerifiesTLS(t *testing.T) {
 	if def != (config.TLS{}) {
 		t.Fatalf("default loki.tls is %+v, want nothing set (verification on, system CAs)", def)
 	}
-	tc, err := tlsConfig(def)
+	tc, err := loki.TLSConfig(def)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 )
 
@@ -31,5 +32,32 @@ func BenchmarkSend(b *testing.B) {
 		if err := c.Send(b.Context(), batch); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestBenchBatchIsRealistic(t *testing.T) {
+	b := lokitest.BenchBatch(1 << 20)
+	if avg := b.Bytes / b.Entries; avg < 230 || avg > 300 {
+		t.Fatalf("average line %d bytes, want about 265", avg)
+	}
+	if testing.Verbose() {
+		t.Logf("%d entries, average line %d bytes, sample: %s", b.Entries, b.Bytes/b.Entries, b.Streams[0].Entries[0].Line)
+	}
+}
+
+func BenchmarkDecodePush(bm *testing.B) {
+	b := lokitest.BenchBatch(1 << 20)
+	for _, format := range []string{loki.FormatProtobuf, loki.FormatJSON} {
+		bm.Run(format, func(bm *testing.B) {
+			enc, _ := loki.NewEncoder(format, false)
+			p := enc.Encode(b)
+			bm.SetBytes(int64(b.Bytes))
+			bm.ReportAllocs()
+			for bm.Loop() {
+				if _, err := lokitest.DecodePush(p.Body, p.ContentType, p.ContentEncoding); err != nil {
+					bm.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/loki"
 )
 
 // PushPath is the path the server accepts pushes on.
@@ -456,7 +455,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			s.answer(w, rec, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("request body too large: more than %d bytes", loki.MaxDecodedBytes))
+			s.answer(w, rec, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("request body too large: more than %d bytes", MaxDecodedBytes))
 			return
 		}
 		// The client went away mid-body; nothing to answer.
@@ -741,12 +740,12 @@ func (f *failures) body(entries int) string {
 	return b.String()
 }
 
-// readBody reads a push body of at most loki.MaxDecodedBytes, sized from
+// readBody reads a push body of at most MaxDecodedBytes, sized from
 // Content-Length when given, so a large body is read in one allocation.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := r.Body
-	r.Body = http.MaxBytesReader(w, body, loki.MaxDecodedBytes)
-	if n := r.ContentLength; n > 0 && n <= loki.MaxDecodedBytes {
+	r.Body = http.MaxBytesReader(w, body, MaxDecodedBytes)
+	if n := r.ContentLength; n > 0 && n <= MaxDecodedBytes {
 		buf := bytes.NewBuffer(make([]byte, 0, n+1))
 		_, err := buf.ReadFrom(r.Body)
 		return buf.Bytes(), err
@@ -764,10 +763,10 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body 
 		s.answer(w, rec, http.StatusUnauthorized, nil, "no org id")
 		return
 	}
-	streams, err := loki.DecodePush(body, rec.ContentType, rec.ContentEncoding)
+	streams, err := DecodePush(body, rec.ContentType, rec.ContentEncoding)
 	if err != nil {
 		status := http.StatusBadRequest
-		if errors.Is(err, loki.ErrBodyTooLarge) {
+		if errors.Is(err, ErrBodyTooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
 		s.answer(w, rec, status, nil, err.Error())
@@ -786,7 +785,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body 
 		if len(st.Entries) == 0 {
 			continue
 		}
-		if l, err := loki.ParseLabels(st.Labels); err != nil {
+		if l, err := ParseLabels(st.Labels); err != nil {
 			fails.add("invalid_labels", fmt.Sprintf("error parsing labels '%s' with error: %v", st.Labels, err), len(st.Entries))
 			continue
 		} else if len(l) == 0 {

@@ -552,7 +552,7 @@ func TestConcurrentClients(t *testing.T) {
 
 func TestBodyTooLarge(t *testing.T) {
 	srv := newServer(t, lokitest.Options{})
-	resp, err := http.Post(srv.URL(), "application/json", bytes.NewReader(make([]byte, loki.MaxDecodedBytes+1)))
+	resp, err := http.Post(srv.URL(), "application/json", bytes.NewReader(make([]byte, lokitest.MaxDecodedBytes+1)))
 	if err != nil {
 		t.Fatal(err)
 	}

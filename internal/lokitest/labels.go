@@ -1,4 +1,4 @@
-package loki
+package lokitest
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ func ParseLabels(s string) (entry.Labels, error) {
 	p := labelParser{s: s}
 	l, err := p.parse()
 	if err != nil {
-		return nil, fmt.Errorf("loki: parse labels %q: %w", s, err)
+		return nil, fmt.Errorf("lokitest: parse labels %q: %w", s, err)
 	}
 	return l, nil
 }

@@ -1,4 +1,4 @@
-package loki
+package lokitest
 
 import (
 	"bytes"
@@ -12,7 +12,24 @@ import (
 	"github.com/klauspost/compress/s2"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 )
+
+func labels(kv ...string) entry.Labels {
+	var l entry.Labels
+	for i := 0; i+1 < len(kv); i += 2 {
+		l = append(l, entry.Label{Name: kv[i], Value: kv[i+1]})
+	}
+	return l
+}
+
+func uvarint(x uint64) []byte { return binary.AppendUvarint(nil, x) }
+
+// field is a length-delimited protobuf field: tag, length, body.
+func field(tag byte, body ...[]byte) []byte {
+	v := bytes.Join(body, nil)
+	return append(append([]byte{tag}, uvarint(uint64(len(v)))...), v...)
+}
 
 func gzipped(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
@@ -53,7 +70,7 @@ func TestDecodePushJSON(t *testing.T) {
 }
 
 func TestDecodePushErrors(t *testing.T) {
-	const proto, js = ContentTypeProtobuf, ContentTypeJSON
+	const proto, js = loki.ContentTypeProtobuf, loki.ContentTypeJSON
 	snappy := func(raw []byte) []byte { return s2.EncodeSnappy(nil, raw) }
 	// A snappy header claiming more than the limit, and nothing else.
 	hugeHeader := binary.AppendUvarint(nil, MaxDecodedBytes+1)
@@ -101,8 +118,8 @@ func TestDecodePushErrors(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Fatalf("error %v, want %v", err, tc.wantIs)
 			}
-			if !strings.Contains(err.Error(), tc.wantMatch) || !strings.HasPrefix(err.Error(), "loki: ") {
-				t.Fatalf("error %q does not start with loki: and mention %q", err, tc.wantMatch)
+			if !strings.Contains(err.Error(), tc.wantMatch) || !strings.HasPrefix(err.Error(), "lokitest: ") {
+				t.Fatalf("error %q does not start with lokitest: and mention %q", err, tc.wantMatch)
 			}
 		})
 	}
@@ -117,7 +134,7 @@ func TestDecodePushSkipsUnknownProtobufFields(t *testing.T) {
 			field(0x12, field(0x0a, []byte{0x08, 0x01}), field(0x12, []byte("x")), []byte{0x25, 1, 2, 3, 4}),
 		),
 	}, nil)
-	got, err := DecodePush(s2.EncodeSnappy(nil, raw), ContentTypeProtobuf, "")
+	got, err := DecodePush(s2.EncodeSnappy(nil, raw), loki.ContentTypeProtobuf, "")
 	if err != nil {
 		t.Fatal(err)
 	}

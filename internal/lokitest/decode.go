@@ -1,4 +1,4 @@
-package loki
+package lokitest
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 )
 
 // Limits of DecodePush. They bound the memory one push body can cost its
@@ -31,8 +33,8 @@ const (
 
 // Errors of DecodePush, for errors.Is.
 var (
-	ErrBodyTooLarge = fmt.Errorf("loki: push body larger than %d bytes once decompressed", MaxDecodedBytes)
-	ErrTooManyItems = fmt.Errorf("loki: push body holds more than %d streams, entries and labels", MaxDecodedItems)
+	ErrBodyTooLarge = fmt.Errorf("lokitest: push body larger than %d bytes once decompressed", MaxDecodedBytes)
+	ErrTooManyItems = fmt.Errorf("lokitest: push body holds more than %d streams, entries and labels", MaxDecodedItems)
 )
 
 // PushedStream is one stream of a decoded push request.
@@ -59,46 +61,46 @@ type PushedEntry struct {
 func DecodePush(body []byte, contentType, contentEncoding string) ([]PushedStream, error) {
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
-	case EncodingGzip:
+	case loki.EncodingGzip:
 		var err error
 		if body, err = gunzip(body); err != nil {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("loki: unsupported content encoding %q", contentEncoding)
+		return nil, fmt.Errorf("lokitest: unsupported content encoding %q", contentEncoding)
 	}
 	mediaType, _, _ := strings.Cut(contentType, ";")
 	switch strings.ToLower(strings.TrimSpace(mediaType)) {
-	case ContentTypeProtobuf:
+	case loki.ContentTypeProtobuf:
 		n, err := s2.DecodedLen(body)
 		if err != nil {
-			return nil, fmt.Errorf("loki: decode snappy block: %w", err)
+			return nil, fmt.Errorf("lokitest: decode snappy block: %w", err)
 		}
 		if n > MaxDecodedBytes {
 			return nil, ErrBodyTooLarge
 		}
 		raw, err := s2.Decode(make([]byte, n), body)
 		if err != nil {
-			return nil, fmt.Errorf("loki: decode snappy block: %w", err)
+			return nil, fmt.Errorf("lokitest: decode snappy block: %w", err)
 		}
 		return decodeProtobuf(raw)
-	case ContentTypeJSON, "":
+	case loki.ContentTypeJSON, "":
 		// Loki reads a body without a Content-Type as JSON too.
 		return decodeJSON(body)
 	}
-	return nil, fmt.Errorf("loki: unsupported content type %q", contentType)
+	return nil, fmt.Errorf("lokitest: unsupported content type %q", contentType)
 }
 
 func gunzip(body []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("loki: decode gzip body: %w", err)
+		return nil, fmt.Errorf("lokitest: decode gzip body: %w", err)
 	}
 	defer zr.Close()
 	var out bytes.Buffer
 	n, err := out.ReadFrom(io.LimitReader(zr, MaxDecodedBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("loki: decode gzip body: %w", err)
+		return nil, fmt.Errorf("lokitest: decode gzip body: %w", err)
 	}
 	if n > MaxDecodedBytes {
 		return nil, ErrBodyTooLarge
@@ -120,7 +122,7 @@ func (b *budget) take() error {
 }
 
 func protoErr(what string, err error) error {
-	return fmt.Errorf("loki: decode protobuf %s: %w", what, err)
+	return fmt.Errorf("lokitest: decode protobuf %s: %w", what, err)
 }
 
 // protoDecoder decodes a logproto.PushRequest. Every string it returns is a
@@ -266,10 +268,11 @@ func (d *protoDecoder) entry(off, end int, prev entry.Labels) (PushedEntry, erro
 	return e, err
 }
 
-// The timestamps that fit in int64 nanoseconds, as (seconds, nanos).
+// The timestamps that fit in int64 nanoseconds, as (seconds, nanos) with
+// nanos never negative, as google.protobuf.Timestamp has them.
 var (
-	minSec, minNsec = splitTime(math.MinInt64)
-	maxSec, maxNsec = splitTime(math.MaxInt64)
+	minSec, minNsec = time.Unix(0, math.MinInt64).Unix(), time.Unix(0, math.MinInt64).Nanosecond()
+	maxSec, maxNsec = time.Unix(0, math.MaxInt64).Unix(), time.Unix(0, math.MaxInt64).Nanosecond()
 )
 
 func decodeTimestamp(b []byte) (int64, error) {
@@ -317,10 +320,10 @@ func decodeJSON(body []byte) ([]PushedStream, error) {
 		if errors.Is(err, ErrTooManyItems) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("loki: decode json: %w", err)
+		return nil, fmt.Errorf("lokitest: decode json: %w", err)
 	}
 	if _, err := d.dec.Token(); err != io.EOF {
-		return nil, errors.New("loki: decode json: data after the push request")
+		return nil, errors.New("lokitest: decode json: data after the push request")
 	}
 	return streams, nil
 }
