@@ -142,9 +142,6 @@ func (s *Sink) Close() error {
 	return errors.Join(errs...)
 }
 
-// OpenFiles reports how many files are open, for tests.
-func (s *Sink) OpenFiles() int { return len(s.files) }
-
 // FileName maps an origin to a safe file name: path separators and other
 // unsafe bytes become '_', and ".ndjson" is appended.
 func FileName(origin string) string {

@@ -16,6 +16,9 @@ import (
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
+// OpenFiles reports how many files are open.
+func (s *Sink) OpenFiles() int { return len(s.files) }
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // containerStream returns the stdout stream of a container called name.

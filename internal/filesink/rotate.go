@@ -25,9 +25,6 @@ func NewRotator(path string, maxBytes int64, maxFiles int, fsync bool) *Rotator 
 	return &Rotator{path: path, maxBytes: maxBytes, maxFiles: max(1, maxFiles), fsync: fsync}
 }
 
-// Path is the current file's path.
-func (r *Rotator) Path() string { return r.path }
-
 // Write appends p whole, rotating first when p would take the file beyond
 // its size limit (a record is never split across files).
 func (r *Rotator) Write(p []byte) error {

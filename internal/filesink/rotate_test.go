@@ -11,6 +11,9 @@ import (
 	"testing"
 )
 
+// Path is the current file's path.
+func (r *Rotator) Path() string { return r.path }
+
 // numbered returns an NDJSON record carrying n, padded to size bytes.
 func numbered(n, size int) []byte {
 	b := fmt.Appendf(nil, `{"n":%d,"pad":"`, n)

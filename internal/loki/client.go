@@ -374,9 +374,6 @@ func (c *Client) Name() string { return "loki" }
 // Shards returns loki.parallelism.
 func (c *Client) Shards() int { return c.parallelism }
 
-// URL returns the push URL without credentials.
-func (c *Client) URL() string { return c.url }
-
 // Close closes idle connections. Call it after the last Send has returned.
 func (c *Client) Close() error {
 	if c.closed.CompareAndSwap(false, true) {

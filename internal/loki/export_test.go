@@ -1,6 +1,6 @@
 package loki
 
-// The unexported functions that package loki_test checks directly. The tests
+// What package loki_test checks that the client does not export. The tests
 // are an external package because they decode what the client sends with
 // lokitest, which imports loki.
 var (
@@ -11,3 +11,7 @@ var (
 	MaxSnippet     = maxSnippet
 	TLSConfig      = tlsConfig
 )
+
+// URL returns the push URL without credentials, as the client's errors
+// name it.
+func (c *Client) URL() string { return c.url }
