@@ -3,27 +3,24 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/wharf-logs/wharf/bench/internal/host"
 	"github.com/wharf-logs/wharf/internal/seq"
 )
 
@@ -37,7 +34,6 @@ const (
 
 // env is what every scenario shares: the binaries, the image, the ids.
 type env struct {
-	root    string // module root
 	tmp     string // binaries and wharf data directories
 	out     string // results
 	wharf   string // wharf binary; "" when measuring an external shipper
@@ -64,80 +60,6 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run the harness inside the wharf module (go env GOMOD is empty)")
 	}
 	return filepath.Dir(mod), nil
-}
-
-// build compiles a static binary of pkg (relative to the module root).
-func (e *env) build(ctx context.Context, pkg, name string, extraEnv ...string) (string, error) {
-	out := filepath.Join(e.tmp, name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
-	cmd.Dir = e.root
-	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), extraEnv...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, bytes.TrimSpace(b))
-	}
-	return out, nil
-}
-
-// loggenImage builds cmd/loggen into an image FROM scratch with docker
-// import, tagged with the binary's hash. It is built as internal/dockertest
-// builds it (same flags, same tag, same lock), so the tests and the harness
-// share one image, imported only when loggen changes and left in place.
-func (e *env) loggenImage(ctx context.Context) (string, error) {
-	cache := filepath.Join(e.root, ".cache")
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", err
-	}
-	lock, err := os.OpenFile(filepath.Join(cache, "loggen-image.lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("lock: %w", err)
-	}
-	arch := runtime.GOARCH
-	if out, err := dockerOut(ctx, "version", "--format", "{{.Server.Arch}}"); err == nil && out != "" {
-		arch = out
-	}
-	dir, err := os.MkdirTemp(cache, "loggen-build-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "loggen")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s", "-o", bin, "./cmd/loggen")
-	cmd.Dir = e.root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/loggen: %v: %s", err, bytes.TrimSpace(b))
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(data)
-	ref := "wharf-loggen:" + hex.EncodeToString(sum[:])[:12]
-	if _, err := dockerOut(ctx, "image", "inspect", "--format", "{{.Id}}", ref); err == nil {
-		return ref, nil
-	}
-	var archive bytes.Buffer
-	tw := tar.NewWriter(&archive)
-	if err := tw.WriteHeader(&tar.Header{Name: "loggen", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-		return "", err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return "", err
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-	imp := exec.CommandContext(ctx, "docker", "import", "--change", `ENTRYPOINT ["/loggen"]`, "--change", "LABEL "+labelTest+"=1",
-		"--message", "wharf test log generator", "-", ref)
-	imp.Stdin = &archive
-	if b, err := imp.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("docker import: %v: %s", err, bytes.TrimSpace(b))
-	}
-	return ref, nil
 }
 
 // dockerOut runs the docker CLI and returns its trimmed standard output.
@@ -309,7 +231,7 @@ func (e *env) startWharf(ctx context.Context, cfg, name, listen string, procs in
 // exited returns an error once a started wharf has exited.
 func (s *shipper) exited() error {
 	if s.cmd == nil {
-		if !alive(s.pid) {
+		if !host.Alive(s.pid) {
 			return fmt.Errorf("the shipper (PID %d) is gone", s.pid)
 		}
 		return nil
@@ -346,80 +268,6 @@ func (s *shipper) stop(grace time.Duration) error {
 		s.stopped, s.exitErr = true, fmt.Errorf("did not stop within %v of SIGTERM; killed", grace)
 	}
 	return s.exitErr
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// dockerdPID finds the dockerd serving the docker CLI: the dockerd holding
-// the listening socket of DOCKER_HOST (/var/run/docker.sock by default), as
-// another daemon may run beside it. It returns 0 when there is none, or
-// when DOCKER_HOST is not a local socket and several dockerd run.
-func dockerdPID() int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "dockerd" {
-			pids = append(pids, pid)
-		}
-	}
-	if len(pids) <= 1 {
-		if len(pids) == 1 {
-			return pids[0]
-		}
-		return 0
-	}
-	sock := "/var/run/docker.sock"
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		path, ok := strings.CutPrefix(h, "unix://")
-		if !ok {
-			return 0
-		}
-		sock = path
-	}
-	inodes := socketInodes(sock)
-	for _, pid := range pids {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-			if err == nil && inodes[link] {
-				return pid
-			}
-		}
-	}
-	return 0
-}
-
-// socketInodes returns the "socket:[inode]" names of the unix sockets bound
-// to path (the listener and its accepted connections share the path).
-func socketInodes(path string) map[string]bool {
-	out := map[string]bool{}
-	data, err := os.ReadFile("/proc/net/unix")
-	if err != nil {
-		return out
-	}
-	resolved, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		resolved = path
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		f := strings.Fields(l)
-		// Num RefCount Protocol Flags Type St Inode Path
-		if len(f) >= 8 && (f[7] == path || f[7] == resolved) {
-			out["socket:["+f[6]+"]"] = true
-		}
-	}
-	return out
 }
 
 func tail(path string, n int) string {

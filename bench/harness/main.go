@@ -40,6 +40,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wharf-logs/wharf/bench/internal/host"
+	"github.com/wharf-logs/wharf/internal/dockertest"
 )
 
 func main() {
@@ -93,7 +96,7 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
-	e := &env{root: root, tmp: tmp, out: o.out, runID: o.runID, log: stderr}
+	e := &env{tmp: tmp, out: o.out, runID: o.runID, log: stderr}
 	if e.runID == "" {
 		e.runID = newRunID()
 	}
@@ -101,28 +104,29 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 
 	fmt.Fprintf(stderr, "harness: run id %s (containers labelled %s=1, %s=%s); results in %s\n", e.runID, labelTest, labelBench, e.runID, o.out)
 	if o.shipperPID == 0 {
-		if e.wharf, err = e.build(ctx, "./cmd/wharf", "wharf"); err != nil {
+		e.wharf = filepath.Join(tmp, "wharf")
+		if err := host.Build(ctx, root, "./cmd/wharf", e.wharf); err != nil {
 			return 0, err
 		}
 	}
-	if e.image, err = e.loggenImage(ctx); err != nil {
+	if e.image, _, err = dockertest.BuildLoggen(ctx); err != nil {
 		return 0, err
 	}
 	if e.dockerd = o.dockerdPID; e.dockerd == 0 {
-		e.dockerd = dockerdPID()
+		e.dockerd = host.DockerdPID()
 	}
 	if e.dockerd == 0 {
 		fmt.Fprintln(stderr, "harness: cannot tell which dockerd serves the docker CLI (-dockerd-pid); its CPU is not measured")
 	}
 	h := header{
 		date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		cpu:       cpuModel(),
-		cpus:      numCPU(),
+		cpu:       host.CPUModel(),
+		cpus:      host.NumCPU(),
 		docker:    dockerVersion,
 		commit:    gitCommit(root),
 		command:   "go run ./bench/harness " + quoteArgs(args),
 		out:       o.out,
-		loadStart: loadAvg(),
+		loadStart: host.LoadAvg(),
 	}
 	h.host, _ = os.Hostname()
 	if o.shipperPID > 0 {
@@ -140,7 +144,7 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 			fmt.Fprintf(stderr, "harness: %s, %s: %s\n", sc, mode, verdict(r))
 		}
 	}
-	h.loadEnd = loadAvg()
+	h.loadEnd = host.LoadAvg()
 	text, err := writeAll(o.out, h, o, results)
 	if err != nil {
 		return 0, err
@@ -183,31 +187,4 @@ func gitCommit(root string) string {
 		c += " with uncommitted changes"
 	}
 	return c
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func numCPU() int {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(data), "processor\t:")
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharf-logs/wharf/bench/internal/host"
 	"github.com/wharf-logs/wharf/internal/seq"
 )
 
@@ -94,14 +95,14 @@ func (r *trial) setUp(ctx context.Context) error {
 	}
 	r.rcv, r.tr = rcv, rcv.tr
 	if r.o.shipperPID > 0 {
-		if !alive(r.o.shipperPID) {
+		if !host.Alive(r.o.shipperPID) {
 			return fmt.Errorf("no process with PID %d", r.o.shipperPID)
 		}
 		r.sh = &shipper{pid: r.o.shipperPID, metricsURL: r.o.shipperMetrics}
 		fmt.Fprintf(r.e.log, "harness: measuring PID %d; it must push to %s with the container name in the %q label\n",
 			r.o.shipperPID, rcv.url, r.o.containerLabel)
 	} else {
-		listen, err := freeAddr()
+		listen, err := host.FreeAddr()
 		if err != nil {
 			return err
 		}
@@ -282,7 +283,7 @@ func (r *trial) floor(ctx context.Context, d time.Duration) (counts, error) {
 	for time.Now().Before(deadline) {
 		m, _ := scrape(r.sh.metricsURL)
 		low.goroutines = minOf([]float64{low.goroutines, metric(m, "go_goroutines")})
-		low.fds = minOf([]float64{low.fds, fdCount(r.sh.pid)})
+		low.fds = minOf([]float64{low.fds, host.OpenFDs(r.sh.pid)})
 		low.watched = minOf([]float64{low.watched, metric(m, "wharf_containers_watched")})
 		if err := r.sleep(ctx, 250*time.Millisecond); err != nil {
 			return low, err

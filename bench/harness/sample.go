@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharf-logs/wharf/bench/internal/host"
 )
 
 // sample is one row of samples.csv. Values that could not be read are NaN
@@ -134,7 +135,7 @@ type counters struct {
 }
 
 func (s *sampler) read(at time.Time) counters {
-	return counters{at: at, cpu: cpuSeconds(s.pid), dockerd: cpuSeconds(s.dockerd),
+	return counters{at: at, cpu: host.CPUSeconds(s.pid), dockerd: host.CPUSeconds(s.dockerd),
 		lines: float64(s.tr.lines.Load()), lineBytes: float64(s.tr.bytes.Load())}
 }
 
@@ -154,8 +155,8 @@ func (s *sampler) take() {
 	x := sample{
 		scenario: s.scenario, mode: s.mode, phase: s.phase, at: now, elapsed: now.Sub(s.start).Seconds(),
 		goroutines:  metric(m, "go_goroutines"),
-		fds:         fdCount(s.pid),
-		rssMiB:      rss(s.pid) / (1 << 20),
+		fds:         host.OpenFDs(s.pid),
+		rssMiB:      host.RSS(s.pid) / (1 << 20),
 		cpuSeconds:  c.cpu,
 		cpuPct:      100 * (c.cpu - prev.cpu) / dt,
 		dockerdPct:  100 * (c.dockerd - prev.dockerd) / dt,
@@ -233,72 +234,4 @@ func metric(m metrics, name string) float64 {
 		return math.NaN()
 	}
 	return v
-}
-
-// cpuSeconds is a process's user+system CPU time from /proc/PID/stat, NaN
-// when unreadable.
-func cpuSeconds(pid int) float64 {
-	if pid <= 0 {
-		return math.NaN()
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return math.NaN()
-	}
-	// Fields after the command name, which is in parentheses.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 || i+2 > len(data) {
-		return math.NaN()
-	}
-	f := strings.Fields(string(data[i+2:]))
-	if len(f) < 13 {
-		return math.NaN()
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-func statusBytes(pid int, key string) float64 {
-	if pid <= 0 {
-		return math.NaN()
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return math.NaN()
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb * 1024
-			}
-		}
-	}
-	return math.NaN()
-}
-
-func rss(pid int) float64     { return statusBytes(pid, "VmRSS") }
-func peakRSS(pid int) float64 { return statusBytes(pid, "VmHWM") }
-
-// fdCount counts the open descriptors of a process.
-func fdCount(pid int) float64 {
-	if pid <= 0 {
-		return math.NaN()
-	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return math.NaN()
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return math.NaN()
-	}
-	return float64(len(names))
-}
-
-func alive(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
 }

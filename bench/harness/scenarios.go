@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharf-logs/wharf/bench/internal/host"
 )
 
 // series is one soak measurement: baseline, final value and slope.
@@ -301,7 +303,7 @@ func (r *trial) throughput(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cpu0, d0, h0 := cpuSeconds(r.sh.pid), cpuSeconds(r.e.dockerd), cpuSeconds(self)
+		cpu0, d0, h0 := host.CPUSeconds(r.sh.pid), host.CPUSeconds(r.e.dockerd), host.CPUSeconds(self)
 		stepStart := time.Now()
 		grp.setStart(stepStart.Add(delay))
 		ids := make([]string, len(cs))
@@ -328,7 +330,7 @@ func (r *trial) throughput(ctx context.Context) error {
 			return err
 		}
 		stepEnd := time.Now()
-		cpu, dcpu, hcpu := cpuSeconds(r.sh.pid)-cpu0, cpuSeconds(r.e.dockerd)-d0, cpuSeconds(self)-h0
+		cpu, dcpu, hcpu := host.CPUSeconds(r.sh.pid)-cpu0, host.CPUSeconds(r.e.dockerd)-d0, host.CPUSeconds(self)-h0
 		var firstSent, lastSent, lastRecv int64
 		for _, c := range cs {
 			n, b, _, lr, mins, maxs := c.snapshot()
@@ -358,7 +360,7 @@ func (r *trial) throughput(ctx context.Context) error {
 				rssv = append(rssv, s.rssMiB)
 			}
 		}
-		st.peakRSS = maxOf(append(rssv, rss(r.sh.pid)/(1<<20)))
+		st.peakRSS = maxOf(append(rssv, host.RSS(r.sh.pid)/(1<<20)))
 		maxLag := r.o.maxLag.Seconds()
 		switch {
 		case !st.drained:
@@ -391,7 +393,7 @@ func (r *trial) throughput(ctx context.Context) error {
 			return err
 		}
 	}
-	res.peakRSS = peakRSS(r.sh.pid) / (1 << 20)
+	res.peakRSS = host.PeakRSS(r.sh.pid) / (1 << 20)
 	if res.best < 0 {
 		r.res.fail("no step was sustained")
 	}
@@ -501,7 +503,7 @@ func (r *trial) outage(ctx context.Context) error {
 		res.queuePeakMiB = maxOf([]float64{res.queuePeakMiB, s.queueMiB})
 		res.bufferPeakMiB = maxOf([]float64{res.bufferPeakMiB, s.bufferMiB})
 	}
-	res.peakRSS = peakRSS(r.sh.pid) / (1 << 20)
+	res.peakRSS = host.PeakRSS(r.sh.pid) / (1 << 20)
 	if res.refused == 0 {
 		r.res.fail("the receiver refused no push during the outage: the shipper sent nothing then")
 	}

@@ -15,11 +15,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +31,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wharf-logs/wharf/bench/internal/host"
+	"github.com/wharf-logs/wharf/internal/dockertest"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 )
 
@@ -44,7 +47,7 @@ func main() {
 	light := flag.Int("light", 0, "containers in the light-load run (0 skips it)")
 	lightRate := flag.Int("light-rate", 50, "lines per second per container in the light-load run")
 	lightSecs := flag.Int("light-seconds", 60, "length of the light-load run")
-	flag.IntVar(&dockerdPID, "dockerd-pid", 0, "PID of the Docker daemon DOCKER_HOST points at (default: the only dockerd)")
+	flag.IntVar(&dockerdPID, "dockerd-pid", 0, "PID of the Docker daemon DOCKER_HOST points at (default: the dockerd holding its socket)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of wharf's first seconds of each throughput run to this directory")
 	flag.Parse()
 	profileDir = *profile
@@ -71,18 +74,20 @@ func run(gib float64, modes []string, procs, size, light, lightRate, lightSecs i
 	defer os.RemoveAll(dir)
 	e := &env{profile: profileDir, dir: dir, runID: strconv.FormatInt(time.Now().UnixNano(), 36)}
 	defer e.cleanup()
-	if e.wharf, err = build(dir, "./cmd/wharf", "wharf"); err != nil {
+	ctx := context.Background()
+	e.wharf = filepath.Join(dir, "wharf")
+	if err := host.Build(ctx, "", "./cmd/wharf", e.wharf); err != nil {
 		return err
 	}
-	if e.image, err = e.loggenImage(); err != nil {
+	if e.image, _, err = dockertest.BuildLoggen(ctx); err != nil {
 		return err
 	}
 	e.dockerd = dockerdPID
 	if e.dockerd == 0 {
-		e.dockerd = pidOf("dockerd")
+		e.dockerd = host.DockerdPID()
 	}
-	host, _ := os.Hostname()
-	fmt.Printf("# readbench on %s: %s, %d CPUs, wharf GOMAXPROCS=%d\n", host, cpuModel(), numCPU(), procs)
+	hostname, _ := os.Hostname()
+	fmt.Printf("# readbench on %s: %s, %d CPUs, wharf GOMAXPROCS=%d\n", hostname, host.CPUModel(), host.NumCPU(), procs)
 
 	if gib > 0 {
 		lines := int64(gib * (1 << 30) / float64(size+80))
@@ -138,7 +143,10 @@ func (e *env) throughput(mode, id string, lines, fileBytes int64, procs int) (re
 	defer srv.Close()
 	data := filepath.Join(e.dir, "data-"+mode)
 	os.RemoveAll(data)
-	listen := freeAddr()
+	listen, err := host.FreeAddr()
+	if err != nil {
+		return result{}, err
+	}
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: %s
 admin:
@@ -213,7 +221,10 @@ func (e *env) lightLoad(mode string, n, rate, secs, procs int) error {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
 	data := filepath.Join(e.dir, "data-light-"+mode)
-	listen := freeAddr()
+	listen, err := host.FreeAddr()
+	if err != nil {
+		return err
+	}
 	cfg := fmt.Sprintf(`data_dir: %s
 listen: %s
 admin:
@@ -389,19 +400,6 @@ func tailHas(path string, b []byte) bool {
 	return bytes.Contains(buf, b)
 }
 
-func (e *env) loggenImage() (string, error) {
-	bin, err := build(e.dir, "./cmd/loggen", "loggen")
-	if err != nil {
-		return "", err
-	}
-	ref := "wharf-loggen:bench"
-	cmd := exec.Command("sh", "-c", fmt.Sprintf(`tar -C %s -c loggen | docker import --change 'ENTRYPOINT ["/loggen"]' --change 'LABEL wharf.test=1' - %s`, filepath.Dir(bin), ref))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("docker import: %v: %s", err, out)
-	}
-	return ref, nil
-}
-
 func (e *env) cleanup() {
 	var ids []string
 	for _, l := range []string{e.runID, e.runID + "-file", e.runID + "-api"} {
@@ -413,16 +411,6 @@ func (e *env) cleanup() {
 	}
 }
 
-func build(dir, pkg, name string) (string, error) {
-	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, b)
-	}
-	return out, nil
-}
-
 func docker(args ...string) error {
 	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("docker %s: %v: %s", args[0], err, out)
@@ -430,71 +418,15 @@ func docker(args ...string) error {
 	return nil
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// cpuSeconds, rss and peakRSS are host's readings with 0 for one that
+// cannot be taken (a dockerd not found), as readbench's tables show it.
+func cpuSeconds(pid int) float64 { return orZero(host.CPUSeconds(pid)) }
+func rss(pid int) float64        { return orZero(host.RSS(pid)) }
+func peakRSS(pid int) float64    { return orZero(host.PeakRSS(pid)) }
 
-// cpuSeconds is a process's user+system CPU time from /proc/PID/stat.
-func cpuSeconds(pid int) float64 {
-	if pid <= 0 {
+func orZero(v float64) float64 {
+	if math.IsNaN(v) {
 		return 0
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-func statusKB(pid int, key string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, key+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-func peakRSS(pid int) float64 { return statusKB(pid, "VmHWM") }
-func rss(pid int) float64     { return statusKB(pid, "VmRSS") }
-
-func pidOf(name string) int {
-	out, err := exec.Command("pidof", name).Output()
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.Fields(string(out))[0])
-	return pid
-}
-
-func cpuModel() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func numCPU() int {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	return strings.Count(string(data), "processor\t:")
+	return v
 }

@@ -207,7 +207,7 @@ func TestLoggenImageCached(t *testing.T) {
 	// importing again.
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	ref2, built, err := buildLoggen(ctx)
+	ref2, built, err := BuildLoggen(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func LoggenImage(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	start := time.Now()
-	ref, built, err := buildLoggen(ctx)
+	ref, built, err := BuildLoggen(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +63,12 @@ func LoggenImage(t testing.TB) string {
 	return ref
 }
 
-// buildLoggen compiles loggen, and imports it as an image unless one with
-// the same binary exists. built reports whether it imported.
-func buildLoggen(ctx context.Context) (ref string, built bool, err error) {
+// BuildLoggen is LoggenImage for programs that are not tests, such as the
+// benchmark commands, which measure with the tests' image: it compiles
+// loggen, and imports it as an image unless one with the same binary
+// exists. built reports whether it imported. It works from any directory
+// of the module.
+func BuildLoggen(ctx context.Context) (ref string, built bool, err error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", false, err
