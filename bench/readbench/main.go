@@ -143,33 +143,14 @@ func (e *env) throughput(mode, id string, lines, fileBytes int64, procs int) (re
 	defer srv.Close()
 	data := filepath.Join(e.dir, "data-"+mode)
 	os.RemoveAll(data)
-	listen, err := host.FreeAddr()
-	if err != nil {
-		return result{}, err
-	}
-	cfg := fmt.Sprintf(`data_dir: %s
-listen: %s
-admin:
-  pprof: %v
-log:
-  level: warn
-docker:
-  read_from: %s
-  start_at: beginning
-  include:
-    - label: wharf.bench=%s
-loki:
-  url: %s
-  max_age: 87600h
-`, data, listen, e.profile != "", mode, e.runID, srv.URL())
-	p, err := e.startWharf(cfg, procs)
+	p, err := e.startWharf(data, mode, e.runID, srv.URL(), true, procs)
 	if err != nil {
 		return result{}, err
 	}
 	defer p.kill()
 	if e.profile != "" {
-		go fetchProfile(listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"), 5)
-		go fetchTrace(listen, filepath.Join(e.profile, "wharf-"+mode+".trace"))
+		go fetchProfile(p.listen, filepath.Join(e.profile, "wharf-"+mode+".pprof"), 5)
+		go fetchTrace(p.listen, filepath.Join(e.profile, "wharf-"+mode+".trace"))
 	}
 	start := time.Now()
 	cpu0, dcpu0, rcpu0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), cpuSeconds(os.Getpid())
@@ -221,24 +202,7 @@ func (e *env) lightLoad(mode string, n, rate, secs, procs int) error {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
 	data := filepath.Join(e.dir, "data-light-"+mode)
-	listen, err := host.FreeAddr()
-	if err != nil {
-		return err
-	}
-	cfg := fmt.Sprintf(`data_dir: %s
-listen: %s
-admin:
-  pprof: %v
-log:
-  level: warn
-docker:
-  read_from: %s
-  include:
-    - label: wharf.bench=%s-%s
-loki:
-  url: %s
-`, data, listen, e.profile != "", mode, e.runID, mode, srv.URL())
-	p, err := e.startWharf(cfg, procs)
+	p, err := e.startWharf(data, mode, e.runID+"-"+mode, srv.URL(), false, procs)
 	if err != nil {
 		return err
 	}
@@ -251,7 +215,7 @@ loki:
 	}
 	time.Sleep(10 * time.Second) // warm up
 	if e.profile != "" {
-		go fetchProfile(listen, filepath.Join(e.profile, "wharf-light-"+mode+".pprof"), secs)
+		go fetchProfile(p.listen, filepath.Join(e.profile, "wharf-light-"+mode+".pprof"), secs)
 	}
 	cpu0, dcpu0, t0 := cpuSeconds(p.pid), cpuSeconds(e.dockerd), time.Now()
 	c0 := srv.Counts().Entries
@@ -264,14 +228,23 @@ loki:
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	pid  int
-	done chan error
+	cmd    *exec.Cmd
+	pid    int
+	listen string // the admin server's address
+	done   chan error
 }
 
-func (e *env) startWharf(cfg string, procs int) (*proc, error) {
+// startWharf starts wharf with its data in data, reading the containers
+// labelled wharf.bench=bench the given way (mode) and pushing to url. whole
+// reads each log from its first line, however old (the throughput runs);
+// otherwise a container already running is read from its end.
+func (e *env) startWharf(data, mode, bench, url string, whole bool, procs int) (*proc, error) {
+	listen, err := host.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
 	path := filepath.Join(e.dir, "wharf.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(e.wharfConfig(data, listen, mode, bench, url, whole)), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(e.wharf, "run", "--config", path)
@@ -280,9 +253,31 @@ func (e *env) startWharf(cfg string, procs int) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, listen: listen, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	return p, nil
+}
+
+// wharfConfig is startWharf's configuration, with the admin server (and
+// pprof when profiling) on listen.
+func (e *env) wharfConfig(data, listen, mode, bench, url string, whole bool) string {
+	startAt, maxAge := "", ""
+	if whole {
+		startAt, maxAge = "  start_at: beginning\n", "  max_age: 87600h\n"
+	}
+	return fmt.Sprintf(`data_dir: %s
+listen: %s
+admin:
+  pprof: %v
+log:
+  level: warn
+docker:
+  read_from: %s
+%s  include:
+    - label: wharf.bench=%s
+loki:
+  url: %s
+%s`, data, listen, e.profile != "", mode, startAt, bench, url, maxAge)
 }
 
 func (p *proc) exited() error {
