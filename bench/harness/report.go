@@ -119,12 +119,7 @@ func summary(w io.Writer, h header, o *options, results []*result) {
 	fmt.Fprintf(w, "- `%s`\n", h.command)
 	fmt.Fprintf(w, "- load average at start %s, at end %s; results in %s\n", h.loadStart, h.loadEnd, h.out)
 	for _, sc := range o.scenarios {
-		var rs []*result
-		for _, r := range results {
-			if r.scenario == sc {
-				rs = append(rs, r)
-			}
-		}
+		rs := ofScenario(results, sc)
 		if len(rs) == 0 {
 			continue
 		}
@@ -481,6 +476,17 @@ func tickLabel(v float64) string {
 
 // writeAll writes the CSVs, the plots and summary.md into dir and returns
 // the summary.
+// ofScenario returns the results of one scenario, in run order.
+func ofScenario(results []*result, scenario string) []*result {
+	var rs []*result
+	for _, r := range results {
+		if r.scenario == scenario {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
 func writeAll(dir string, h header, o *options, results []*result) (string, error) {
 	if err := writeCSV(filepath.Join(dir, "samples.csv"), results); err != nil {
 		return "", err
@@ -489,12 +495,7 @@ func writeAll(dir string, h header, o *options, results []*result) (string, erro
 		return "", err
 	}
 	for _, sc := range o.scenarios {
-		var rs []*result
-		for _, r := range results {
-			if r.scenario == sc {
-				rs = append(rs, r)
-			}
-		}
+		rs := ofScenario(results, sc)
 		if len(rs) == 0 {
 			continue
 		}
