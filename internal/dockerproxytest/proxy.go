@@ -185,6 +185,19 @@ func (p *Proxy) listenLocked() error {
 	return nil
 }
 
+// stopListeningLocked cancels a pending return to accepting (Refuse's
+// timer) and closes the listener, leaving the socket file in place.
+func (p *Proxy) stopListeningLocked() {
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+}
+
 func (p *Proxy) accept(ln *net.UnixListener) {
 	defer p.wg.Done()
 	for {
@@ -245,14 +258,7 @@ func (p *Proxy) Refuse(d time.Duration) (int, error) {
 		return 0, errors.New("dockerproxytest: closed")
 	}
 	p.gen++
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
-	}
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.stopListeningLocked()
 	n := p.cutLocked()
 	if d > 0 {
 		gen := p.gen
@@ -320,14 +326,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
-	}
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
+	p.stopListeningLocked()
 	for c := range p.conns {
 		p.closeLocked(c)
 	}
