@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ func LoggenImage(t testing.TB) string {
 // exists. built reports whether it imported. It works from any directory
 // of the module.
 func BuildLoggen(ctx context.Context) (ref string, built bool, err error) {
-	root, err := moduleRoot()
+	root, err := locktest.ModuleRoot()
 	if err != nil {
 		return "", false, err
 	}
@@ -144,25 +143,4 @@ func buildBinary(ctx context.Context, root, cache string) ([]byte, error) {
 		return nil, fmt.Errorf("dockertest: go build ./cmd/loggen in %s: %w: %s", root, err, strings.TrimSpace(string(msg)))
 	}
 	return os.ReadFile(out)
-}
-
-// moduleRoot walks up from the working directory (a test's package
-// directory) to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("dockertest: %w", err)
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("dockertest: %w", err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("dockertest: no go.mod above %s", wd)
-		}
-		dir = parent
-	}
 }

@@ -96,7 +96,7 @@ func Binary(ctx context.Context) (string, error) {
 	if installed.path != "" {
 		return installed.path, nil
 	}
-	root, err := moduleRoot()
+	root, err := locktest.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -469,25 +469,4 @@ func (v *VL) get(ctx context.Context, path string, query url.Values) ([]byte, er
 		return nil, fmt.Errorf("vlogstest: GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return body, nil
-}
-
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod, where .cache lives.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("vlogstest: %w", err)
-	}
-	for dir := wd; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("vlogstest: %w", err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("vlogstest: no go.mod above %s", wd)
-		}
-		dir = parent
-	}
 }
