@@ -306,26 +306,13 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if f.restartPending {
-			if err := f.restart(); err != nil {
-				return 0, err
-			}
+		c, err := f.current(ctx, deadline)
+		if err != nil {
+			return 0, err
 		}
-		if f.cur == nil {
-			if err := f.next(); err != nil {
-				return 0, err
-			}
-			if f.cur == nil {
-				if f.stopped() {
-					return 0, io.EOF
-				}
-				if err := f.wait(ctx, deadline); err != nil {
-					return 0, err
-				}
-				continue
-			}
+		if c == nil {
+			continue // waited for a file to appear
 		}
-		c := f.cur
 		if c.verify {
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
@@ -336,56 +323,15 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			}
 		}
 		if c.skip > 0 {
-			// Seeking in a compressed file: decompress into p and discard.
-			n, err := c.read(p[:min(int64(len(p)), c.skip)])
-			c.skip -= int64(n)
-			if n == 0 {
-				f.pos.Offset -= c.skip // shorter than the position: finished
-				c.skip = 0
-				if err != nil && err != io.EOF {
-					f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
-				}
-				f.finish()
-				return 0, ErrFileEnd
+			if err := f.skipCompressed(c, p); err != nil {
+				return 0, err
 			}
 			continue
 		}
-		if c.short && c.grew && !c.gz && len(c.head) == 0 && !deadline.IsZero() && !time.Now().Before(deadline) {
-			// The last read came up short, at the end of what was
-			// written a moment ago, and the caller is handing off what
-			// it holds: spare it a read that would find nothing.
-			c.short = false
-			return 0, ErrIdle
+		if n, err := f.readData(c, p, deadline); n > 0 || err != nil {
+			return n, err
 		}
-		n, err := c.read(p)
-		c.short = n > 0 && n < len(p)
-		if n > 0 {
-			f.consumed(p[:n])
-			c.grew = true
-			c.spins, c.endSince = 0, time.Time{}
-			f.poll = f.opts.PollMin
-			return n, nil
-		}
-		if err != nil && err != io.EOF {
-			if c.gz {
-				// A damaged archive cannot be read past the damage; what
-				// follows it is lost, the newer files are not.
-				f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
-				f.finish()
-				return 0, ErrFileEnd
-			}
-			return 0, fmt.Errorf("tail: read %s: %w", c.name, err)
-		}
-		if c.gz {
-			f.finish() // a compressed file is complete when it is listed
-			return 0, ErrFileEnd
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) && c.grew {
-			// A caller handing off what it holds: nothing more is there
-			// right now. The checks at the end are made by the next
-			// waiting read.
-			return 0, ErrIdle
-		}
+		// At the end of what the live file holds.
 		again, end, err := f.atEnd()
 		switch {
 		case err != nil:
@@ -402,6 +348,94 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			return 0, err
 		}
 	}
+}
+
+// current returns the file to read, restarting after a truncation or
+// opening the next file when none is open. It returns nil, nil after
+// waiting for a file to appear, and io.EOF when none will because Stop was
+// called.
+func (f *Follower) current(ctx context.Context, deadline time.Time) (*openFile, error) {
+	if f.restartPending {
+		if err := f.restart(); err != nil {
+			return nil, err
+		}
+	}
+	if f.cur != nil {
+		return f.cur, nil
+	}
+	if err := f.next(); err != nil {
+		return nil, err
+	}
+	if f.cur != nil {
+		return f.cur, nil
+	}
+	if f.stopped() {
+		return nil, io.EOF
+	}
+	return nil, f.wait(ctx, deadline)
+}
+
+// skipCompressed moves towards the position in a compressed file, which
+// cannot seek: it decompresses into p and discards. It returns ErrFileEnd
+// when the file ends before the position.
+func (f *Follower) skipCompressed(c *openFile, p []byte) error {
+	n, err := c.read(p[:min(int64(len(p)), c.skip)])
+	c.skip -= int64(n)
+	if n > 0 {
+		return nil
+	}
+	f.pos.Offset -= c.skip // shorter than the position: finished
+	c.skip = 0
+	if err != nil && err != io.EOF {
+		f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
+	}
+	f.finish()
+	return ErrFileEnd
+}
+
+// readData reads what c holds into p. It returns 0, nil at the end of what
+// the live file holds for now; ErrFileEnd when a compressed file is done;
+// ErrIdle when the caller's deadline has passed and a read would find
+// nothing new.
+func (f *Follower) readData(c *openFile, p []byte, deadline time.Time) (int, error) {
+	handingOff := func() bool { return !deadline.IsZero() && !time.Now().Before(deadline) }
+	if c.short && c.grew && !c.gz && len(c.head) == 0 && handingOff() {
+		// The last read came up short, at the end of what was
+		// written a moment ago, and the caller is handing off what
+		// it holds: spare it a read that would find nothing.
+		c.short = false
+		return 0, ErrIdle
+	}
+	n, err := c.read(p)
+	c.short = n > 0 && n < len(p)
+	if n > 0 {
+		f.consumed(p[:n])
+		c.grew = true
+		c.spins, c.endSince = 0, time.Time{}
+		f.poll = f.opts.PollMin
+		return n, nil
+	}
+	if err != nil && err != io.EOF {
+		if c.gz {
+			// A damaged archive cannot be read past the damage; what
+			// follows it is lost, the newer files are not.
+			f.gap(Gap{Reason: GapCorrupt, Path: c.name, Bytes: -1})
+			f.finish()
+			return 0, ErrFileEnd
+		}
+		return 0, fmt.Errorf("tail: read %s: %w", c.name, err)
+	}
+	if c.gz {
+		f.finish() // a compressed file is complete when it is listed
+		return 0, ErrFileEnd
+	}
+	if handingOff() && c.grew {
+		// A caller handing off what it holds: nothing more is there
+		// right now. The checks at the end are made by the next
+		// waiting read.
+		return 0, ErrIdle
+	}
+	return 0, nil
 }
 
 // read reads from the head read ahead, then from the file.
