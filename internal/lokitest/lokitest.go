@@ -772,83 +772,18 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body 
 		s.answer(w, rec, status, nil, err.Error())
 		return
 	}
-
-	now := s.now().UnixNano()
-	var fails failures
-	var accepted []Entry
-	total, n, dups := 0, 0, 0
-	var acceptedBytes int64
-
-	s.mu.Lock()
-	for _, st := range streams {
-		total += len(st.Entries)
-		if len(st.Entries) == 0 {
-			continue
-		}
-		if l, err := ParseLabels(st.Labels); err != nil {
-			fails.add("invalid_labels", fmt.Sprintf("error parsing labels '%s' with error: %v", st.Labels, err), len(st.Entries))
-			continue
-		} else if len(l) == 0 {
-			fails.add("invalid_labels", "error at least one label pair is required per stream", len(st.Entries))
-			continue
-		}
-		key := tenant + "\x00" + st.Labels
-		for _, e := range st.Entries {
-			newest, seen := s.newest[key]
-			switch {
-			case s.opts.MaxAge > 0 && e.Time < now-int64(s.opts.MaxAge):
-				fails.add("too_old", fmt.Sprintf("entry for stream '%s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
-					st.Labels, rfc3339(e.Time), rfc3339(now-int64(s.opts.MaxAge))), 1)
-			case s.opts.MaxFuture > 0 && e.Time > now+int64(s.opts.MaxFuture):
-				fails.add("too_new", fmt.Sprintf("entry for stream '%s' has timestamp too new: %s", st.Labels, rfc3339(e.Time)), 1)
-			case s.opts.MaxLineBytes > 0 && len(e.Line) > s.opts.MaxLineBytes:
-				fails.add("line_too_long", fmt.Sprintf("Max entry size '%d' bytes exceeded for stream '%s' while adding an entry with length '%d' bytes",
-					s.opts.MaxLineBytes, st.Labels, len(e.Line)), 1)
-			case s.opts.TooFarBehind > 0 && seen && e.Time < newest-int64(s.opts.TooFarBehind):
-				fails.add("too_far_behind", fmt.Sprintf("entry too far behind for stream '%s', entry timestamp is: %s, oldest acceptable timestamp is: %s",
-					st.Labels, rfc3339(e.Time), rfc3339(newest-int64(s.opts.TooFarBehind))), 1)
-			default:
-				if !seen || e.Time > newest {
-					s.newest[key] = e.Time
-				}
-				if !s.opts.CountOnly && !s.opts.KeepDuplicates {
-					k := dedupKey{tenant: tenant, labels: st.Labels, time: e.Time, line: e.Line}
-					if _, dup := s.seen[k]; dup {
-						dups++
-						continue
-					}
-					s.seen[k] = struct{}{}
-				}
-				n++
-				acceptedBytes += int64(len(e.Line))
-				if s.opts.CountOnly && s.opts.OnEntry == nil {
-					continue
-				}
-				accepted = append(accepted, Entry{Tenant: tenant, Labels: st.Labels, Time: e.Time, Line: e.Line, Metadata: e.Metadata})
-			}
-		}
-	}
-	if !s.opts.CountOnly {
-		s.entries = append(s.entries, accepted...)
-	}
-	s.counts.Entries += n
-	s.counts.Bytes += acceptedBytes
-	s.counts.Duplicates += dups
-	for _, f := range fails.list {
-		s.counts.Rejected[f.reason] += f.count
-	}
-	s.mu.Unlock()
+	in := s.ingest(tenant, streams)
 	if s.opts.OnEntry != nil {
-		for _, e := range accepted {
+		for _, e := range in.accepted {
 			s.opts.OnEntry(e)
 		}
 	}
 
-	rec.Entries = total
-	rec.Accepted = n
-	if fails.total > 0 {
+	rec.Entries = in.total
+	rec.Accepted = in.stored
+	if in.fails.total > 0 {
 		// Partial success: the valid entries are stored, the answer is 400.
-		s.answer(w, rec, http.StatusBadRequest, nil, fails.body(total))
+		s.answer(w, rec, http.StatusBadRequest, nil, in.fails.body(in.total))
 		return
 	}
 	if successBody != "" {
@@ -859,4 +794,91 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, rec Request, body 
 	rec.Status = http.StatusNoContent
 	w.WriteHeader(http.StatusNoContent)
 	s.record(rec)
+}
+
+// ingested is what one push stored and refused.
+type ingested struct {
+	fails    failures
+	accepted []Entry // kept for the server or for OnEntry
+	total    int     // entries in the push
+	stored   int     // entries accepted, duplicates excluded
+}
+
+// ingest checks every entry of a push as Loki does and stores those that
+// pass, updating the server's counts.
+func (s *Server) ingest(tenant string, streams []PushedStream) ingested {
+	now := s.now().UnixNano()
+	var in ingested
+	dups := 0
+	var bytes int64
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range streams {
+		in.total += len(st.Entries)
+		if len(st.Entries) == 0 {
+			continue
+		}
+		if l, err := ParseLabels(st.Labels); err != nil {
+			in.fails.add("invalid_labels", fmt.Sprintf("error parsing labels '%s' with error: %v", st.Labels, err), len(st.Entries))
+			continue
+		} else if len(l) == 0 {
+			in.fails.add("invalid_labels", "error at least one label pair is required per stream", len(st.Entries))
+			continue
+		}
+		key := tenant + "\x00" + st.Labels
+		for _, e := range st.Entries {
+			newest, seen := s.newest[key]
+			if reason, msg := s.refusal(now, st.Labels, e, newest, seen); reason != "" {
+				in.fails.add(reason, msg, 1)
+				continue
+			}
+			if !seen || e.Time > newest {
+				s.newest[key] = e.Time
+			}
+			if !s.opts.CountOnly && !s.opts.KeepDuplicates {
+				k := dedupKey{tenant: tenant, labels: st.Labels, time: e.Time, line: e.Line}
+				if _, dup := s.seen[k]; dup {
+					dups++
+					continue
+				}
+				s.seen[k] = struct{}{}
+			}
+			in.stored++
+			bytes += int64(len(e.Line))
+			if s.opts.CountOnly && s.opts.OnEntry == nil {
+				continue
+			}
+			in.accepted = append(in.accepted, Entry{Tenant: tenant, Labels: st.Labels, Time: e.Time, Line: e.Line, Metadata: e.Metadata})
+		}
+	}
+	if !s.opts.CountOnly {
+		s.entries = append(s.entries, in.accepted...)
+	}
+	s.counts.Entries += in.stored
+	s.counts.Bytes += bytes
+	s.counts.Duplicates += dups
+	for _, f := range in.fails.list {
+		s.counts.Rejected[f.reason] += f.count
+	}
+	return in
+}
+
+// refusal returns why Loki would refuse entry e of the stream labels at
+// time now, with the message Loki gives, or "" to accept it. newest is the
+// stream's newest accepted time, if seen.
+func (s *Server) refusal(now int64, labels string, e PushedEntry, newest int64, seen bool) (reason, msg string) {
+	switch {
+	case s.opts.MaxAge > 0 && e.Time < now-int64(s.opts.MaxAge):
+		return "too_old", fmt.Sprintf("entry for stream '%s' has timestamp too old: %s, oldest acceptable timestamp is: %s",
+			labels, rfc3339(e.Time), rfc3339(now-int64(s.opts.MaxAge)))
+	case s.opts.MaxFuture > 0 && e.Time > now+int64(s.opts.MaxFuture):
+		return "too_new", fmt.Sprintf("entry for stream '%s' has timestamp too new: %s", labels, rfc3339(e.Time))
+	case s.opts.MaxLineBytes > 0 && len(e.Line) > s.opts.MaxLineBytes:
+		return "line_too_long", fmt.Sprintf("Max entry size '%d' bytes exceeded for stream '%s' while adding an entry with length '%d' bytes",
+			s.opts.MaxLineBytes, labels, len(e.Line))
+	case s.opts.TooFarBehind > 0 && seen && e.Time < newest-int64(s.opts.TooFarBehind):
+		return "too_far_behind", fmt.Sprintf("entry too far behind for stream '%s', entry timestamp is: %s, oldest acceptable timestamp is: %s",
+			labels, rfc3339(e.Time), rfc3339(newest-int64(s.opts.TooFarBehind)))
+	}
+	return "", ""
 }
