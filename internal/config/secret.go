@@ -79,8 +79,9 @@ func ReadSecretFile(name, what string) (string, error) {
 
 // AdminToken returns the admin token: admin.token, or the content of
 // admin.token_file; "" when neither is set. Errors name the key.
-func (c *Config) AdminToken() (string, error) {
-	a := c.Admin
+func (c *Config) AdminToken() (string, error) { return c.Admin.token() }
+
+func (a *Admin) token() (string, error) {
 	if a.Token != "" && a.TokenFile != "" {
 		return "", &Error{Path: "admin.token", Msg: "set token or token_file, not both"}
 	}
@@ -122,14 +123,14 @@ func checkAdminToken(tok string) error {
 // checkTLSFiles checks that the CA file holds a certificate and that the
 // client certificate and key load as a pair, the way the Loki client will
 // load them, so a bad file fails validation rather than startup.
-func checkTLSFiles(t TLS, bad func(path, format string, args ...any)) {
+func checkTLSFiles(t TLS, p *problems) {
 	if t.CAFile != "" {
 		b, err := readRegular(t.CAFile, maxPEMFile, "PEM certificates")
 		switch {
 		case err != nil:
-			bad("loki.tls.ca_file", "%v", err)
+			p.add("loki.tls.ca_file", "%v", err)
 		case !x509.NewCertPool().AppendCertsFromPEM(b):
-			bad("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
+			p.add("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
 		}
 	}
 	if t.CertFile == "" || t.KeyFile == "" {
@@ -137,16 +138,16 @@ func checkTLSFiles(t TLS, bad func(path, format string, args ...any)) {
 	}
 	cert, err := readRegular(t.CertFile, maxPEMFile, "a PEM certificate")
 	if err != nil {
-		bad("loki.tls.cert_file", "%v", err)
+		p.add("loki.tls.cert_file", "%v", err)
 	}
 	key, kerr := readRegular(t.KeyFile, maxPEMFile, "a PEM private key")
 	if kerr != nil {
-		bad("loki.tls.key_file", "%v", kerr)
+		p.add("loki.tls.key_file", "%v", kerr)
 	}
 	if err != nil || kerr != nil {
 		return
 	}
 	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		bad("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
+		p.add("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
 	}
 }
