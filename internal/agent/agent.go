@@ -63,12 +63,9 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	// Read before anything is created, so a token file gone since
-	// validation stops wharf with nothing on disk.
-	adminToken, err := cfg.AdminToken()
+	// Validated and resolved before anything is created, so a secret file
+	// gone since `wharf check` stops wharf with nothing on disk.
+	res, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +118,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		})
 	}
 	if cfg.Loki.URL != "" {
-		s, err := newLokiSink(cfg.Loki, deps, a.metrics)
+		s, err := newLokiSink(cfg.Loki, res, deps, a.metrics)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +214,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return ""
 	})
 	if cfg.Listen != "" {
-		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof, Token: adminToken}, admin.Deps{
+		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof, Token: res.AdminToken}, admin.Deps{
 			Gatherer: a.metrics.Registry,
 			Ready:    ready,
 			Logger:   a.log,

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/url"
 	"sync"
 	"time"
 
@@ -65,9 +66,28 @@ func (o pushObserver) Observe(status string, dur time.Duration, _ int) {
 	o.m.PushDuration.WithLabelValues("loki").Observe(dur.Seconds())
 }
 
-func newLokiSink(cfg config.Loki, deps Deps, m *metrics.Metrics) (*lokiSink, error) {
-	c, err := loki.New(cfg, loki.Deps{
-		Logger:   deps.Logger.With("sink", "loki"),
+// newLokiSink builds the Loki client from loki.* and what Resolve made of
+// its credentials and TLS files, and warns about settings that weaken TLS.
+func newLokiSink(cfg config.Loki, res config.Resolved, deps Deps, m *metrics.Metrics) (*lokiSink, error) {
+	log := deps.Logger.With("sink", "loki")
+	if cfg.TLS.InsecureSkipVerify {
+		log.Warn("loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", res.LokiURL)
+	}
+	if u, err := url.Parse(res.LokiURL); err == nil && u.Scheme == "http" && cfg.TLS != (config.TLS{}) {
+		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", res.LokiURL)
+	}
+	c, err := loki.New(loki.Config{
+		URL:           res.LokiURL,
+		Format:        cfg.Format,
+		Gzip:          cfg.Gzip,
+		TenantID:      cfg.TenantID,
+		Authorization: res.LokiAuth,
+		Headers:       cfg.Headers,
+		TLS:           res.LokiTLS,
+		Timeout:       cfg.Timeout,
+		Parallelism:   cfg.Parallelism,
+	}, loki.Deps{
+		Logger:   log,
 		Version:  deps.Version,
 		Observer: pushObserver{m},
 	})
@@ -75,8 +95,13 @@ func newLokiSink(cfg config.Loki, deps Deps, m *metrics.Metrics) (*lokiSink, err
 		return nil, err
 	}
 	return &lokiSink{
-		Client:     c,
-		Limits:     loki.LimitsFrom(cfg),
+		Client: c,
+		Limits: loki.Limits{
+			MaxAge:       cfg.MaxAge,
+			MaxFuture:    cfg.MaxFuture,
+			MaxLineBytes: int(cfg.MaxLineBytes),
+			Truncate:     cfg.LongLines != "drop",
+		},
 		noMetadata: !cfg.StructuredMetadata,
 		stripped:   map[*entry.Stream]*entry.Stream{},
 	}, nil

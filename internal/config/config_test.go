@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,4 +172,84 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.Validate()
 		_ = cfg.Render()
 	})
+}
+
+// TestResolveLokiCredentials: the Authorization header comes from
+// basic_auth, a bearer token or the user in loki.url, secrets read from
+// their files, and the URL the client gets holds no credentials.
+func TestResolveLokiCredentials(t *testing.T) {
+	dir := t.TempDir()
+	passwordFile := filepath.Join(dir, "password")
+	bearerFile := filepath.Join(dir, "token")
+	for p, s := range map[string]string{passwordFile: "pa:ss\n", bearerFile: "  tok-123\n"} {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const push = "http://loki:3100/loki/api/v1/push"
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pa:ss"))
+	for _, tc := range []struct {
+		name     string
+		mutate   func(*Loki)
+		url      string
+		wantAuth string
+	}{
+		{"none", func(*Loki) {}, push, ""},
+		{"basic auth from a file", func(l *Loki) { l.BasicAuth = BasicAuth{Username: "user", PasswordFile: passwordFile} }, push, basic},
+		{"basic auth inline", func(l *Loki) { l.BasicAuth = BasicAuth{Username: "user", Password: "pa:ss"} }, push, basic},
+		{"bearer from a file", func(l *Loki) { l.BearerFile = bearerFile }, push, "Bearer tok-123"},
+		{"bearer inline", func(l *Loki) { l.Bearer = "inline" }, push, "Bearer inline"},
+		{"credentials in the url", func(l *Loki) { l.URL = "http://user:pa%3Ass@loki:3100/loki/api/v1/push" }, push, basic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Loki.URL = push
+			tc.mutate(&cfg.Loki)
+			r, err := cfg.Resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.LokiAuth != tc.wantAuth || r.LokiURL != tc.url {
+				t.Fatalf("auth %q url %q, want %q %q", r.LokiAuth, r.LokiURL, tc.wantAuth, tc.url)
+			}
+		})
+	}
+}
+
+// TestResolveTLSDefault: with loki.tls unset, the server is verified
+// against the system's CAs, with TLS 1.2 at least.
+func TestResolveTLSDefault(t *testing.T) {
+	def := Default()
+	if def.Loki.TLS != (TLS{}) {
+		t.Fatalf("default loki.tls is %+v, want nothing set (verification on, system CAs)", def.Loki.TLS)
+	}
+	r, err := def.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := r.LokiTLS
+	if tc == nil || tc.InsecureSkipVerify || tc.MinVersion < tls.VersionTLS12 || tc.RootCAs != nil || len(tc.Certificates) != 0 {
+		t.Fatalf("default TLS config: %+v", tc)
+	}
+}
+
+// TestResolveTLSFiles: the CA and the client certificate are loaded into the
+// settings the client uses.
+func TestResolveTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := keyPairPEM(t)
+	cfg := Default()
+	cfg.Loki.TLS = TLS{
+		CAFile:     writeTemp(t, dir, "ca.pem", string(cert)),
+		CertFile:   writeTemp(t, dir, "cert.pem", string(cert)),
+		KeyFile:    writeTemp(t, dir, "key.pem", string(key)),
+		ServerName: "loki.internal",
+	}
+	r, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := r.LokiTLS; tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.ServerName != "loki.internal" {
+		t.Fatalf("TLS config: %+v", tc)
+	}
 }

@@ -323,12 +323,9 @@ func TestAdminToken(t *testing.T) {
 			if err := Parse([]byte(tc.yaml), "t.yaml", env, &cfg); err != nil {
 				t.Fatal(err)
 			}
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			got, err := cfg.AdminToken()
-			if err != nil || got != tc.want {
-				t.Fatalf("AdminToken = %q, %v; want %q", got, err, tc.want)
+			r, err := cfg.Resolve()
+			if err != nil || r.AdminToken != tc.want {
+				t.Fatalf("AdminToken = %q, %v; want %q", r.AdminToken, err, tc.want)
 			}
 			out := cfg.Render()
 			if strings.Contains(out, tok) {

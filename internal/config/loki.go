@@ -2,30 +2,37 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/loki"
 )
 
 func (l *Loki) validate(p *problems) {
-	userInURL := l.validateURL(p)
+	l.validateURL(p)
 	oneOf(p, "loki.format", l.Format, "protobuf", "json")
 	if l.Gzip && l.Format != "json" {
 		p.add("loki.gzip", "applies to format json only; protobuf bodies are always snappy-compressed")
 	}
-	l.validateAuth(p, userInURL)
-	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
-		p.add("loki.tls", "cert_file and key_file go together; set both or neither")
-	}
-	checkTLSFiles(l.TLS, p)
-	l.validateHeaders(p, l.hasAuth() || userInURL)
+	l.validateHeaders(p)
 	l.validateDelivery(p)
 }
 
-// validateURL checks loki.url and reports whether it holds a user name.
-func (l *Loki) validateURL(p *problems) (userInURL bool) {
+// validateURL checks loki.url.
+func (l *Loki) validateURL(p *problems) {
+	if msg := l.urlProblem(); msg != "" {
+		p.add("loki.url", "%s", msg)
+	}
+}
+
+// urlProblem says what is wrong with loki.url, or "". Its messages never
+// quote a password.
+func (l *Loki) urlProblem() string {
 	if l.URL == "" {
-		return false
+		return ""
 	}
 	u, err := url.Parse(l.URL)
 	switch {
@@ -35,30 +42,56 @@ func (l *Loki) validateURL(p *problems) (userInURL bool) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		p.add("loki.url", "is not a URL (%v); write the push endpoint, e.g. http://loki:3100/loki/api/v1/push", err)
+		return fmt.Sprintf("is not a URL (%v); write the push endpoint, e.g. http://loki:3100/loki/api/v1/push", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		p.add("loki.url", "%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return fmt.Sprintf("%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 	case u.Host == "":
-		p.add("loki.url", "%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return fmt.Sprintf("%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 	case u.Path == "" || u.Path == "/":
-		p.add("loki.url", "%q has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return fmt.Sprintf("%q has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
 	case u.Fragment != "" || strings.HasSuffix(l.URL, "#"):
-		p.add("loki.url", "%q has a fragment (#...), which is never sent; remove it", redactURL(l.URL))
-	default:
-		return u.User != nil
+		return fmt.Sprintf("%q has a fragment (#...), which is never sent; remove it", redactURL(l.URL))
 	}
-	return false
+	return ""
 }
 
-// hasAuth reports whether basic auth or a bearer token is configured.
+// userInURL reports whether loki.url is valid and holds user information,
+// which becomes basic authentication.
+func (l *Loki) userInURL() bool {
+	if l.URL == "" || l.urlProblem() != "" {
+		return false
+	}
+	u, _ := url.Parse(l.URL)
+	return u.User != nil
+}
+
+// hasAuth reports whether an Authorization header is configured: basic
+// auth, a bearer token, or a user in loki.url.
 func (l *Loki) hasAuth() bool {
-	return l.BasicAuth.Password != "" || l.BasicAuth.PasswordFile != "" || l.Bearer != "" || l.BearerFile != ""
+	ba := l.BasicAuth
+	return ba.Password != "" || ba.PasswordFile != "" || l.Bearer != "" || l.BearerFile != "" || l.userInURL()
 }
 
-// validateAuth checks that one way of authenticating is configured, and
-// reads the secret files it names.
-func (l *Loki) validateAuth(p *problems, userInURL bool) {
+// endpoint is loki.url without its user information, which authorization
+// sends as basic authentication instead.
+func (l *Loki) endpoint() string {
+	u, err := url.Parse(l.URL)
+	if err != nil || u.User == nil {
+		return l.URL
+	}
+	u.User = nil
+	return u.String()
+}
+
+// authorization returns the Authorization header wharf sends to Loki, ""
+// for none: Basic from loki.basic_auth or the user in loki.url, or Bearer
+// from loki.bearer_token. It reads the secret files they name, and refuses
+// more than one way of authenticating. Errors name the key and never quote
+// a secret.
+func (l *Loki) authorization() (string, error) {
+	var p problems
 	ba := l.BasicAuth
+	userInURL := l.userInURL()
 	basic := ba.Password != "" || ba.PasswordFile != ""
 	bearer := l.Bearer != "" || l.BearerFile != ""
 	switch {
@@ -75,41 +108,60 @@ func (l *Loki) validateAuth(p *problems, userInURL bool) {
 	case userInURL && bearer:
 		p.add("loki.url", "holds a user name and a bearer token is set; keep one")
 	}
-	for _, s := range []struct {
-		path string
-		v    Secret
-	}{{"loki.basic_auth.password", ba.Password}, {"loki.bearer_token", l.Bearer}} {
-		if s.v == Redacted {
-			p.add(s.path, "holds the placeholder that `wharf check` prints; put the real secret here, as ${VAR}, or use the _file key")
-		}
+	password := p.secret("loki.basic_auth.password", ba.Password, ba.PasswordFile, "the password")
+	token := p.secret("loki.bearer_token", l.Bearer, l.BearerFile, "the bearer token")
+	if err := p.err(); err != nil {
+		return "", err
 	}
-	for _, f := range []struct{ path, file, what string }{
-		{"loki.basic_auth.password_file", ba.PasswordFile, "the password"},
-		{"loki.bearer_token_file", l.BearerFile, "the bearer token"},
-	} {
-		if f.file != "" {
-			if _, err := ReadSecretFile(f.file, f.what); err != nil {
-				p.add(f.path, "%v", err)
-			}
-		}
+	user := ba.Username
+	if userInURL {
+		u, _ := url.Parse(l.URL)
+		user = u.User.Username()
+		password, _ = u.User.Password()
 	}
+	switch {
+	case user != "" || password != "":
+		req := http.Request{Header: http.Header{}}
+		req.SetBasicAuth(user, password)
+		return req.Header.Get(loki.HeaderAuthorization), nil
+	case token != "":
+		return "Bearer " + token, nil
+	}
+	return "", nil
 }
 
-// validateHeaders checks loki.headers against the headers wharf sets.
-func (l *Loki) validateHeaders(p *problems, auth bool) {
+// secret returns a secret given at path inline or in the file named at
+// path+"_file" (read with what it holds named in errors), adding what is
+// wrong with either.
+func (p *problems) secret(path string, inline Secret, file, what string) string {
+	if inline == Redacted {
+		p.add(path, "holds the placeholder that `wharf check` prints; put the real secret here, as ${VAR}, or use the _file key")
+	}
+	if file == "" {
+		return string(inline)
+	}
+	s, err := readSecretFile(file, what)
+	if err != nil {
+		p.add(path+"_file", "%v", err)
+	}
+	return s
+}
+
+// validateHeaders checks loki.headers against the headers the Loki client
+// sets itself.
+func (l *Loki) validateHeaders(p *problems) {
 	for k, v := range l.Headers {
 		path := "loki.headers." + k
-		canon := canonical(k)
 		switch {
-		case !ValidHeaderName(k):
+		case !validHeaderName(k):
 			p.add(path, "not a valid HTTP header name; use letters, digits and -")
 		case strings.ContainsAny(v, "\r\n\x00"):
 			p.add(path, "the value holds a line break or NUL; remove it")
-		case reservedHeader(canon):
+		case loki.SetsHeader(k):
 			p.add(path, "wharf sets this header itself; remove it")
-		case canon == "Authorization" && auth:
+		case strings.EqualFold(k, loki.HeaderAuthorization) && l.hasAuth():
 			p.add(path, "conflicts with loki.basic_auth or loki.bearer_token; keep one")
-		case canon == "X-Scope-Orgid" && l.TenantID != "":
+		case strings.EqualFold(k, loki.HeaderTenant) && l.TenantID != "":
 			p.add(path, "conflicts with loki.tenant_id; keep one")
 		}
 	}
@@ -135,18 +187,9 @@ func (l *Loki) validateDelivery(p *problems) {
 	p.between("loki.dead_letter.max_files", l.DeadLetter.MaxFiles, 1, 1000)
 }
 
-// reservedHeader reports headers the Loki client sets itself.
-func reservedHeader(canon string) bool {
-	switch canon {
-	case "Content-Type", "Content-Encoding", "Content-Length", "Transfer-Encoding", "Host", "Connection":
-		return true
-	}
-	return false
-}
-
-// ValidHeaderName reports whether s is an HTTP header name (an RFC 9110
+// validHeaderName reports whether s is an HTTP header name (an RFC 9110
 // token).
-func ValidHeaderName(s string) bool {
+func validHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,15 +11,41 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wharf-logs/wharf/internal/loki"
 )
 
-// Validate checks every value and returns all problems found, each an *Error
-// naming the YAML path, the bad value and the fix. Each section checks its
-// own keys; the rules that tie sections together follow in crossSection.
+// Validate checks every value and the files the configuration names, and
+// returns all problems found, each an *Error naming the YAML path, the bad
+// value and the fix.
 func (c *Config) Validate() error {
+	_, err := c.Resolve()
+	return err
+}
+
+// Resolved holds what a configuration stands for beyond its values: the
+// secrets read from the files it names, the credentials taken out of
+// loki.url and the TLS settings built from loki.tls. Resolve reads each file
+// once, for validation and for use alike.
+type Resolved struct {
+	// AdminToken is admin.token or the content of admin.token_file; "" for
+	// none.
+	AdminToken string
+	// LokiURL is loki.url without its user information, which LokiAuth
+	// carries instead.
+	LokiURL string
+	// LokiAuth is the Authorization header for Loki; "" for none.
+	LokiAuth string
+	// LokiTLS is the TLS configuration of connections to Loki.
+	LokiTLS *tls.Config
+}
+
+// Resolve validates c as Validate does and returns what its files and
+// credentials resolve to. Each section checks its own keys; the rules that
+// tie sections together follow in crossSection.
+func (c *Config) Resolve() (Resolved, error) {
 	var p problems
 	c.validateTop(&p)
-	c.Admin.validate(&p)
 	c.Log.validate(&p)
 	c.Labels.validate(&p)
 	c.Docker.validate(&p)
@@ -30,7 +57,19 @@ func (c *Config) Validate() error {
 	c.File.validate(&p)
 	c.Loki.validate(&p)
 	c.crossSection(&p)
-	return p.err()
+
+	r := Resolved{LokiURL: c.Loki.endpoint()}
+	var err error
+	r.AdminToken, err = c.Admin.token()
+	p.addErr(err)
+	r.LokiAuth, err = c.Loki.authorization()
+	p.addErr(err)
+	r.LokiTLS, err = c.Loki.TLS.build()
+	p.addErr(err)
+	if err := p.err(); err != nil {
+		return Resolved{}, err
+	}
+	return r, nil
 }
 
 // problems collects what Validate finds. Checks add to it rather than
@@ -43,10 +82,11 @@ func (p *problems) add(path, format string, args ...any) {
 	p.errs = append(p.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// addErr adds an error that already names its key, such as one from a file
-// a key names.
+// addErr adds the problems err holds, which already name their keys.
 func (p *problems) addErr(err error) {
-	if err != nil {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		p.errs = append(p.errs, j.Unwrap()...)
+	} else if err != nil {
 		p.errs = append(p.errs, err)
 	}
 }
@@ -118,11 +158,6 @@ func (c *Config) validateTop(p *problems) {
 	p.positive("shutdown_timeout", c.ShutdownTimeout, 24*time.Hour)
 }
 
-func (a *Admin) validate(p *problems) {
-	_, err := a.token()
-	p.addErr(err)
-}
-
 func (l *Log) validate(p *problems) {
 	oneOf(p, "log.level", l.Level, "debug", "info", "warn", "error")
 	oneOf(p, "log.format", l.Format, "text", "json")
@@ -164,12 +199,12 @@ func (c *Config) crossSection(p *problems) {
 			p.add("docker.labels_from_container."+k, "%q is also in labels.static; keep one", k)
 		}
 	}
-	if n := len(c.Labels.Static) + len(c.Docker.LabelsFromContainer) + len(DockerLabels); n > MaxLabels {
-		p.add("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(DockerLabels), n, MaxLabels)
+	if n := len(c.Labels.Static) + len(c.Docker.LabelsFromContainer) + len(DockerLabels); n > loki.MaxLabels {
+		p.add("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(DockerLabels), n, loki.MaxLabels)
 	}
 	for i, f := range c.Files {
-		if n := len(f.Labels) + len(c.Labels.Static) + 2; n > MaxLabels {
-			p.add(fmt.Sprintf("files[%d].labels", i), "with labels.static, filename and host a stream would have %d labels; Loki allows %d", n, MaxLabels)
+		if n := len(f.Labels) + len(c.Labels.Static) + 2; n > loki.MaxLabels {
+			p.add(fmt.Sprintf("files[%d].labels", i), "with labels.static, filename and host a stream would have %d labels; Loki allows %d", n, loki.MaxLabels)
 		}
 	}
 	if c.File.Enabled != nil && !*c.File.Enabled && c.Loki.URL == "" {
@@ -183,8 +218,6 @@ func (c *Config) crossSection(p *problems) {
 
 // Label limits, after Loki's defaults.
 const (
-	// MaxLabels is Loki's default max_label_names_per_series.
-	MaxLabels = 15
 	// MaxLabelValueBytes caps label values (Loki's max_label_value_length
 	// default is 2048).
 	MaxLabelValueBytes = 2048

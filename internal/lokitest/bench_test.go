@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 )
 
@@ -16,7 +16,7 @@ import (
 func BenchmarkSend(b *testing.B) {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
-	c := newClient(b, srv.URL(), func(c *config.Loki) { c.Timeout = time.Minute })
+	c := newClient(b, srv.URL(), func(c *loki.Config) { c.Timeout = time.Minute })
 	s := entry.NewStream(entry.Labels{{Name: "app", Value: "bench"}}, entry.Labels{{Name: "container_id", Value: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}, "")
 	batch := &entry.Batch{}
 	t := time.Now().UnixNano()
