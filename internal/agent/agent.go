@@ -161,10 +161,14 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		}
 	}
 	if len(cfg.Files) > 0 {
+		groups, err := filesGroups(cfg.Files)
+		if err != nil {
+			return nil, err
+		}
 		a.files, err = files.New(files.Config{
-			Sources: cfg.Files,
-			Host:    a.hostLabel(),
-			Static:  cfg.Labels.Static,
+			Groups: groups,
+			Host:   a.hostLabel(),
+			Static: cfg.Labels.Static,
 		}, files.Deps{
 			Out:       a.pipe,
 			Positions: a.positions,
@@ -236,7 +240,7 @@ func (a *Agent) buildDocker() error {
 	if err != nil {
 		return err
 	}
-	filter, err := docker.NewFilter(cfg.Include, cfg.Exclude)
+	filter, err := dockerFilter(cfg)
 	if err != nil {
 		return err
 	}
@@ -244,12 +248,7 @@ func (a *Agent) buildDocker() error {
 	if self != "" {
 		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
 	}
-	src, err := docker.NewSource(docker.SourceConfig{
-		ReadFrom:           cfg.ReadFrom,
-		StartAt:            cfg.StartAt,
-		MaxLineBytes:       int(cfg.MaxLineBytes),
-		StartupConcurrency: cfg.StartupConcurrency,
-	}, docker.SourceDeps{
+	src, err := docker.NewSource(dockerConfig(cfg), docker.SourceDeps{
 		Client:    c,
 		Out:       a.pipe,
 		Labeler:   docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),

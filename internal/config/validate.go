@@ -7,11 +7,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/loki"
 )
 
@@ -199,8 +200,8 @@ func (c *Config) crossSection(p *problems) {
 			p.add("docker.labels_from_container."+k, "%q is also in labels.static; keep one", k)
 		}
 	}
-	if n := len(c.Labels.Static) + len(c.Docker.LabelsFromContainer) + len(DockerLabels); n > loki.MaxLabels {
-		p.add("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(DockerLabels), n, loki.MaxLabels)
+	if n := len(c.Labels.Static) + len(c.Docker.LabelsFromContainer) + len(docker.BuiltinLabels()); n > loki.MaxLabels {
+		p.add("labels.static", "with docker.labels_from_container and the %d built-in labels a stream would have %d labels; Loki allows %d, remove some", len(docker.BuiltinLabels()), n, loki.MaxLabels)
 	}
 	for i, f := range c.Files {
 		if n := len(f.Labels) + len(c.Labels.Static) + 2; n > loki.MaxLabels {
@@ -216,23 +217,9 @@ func (c *Config) crossSection(p *problems) {
 	}
 }
 
-// Label limits, after Loki's defaults.
-const (
-	// MaxLabelValueBytes caps label values (Loki's max_label_value_length
-	// default is 2048).
-	MaxLabelValueBytes = 2048
-)
-
-// DockerLabels are the labels wharf sets on container streams.
-var DockerLabels = []string{"container", "compose_project", "compose_service", "stream", "host"}
-
+// isBuiltinLabel reports the labels wharf sets on container streams.
 func isBuiltinLabel(name string) bool {
-	for _, b := range DockerLabels {
-		if b == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(docker.BuiltinLabels(), name)
 }
 
 // CheckLabelName reports whether name is a valid Loki label name.
@@ -272,19 +259,6 @@ func redactURL(s string) string {
 		return s
 	}
 	return u.Redacted()
-}
-
-// CapLabelValue bounds a label value to MaxLabelValueBytes without splitting
-// a UTF-8 sequence.
-func CapLabelValue(v string) string {
-	if len(v) <= MaxLabelValueBytes {
-		return v
-	}
-	v = v[:MaxLabelValueBytes]
-	for len(v) > 0 && !utf8.ValidString(v) {
-		v = v[:len(v)-1]
-	}
-	return v
 }
 
 // regexpProblem explains a regular expression that does not compile.
