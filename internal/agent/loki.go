@@ -100,7 +100,7 @@ func newLokiSink(cfg config.Loki, res config.Resolved, deps Deps, m *metrics.Met
 			MaxAge:       cfg.MaxAge,
 			MaxFuture:    cfg.MaxFuture,
 			MaxLineBytes: int(cfg.MaxLineBytes),
-			Truncate:     cfg.LongLines != "drop",
+			LongLines:    cfg.LongLines,
 		},
 		noMetadata: !cfg.StructuredMetadata,
 		stripped:   map[*entry.Stream]*entry.Stream{},

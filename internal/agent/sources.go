@@ -7,14 +7,13 @@ import (
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
-	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // dockerConfig converts docker.* into the Docker source's configuration.
 func dockerConfig(c config.Docker) docker.Config {
 	return docker.Config{
 		ReadFrom:           c.ReadFrom,
-		StartAt:            source.StartAt(c.StartAt),
+		StartAt:            c.StartAt,
 		MaxLineBytes:       int(c.MaxLineBytes),
 		StartupConcurrency: c.StartupConcurrency,
 	}
@@ -52,7 +51,7 @@ func filesGroups(entries []config.FileSource) ([]files.Group, error) {
 			Paths:        e.Paths,
 			Exclude:      e.Exclude,
 			Labels:       e.Labels,
-			StartAt:      source.StartAt(e.StartAt),
+			StartAt:      e.StartAt,
 			MaxLineBytes: int(e.MaxLineBytes),
 			Multiline: files.Multiline{
 				Start:    start,

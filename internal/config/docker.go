@@ -5,11 +5,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 func (d *Docker) validate(p *problems) {
-	oneOf(p, "docker.read_from", d.ReadFrom, "api", "auto", "file")
-	oneOf(p, "docker.start_at", d.StartAt, "end", "beginning")
+	oneOf(p, "docker.read_from", d.ReadFrom, docker.ReadAPI, docker.ReadAuto, docker.ReadFile)
+	oneOf(p, "docker.start_at", d.StartAt, source.StartEnd, source.StartBeginning)
 	p.sizeIn("docker.max_line_bytes", d.MaxLineBytes, 1*KiB, 64*MiB)
 	p.between("docker.startup_concurrency", d.StartupConcurrency, 1, 256)
 	if d.Host != "" {

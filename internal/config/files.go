@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // validate checks one files: entry, whose YAML path is path.
@@ -29,7 +31,7 @@ func (f *FileSource) validate(p *problems, path string) {
 			p.add(kp, "empty value; Loki ignores empty labels, remove the key")
 		}
 	}
-	oneOf(p, path+".start_at", f.StartAt, "end", "beginning")
+	oneOf(p, path+".start_at", f.StartAt, source.StartEnd, source.StartBeginning)
 	p.sizeIn(path+".max_line_bytes", f.MaxLineBytes, 1*KiB, 64*MiB)
 	m := &f.Multiline
 	if m.Start != "" {

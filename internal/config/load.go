@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // Error is a configuration error. Path is the YAML path of the offending key
@@ -109,7 +111,7 @@ func (c *Config) fileDefaults() {
 	for i := range c.Files {
 		f := &c.Files[i]
 		if f.StartAt == "" {
-			f.StartAt = "end"
+			f.StartAt = source.StartEnd
 		}
 		if f.MaxLineBytes == 0 {
 			f.MaxLineBytes = 256 * KiB

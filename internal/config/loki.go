@@ -13,8 +13,8 @@ import (
 
 func (l *Loki) validate(p *problems) {
 	l.validateURL(p)
-	oneOf(p, "loki.format", l.Format, "protobuf", "json")
-	if l.Gzip && l.Format != "json" {
+	oneOf(p, "loki.format", l.Format, loki.FormatProtobuf, loki.FormatJSON)
+	if l.Gzip && l.Format != loki.FormatJSON {
 		p.add("loki.gzip", "applies to format json only; protobuf bodies are always snappy-compressed")
 	}
 	l.validateHeaders(p)
@@ -182,7 +182,7 @@ func (l *Loki) validateDelivery(p *problems) {
 	p.positive("loki.max_age", l.MaxAge, 10*365*24*time.Hour)
 	p.positive("loki.max_future", l.MaxFuture, 7*24*time.Hour)
 	p.sizeIn("loki.max_line_bytes", l.MaxLineBytes, 1*KiB, 64*MiB)
-	oneOf(p, "loki.long_lines", l.LongLines, "truncate", "drop")
+	oneOf(p, "loki.long_lines", l.LongLines, loki.LongLinesTruncate, loki.LongLinesDrop)
 	p.sizeIn("loki.dead_letter.max_file_bytes", l.DeadLetter.MaxFileBytes, 64*KiB, 64*GiB)
 	p.between("loki.dead_letter.max_files", l.DeadLetter.MaxFiles, 1, 1000)
 }

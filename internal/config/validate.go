@@ -160,8 +160,8 @@ func (c *Config) validateTop(p *problems) {
 }
 
 func (l *Log) validate(p *problems) {
-	oneOf(p, "log.level", l.Level, "debug", "info", "warn", "error")
-	oneOf(p, "log.format", l.Format, "text", "json")
+	oneOf(p, "log.level", l.Level, LogDebug, LogInfo, LogWarn, LogError)
+	oneOf(p, "log.format", l.Format, LogText, LogJSON)
 }
 
 func (l *Labels) validate(p *problems) {

@@ -18,12 +18,25 @@ import (
 	"github.com/wharf-logs/wharf/internal/source"
 )
 
+// ReadMode is how container logs are read, as written in docker.read_from.
+type ReadMode string
+
+const (
+	// ReadAuto reads the json-file from disk when it can, through the
+	// Engine API otherwise.
+	ReadAuto ReadMode = "auto"
+	// ReadFile reads the json-file from disk only; other containers are
+	// reported and not read.
+	ReadFile ReadMode = "file"
+	// ReadAPI reads through the Engine API only.
+	ReadAPI ReadMode = "api"
+)
+
 // Config configures the Docker source. Its values are checked by the
 // caller (wharf's configuration), so NewSource only fills in zero fields.
 type Config struct {
-	// ReadFrom is api, file or auto (when empty): how container logs are
-	// read.
-	ReadFrom string
+	// ReadFrom is how container logs are read; ReadAuto when empty.
+	ReadFrom ReadMode
 	// StartAt is where containers that already exist when the source
 	// starts are read from; source.StartEnd when empty.
 	StartAt source.StartAt
@@ -118,7 +131,7 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 		return nil, errors.New("docker: source needs a client, an output, a labeler and a filter")
 	}
 	if cfg.ReadFrom == "" {
-		cfg.ReadFrom = "auto"
+		cfg.ReadFrom = ReadAuto
 	}
 	if cfg.StartAt == "" {
 		cfg.StartAt = source.StartEnd

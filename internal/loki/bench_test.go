@@ -72,7 +72,7 @@ func TestBenchBatchIsRealistic(t *testing.T) {
 	}
 }
 
-func benchmarkEncode(bm *testing.B, format string, gz bool) {
+func benchmarkEncode(bm *testing.B, format Format, gz bool) {
 	b := benchBatch(1 << 20)
 	enc, err := NewEncoder(format, gz)
 	if err != nil {
@@ -109,8 +109,8 @@ func BenchmarkAppendProtobuf(bm *testing.B) {
 
 func BenchmarkDecodePush(bm *testing.B) {
 	b := benchBatch(1 << 20)
-	for _, format := range []string{FormatProtobuf, FormatJSON} {
-		bm.Run(format, func(bm *testing.B) {
+	for _, format := range []Format{FormatProtobuf, FormatJSON} {
+		bm.Run(string(format), func(bm *testing.B) {
 			enc, _ := NewEncoder(format, false)
 			p := enc.Encode(b)
 			bm.SetBytes(int64(b.Bytes))

@@ -64,7 +64,7 @@ type Client struct {
 	userAgent   string
 	timeout     time.Duration
 	parallelism int
-	format      string
+	format      Format
 	gzip        bool
 
 	http     *http.Client
@@ -92,7 +92,7 @@ type Config struct {
 	// without user information: credentials go in Authorization.
 	URL string
 	// Format is the encoding of push bodies; FormatProtobuf when empty.
-	Format string
+	Format Format
 	// Gzip compresses JSON bodies; protobuf bodies are always snappy blocks.
 	Gzip bool
 	// TenantID, when set, is sent as X-Scope-OrgID.

@@ -124,7 +124,7 @@ func TestSendHeadersAndBody(t *testing.T) {
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pa:ss"))
 	for _, tc := range []struct {
 		name     string
-		format   string
+		format   Format
 		gzip     bool
 		auth     string
 		ctype    string
@@ -499,7 +499,7 @@ func TestSendConcurrent(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	for _, format := range []string{FormatProtobuf, FormatJSON} {
+	for _, format := range []Format{FormatProtobuf, FormatJSON} {
 		rec.streams = nil
 		cfg := testConfig(srv.URL + "/push")
 		cfg.Format, cfg.Gzip, cfg.Parallelism = format, format == FormatJSON, 3

@@ -14,10 +14,15 @@ import (
 	"github.com/wharf-logs/wharf/internal/jsonenc"
 )
 
-// Formats of a push body, as written in loki.format.
+// Format is the encoding of a push body, as written in loki.format.
+type Format string
+
+// Formats Loki's push endpoint takes.
 const (
-	FormatProtobuf = "protobuf"
-	FormatJSON     = "json"
+	// FormatProtobuf is a logproto.PushRequest in a snappy block.
+	FormatProtobuf Format = "protobuf"
+	// FormatJSON is Loki's JSON push body, optionally gzipped.
+	FormatJSON Format = "json"
 )
 
 // Header values of a push request.
@@ -252,7 +257,7 @@ type Payload struct {
 // the next. It is not safe for concurrent use: give each sending goroutine its
 // own.
 type Encoder struct {
-	format string
+	format Format
 	gzip   bool
 
 	raw []byte       // the uncompressed body
@@ -264,7 +269,7 @@ type Encoder struct {
 // NewEncoder returns an Encoder for format, FormatProtobuf or FormatJSON.
 // useGzip applies to JSON only: protobuf bodies are always snappy blocks, as
 // Loki requires.
-func NewEncoder(format string, useGzip bool) (*Encoder, error) {
+func NewEncoder(format Format, useGzip bool) (*Encoder, error) {
 	switch format {
 	case FormatProtobuf:
 		return &Encoder{format: format}, nil

@@ -206,7 +206,7 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func roundTrip(t testing.TB, format string, gz bool, b *entry.Batch) []PushedStream {
+func roundTrip(t testing.TB, format Format, gz bool, b *entry.Batch) []PushedStream {
 	t.Helper()
 	enc, err := NewEncoder(format, gz)
 	if err != nil {
@@ -251,7 +251,7 @@ func TestRoundTrip(t *testing.T) {
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			for _, tc := range []struct {
-				format string
+				format Format
 				gzip   bool
 			}{{FormatProtobuf, false}, {FormatJSON, false}, {FormatJSON, true}} {
 				got := roundTrip(t, tc.format, tc.gzip, b)
@@ -290,7 +290,7 @@ func TestEncoderHeadersAndReuse(t *testing.T) {
 	big := batchOf(line{web, 1, strings.Repeat("a", 10000)})
 	small := batchOf(line{web, 2, "b"})
 	for _, tc := range []struct {
-		format   string
+		format   Format
 		gzip     bool
 		ctype    string
 		encoding string

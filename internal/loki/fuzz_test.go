@@ -122,7 +122,7 @@ func FuzzRoundTrip(f *testing.F) {
 		bare := entry.NewStream(labels("app", labelValue, "stream", "stderr"), nil, "")
 		b := batchOf(line{s, t1, line1}, line{bare, t2, line2}, line{s, t2, line2 + line1})
 		for _, tc := range []struct {
-			format string
+			format Format
 			gzip   bool
 		}{{FormatProtobuf, false}, {FormatJSON, false}, {FormatJSON, true}} {
 			got := roundTrip(t, tc.format, tc.gzip, b)

@@ -17,9 +17,21 @@ type Limits struct {
 	MaxAge       time.Duration
 	MaxFuture    time.Duration
 	MaxLineBytes int
-	// Truncate cuts long lines (with a marker) instead of dead-lettering them.
-	Truncate bool
+	// LongLines says what becomes of lines over MaxLineBytes; they are
+	// truncated when it is empty.
+	LongLines LongLines
 }
+
+// LongLines is what becomes of a line longer than Loki takes, as written in
+// loki.long_lines.
+type LongLines string
+
+const (
+	// LongLinesTruncate cuts the line, with a marker saying how much.
+	LongLinesTruncate LongLines = "truncate"
+	// LongLinesDrop dead-letters the entry.
+	LongLinesDrop LongLines = "drop"
+)
 
 // MaxLabels is the most labels a stream may have: Loki's default
 // max_label_names_per_series. Prepare dead-letters the entries of streams
@@ -46,7 +58,7 @@ func (l Limits) Prepare(e *entry.Entry, now time.Time) string {
 		return ReasonTooManyLabels
 	}
 	if l.MaxLineBytes > 0 && len(e.Line) > l.MaxLineBytes {
-		if !l.Truncate {
+		if l.LongLines == LongLinesDrop {
 			return ReasonLineTooLong
 		}
 		e.Line = truncate(e.Line, l.MaxLineBytes)

@@ -71,7 +71,7 @@ func batch(lines ...line) *entry.Batch {
 
 func TestAcceptsAndRecords(t *testing.T) {
 	for _, tc := range []struct {
-		format string
+		format loki.Format
 		gzip   bool
 	}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
 		t.Run(fmt.Sprint(tc.format, tc.gzip), func(t *testing.T) {
