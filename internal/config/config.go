@@ -287,7 +287,3 @@ func (s Secret) String() string {
 
 // MarshalYAML redacts the secret.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// ByteSize is a size in bytes, written in YAML as a number or with a unit
-// (KiB, MiB, GiB, KB, MB, GB).
-type ByteSize int64

@@ -3,8 +3,10 @@ package config
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +102,77 @@ labels:
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestParseReadsValuesAsWritten: numbers, booleans and durations are read
+// from their text, quoted or not and after ${VAR} expansion; a variable's
+// value is text, so an empty one empties a string.
+func TestParseReadsValuesAsWritten(t *testing.T) {
+	env := map[string]string{"N": "4", "ON": "true", "EMPTY": "", "NULL": "null"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg := Default()
+	err := Parse([]byte(`
+listen: ${EMPTY}
+loki:
+  parallelism: "3"
+  gzip: "true"
+  timeout: "5s"
+  tenant_id: ${NULL}
+  max_backoff: 0x10m
+docker:
+  startup_concurrency: ${N}
+admin:
+  pprof: ${ON}
+file:
+  max_files: 1_000
+  enabled: null
+`), "t.yaml", lookup, &cfg)
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:8: loki.max_backoff: "0x10m" is not a duration`) {
+		t.Fatalf("error %v, want one for loki.max_backoff", err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"empty variable", cfg.Listen, ""},
+		{"quoted count", cfg.Loki.Parallelism, 3},
+		{"quoted boolean", cfg.Loki.Gzip, true},
+		{"quoted duration", cfg.Loki.Timeout, 5 * time.Second},
+		{"text null", cfg.Loki.TenantID, "null"},
+		{"count from a variable", cfg.Docker.StartupConcurrency, 4},
+		{"boolean from a variable", cfg.Admin.Pprof, true},
+		{"count with _", cfg.File.MaxFiles, 1000},
+		{"null keeps the default", cfg.File.Enabled == nil, true},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestParseReportsEveryBadValue: yaml.v3 goes on decoding after a bad value,
+// so every one is reported, each at its own line and path.
+func TestParseReportsEveryBadValue(t *testing.T) {
+	cfg := Default()
+	err := Parse([]byte(`
+loki:
+  parallelism: 1.5
+  gzip: maybe
+  tls: {insecure_skip_verify: 1, ca_file: [x]}
+buffer:
+  max_bytes: lots
+`), "t.yaml", nil, &cfg)
+	got := strings.Split(fmt.Sprint(err), "\n")
+	want := []string{
+		`config: t.yaml:3: loki.parallelism: "1.5" is not a whole number; write one such as 8`,
+		`config: t.yaml:4: loki.gzip: "maybe" is not a boolean; write true or false`,
+		`config: t.yaml:5: loki.tls.insecure_skip_verify: "1" is not a boolean; write true or false`,
+		`config: t.yaml:5: loki.tls.ca_file: expected a single value, found a list`,
+		`config: t.yaml:7: buffer.max_bytes: "lots" is not a size; write it like 1048576, 512KiB, 1MiB or 1GiB`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

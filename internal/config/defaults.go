@@ -8,13 +8,6 @@ import (
 	"github.com/wharf-logs/wharf/internal/source"
 )
 
-// Size units.
-const (
-	KiB ByteSize = 1 << 10
-	MiB ByteSize = 1 << 20
-	GiB ByteSize = 1 << 30
-)
-
 // Default returns the configuration wharf runs with when no file is given.
 // Loading a file starts from these values, so a file only states what it
 // changes.

@@ -287,6 +287,25 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	}
 }
 
+// TestManyKeysAreBounded: a mapping of 30,000 keys is refused by the same
+// bound as an alias bomb, before yaml.v3 compares its keys pairwise (which
+// would take seconds).
+func TestManyKeysAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("labels:\n  static:\n")
+	for i := range 30_000 {
+		fmt.Fprintf(&b, "    k%d: v\n", i)
+	}
+	start := time.Now()
+	errs := configErrors(t, loadBytes(b.String(), nil))
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Path, "labels.static.k") || !strings.Contains(errs[0].Msg, "expands to more than") {
+		t.Fatalf("errors %v", errs)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
 func TestReadRefusesOddConfigFiles(t *testing.T) {
 	if _, err := Read(t.TempDir()); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory: %v", err)
