@@ -55,7 +55,8 @@ type Deps struct {
 
 // Client pushes batches to Loki. It implements sink.Sink and sink.Sharded:
 // Send is safe for concurrent use by up to Shards() goroutines (more work too,
-// at the cost of extra encoder buffers).
+// at the cost of extra encoder buffers). It also implements sink.Stager, and
+// sink.Preparer by its Limits.
 type Client struct {
 	url         string // the push URL, without credentials
 	tenant      string
@@ -66,6 +67,8 @@ type Client struct {
 	parallelism int
 	format      Format
 	gzip        bool
+	metadata    bool
+	limits      Limits
 
 	http     *http.Client
 	observer Observer
@@ -79,8 +82,10 @@ type Client struct {
 }
 
 var (
-	_ sink.Sink    = (*Client)(nil)
-	_ sink.Sharded = (*Client)(nil)
+	_ sink.Sink     = (*Client)(nil)
+	_ sink.Sharded  = (*Client)(nil)
+	_ sink.Stager   = (*Client)(nil)
+	_ sink.Preparer = (*Client)(nil)
 )
 
 // Config configures a Client. Its values are resolved and checked by the
@@ -112,6 +117,13 @@ type Config struct {
 	// Parallelism is how many requests may be in flight, each for its own
 	// set of streams; 1 when zero.
 	Parallelism int
+	// StructuredMetadata sends each stream's Metadata (container_id, image)
+	// as Loki structured metadata; off, it is left out of every push, for a
+	// Loki that does not allow it (allow_structured_metadata: false).
+	StructuredMetadata bool
+	// Limits keep the entries Loki would refuse out of the batches
+	// (Prepare).
+	Limits Limits
 }
 
 // Headers the client sets from Config.Authorization and Config.TenantID.
@@ -176,6 +188,8 @@ func New(cfg Config, deps Deps) (*Client, error) {
 		parallelism: cfg.Parallelism,
 		format:      cfg.Format,
 		gzip:        cfg.Gzip,
+		metadata:    cfg.StructuredMetadata,
+		limits:      cfg.Limits,
 		observer:    deps.Observer,
 		log:         deps.Logger,
 		senders:     make(chan *sender, 2*cfg.Parallelism), // one in flight and one staged per shard
@@ -211,6 +225,10 @@ func newTransport(parallelism int, tlsCfg *tls.Config) *http.Transport {
 
 // Name returns "loki".
 func (c *Client) Name() string { return "loki" }
+
+// Prepare keeps an entry Loki would refuse out of the batches, by
+// Config.Limits (sink.Preparer).
+func (c *Client) Prepare(e *entry.Entry, now time.Time) string { return c.limits.Prepare(e, now) }
 
 // Shards returns Config.Parallelism.
 func (c *Client) Shards() int { return c.parallelism }
@@ -351,6 +369,7 @@ func (c *Client) getSender() *sender {
 	default:
 	}
 	enc, _ := NewEncoder(c.format, c.gzip) // the format was checked by New
+	enc.noMetadata = !c.metadata
 	return &sender{enc: enc}
 }
 

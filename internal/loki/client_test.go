@@ -36,7 +36,7 @@ import (
 
 // testConfig is the configuration wharf gives the client by default.
 func testConfig(url string) Config {
-	return Config{URL: url, Format: FormatProtobuf, Timeout: 10 * time.Second, Parallelism: 2}
+	return Config{URL: url, Format: FormatProtobuf, Timeout: 10 * time.Second, Parallelism: 2, StructuredMetadata: true}
 }
 
 func quietDeps() Deps {
@@ -652,5 +652,60 @@ func TestSendClientCertificate(t *testing.T) {
 	c = newClient(t, cfg, quietDeps())
 	if retry, _ := sink.IsRetryable(c.Send(t.Context(), smallBatch())); !retry {
 		t.Fatal("a refused handshake is not retryable")
+	}
+}
+
+// TestSendWithoutStructuredMetadata: with Config.StructuredMetadata off,
+// the client pushes what it pushes for the same streams without metadata,
+// and the batch it was given keeps its streams.
+func TestSendWithoutStructuredMetadata(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	for _, format := range []Format{FormatProtobuf, FormatJSON} {
+		cfg := testConfig(srv.URL + "/push")
+		cfg.Format, cfg.StructuredMetadata = format, false
+		c := newClient(t, cfg, quietDeps())
+		b := smallBatch()
+		if err := c.Send(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		send, release := c.Stage(b)
+		if err := send(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		enc, _ := NewEncoder(format, false)
+		want := enc.Encode(withoutMetadata(smallBatch())).Body
+		mu.Lock()
+		for i, got := range bodies {
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: push %d differs from the batch without metadata", format, i)
+			}
+		}
+		bodies = nil
+		mu.Unlock()
+		if b.Streams[0].Stream != webStream {
+			t.Errorf("%s: the batch's streams were replaced", format)
+		}
+	}
+}
+
+// TestClientPrepares: the client keeps entries out of its batches by
+// Config.Limits.
+func TestClientPrepares(t *testing.T) {
+	cfg := testConfig("http://loki:3100/loki/api/v1/push")
+	cfg.Limits = Limits{MaxLineBytes: 2048, LongLines: LongLinesDrop}
+	c := newClient(t, cfg, quietDeps())
+	e := entry.Entry{Time: time.Now().UnixNano(), Line: bytes.Repeat([]byte("x"), 4096), Stream: webStream}
+	if got := c.Prepare(&e, time.Now()); got != ReasonLineTooLong {
+		t.Fatalf("Prepare = %q, want %q", got, ReasonLineTooLong)
 	}
 }

@@ -23,7 +23,7 @@ func BenchmarkDelivery(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			srv := lokitest.New(lokitest.Options{CountOnly: true})
 			defer srv.Close()
-			client, err := loki.New(loki.Config{URL: srv.URL(), Parallelism: 2}, loki.Deps{Logger: slog.New(slog.DiscardHandler)})
+			client, err := loki.New(loki.Config{URL: srv.URL(), Parallelism: 2, StructuredMetadata: true}, loki.Deps{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}

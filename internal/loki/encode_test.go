@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -336,5 +337,40 @@ func TestProtobufIsSnappyBlock(t *testing.T) {
 	}
 	if n, _ := binary.Uvarint(body); int(n) != len(raw) || !bytes.Equal(raw, AppendProtobuf(nil, b)) {
 		t.Fatal("body is not a snappy block of the protobuf encoding")
+	}
+}
+
+// withoutMetadata is b with each stream swapped for a copy without
+// structured metadata: what a push without metadata must hold.
+func withoutMetadata(b *entry.Batch) *entry.Batch {
+	c := *b
+	c.Streams = slices.Clone(b.Streams)
+	for i := range c.Streams {
+		s := c.Streams[i].Stream
+		c.Streams[i].Stream = entry.NewStream(s.Labels, nil, s.Origin)
+	}
+	return &c
+}
+
+// TestEncodeWithoutMetadata: with structured metadata off, a body is byte
+// for byte the one the same batch without metadata makes.
+func TestEncodeWithoutMetadata(t *testing.T) {
+	web := entry.NewStream(labels("app", "web"), labels("container_id", "c1", "image", "nginx:1.27"), "web")
+	db := entry.NewStream(labels("app", "db"), nil, "db")
+	b := batchOf(line{web, 1, "a"}, line{db, 2, "b"}, line{web, 3, "c"})
+	for _, tc := range []struct {
+		format Format
+		gzip   bool
+	}{{FormatProtobuf, false}, {FormatJSON, false}, {FormatJSON, true}} {
+		with, _ := NewEncoder(tc.format, tc.gzip)
+		without, _ := NewEncoder(tc.format, tc.gzip)
+		without.noMetadata = true
+		want := bytes.Clone(with.Encode(withoutMetadata(b)).Body)
+		if bytes.Equal(with.Encode(b).Body, want) {
+			t.Fatalf("%s gzip=%v: the batch's metadata makes no difference", tc.format, tc.gzip)
+		}
+		if got := without.Encode(b).Body; !bytes.Equal(got, want) {
+			t.Errorf("%s gzip=%v: body without metadata differs from the batch without metadata", tc.format, tc.gzip)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func newFaultHarness(t *testing.T, opts lokitest.Options, shards int, timeout ti
 	t.Helper()
 	h := &harness{srv: lokitest.New(opts), m: metrics.New(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
-	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: timeout}
+	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: timeout, StructuredMetadata: true}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
 	logger := slog.New(slog.NewTextHandler(log, nil))
 	client, err := loki.New(cfg, loki.Deps{Logger: logger, Transport: h.rt})

@@ -38,7 +38,7 @@ func newServer(t *testing.T, opts lokitest.Options) *lokitest.Server {
 
 func newClient(t testing.TB, url string, mutate func(*loki.Config)) *loki.Client {
 	t.Helper()
-	cfg := loki.Config{URL: url, Timeout: 5 * time.Second, Parallelism: 2}
+	cfg := loki.Config{URL: url, Timeout: 5 * time.Second, Parallelism: 2, StructuredMetadata: true}
 	if mutate != nil {
 		mutate(&cfg)
 	}
