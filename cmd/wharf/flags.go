@@ -66,7 +66,7 @@ func (o options) load() (config.Config, error) {
 		cfg.Listen = o.listen
 	}
 	if o.logLevel != "" {
-		cfg.Log.Level = o.logLevel
+		cfg.Log.Level = config.LogLevel(o.logLevel)
 	}
 	return cfg, cfg.Validate()
 }

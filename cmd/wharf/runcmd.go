@@ -70,10 +70,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
+	opts := &slog.HandlerOptions{Level: c.Level.Slog()}
+	if c.Format == config.LogJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

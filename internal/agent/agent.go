@@ -21,7 +21,6 @@ import (
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
-	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/positions"
@@ -57,18 +56,18 @@ type Agent struct {
 	admin     *admin.Server
 }
 
-// New builds an agent from a validated configuration. It opens the admin
-// listener (so a busy port fails now) but starts no goroutine.
+// New builds an agent from a configuration, which it validates. It opens
+// the admin listener (so a busy port fails now) but starts no goroutine.
+// Each part is made by its own builder from its section of the
+// configuration; the sinks, dead letters and queues made are closed again
+// when a later part fails.
 func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	// Read before anything is created, so a token file gone since
-	// validation stops wharf with nothing on disk.
-	adminToken, err := cfg.AdminToken()
+	// Validated and resolved before anything is created, so a secret file
+	// gone since `wharf check` stops wharf with nothing on disk.
+	res, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +80,41 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 			a.closeSinks()
 		}
 	}()
-	var problem error
-	a.positions, problem, err = positions.Open(filepath.Join(cfg.DataDir, "positions"), a.log)
+	if err := a.openPositions(); err != nil {
+		return nil, err
+	}
+	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
+	outs, err := a.buildSinks(res, deps)
 	if err != nil {
 		return nil, err
 	}
+	if err := a.openQueues(outs); err != nil {
+		return nil, err
+	}
+	a.pipe, err = pipeline.New(outs, pipeline.Deps{Logger: a.log, Metrics: a.metrics, DeadLetter: a.dead})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.buildDocker(); err != nil {
+		return nil, err
+	}
+	if err := a.buildFiles(); err != nil {
+		return nil, err
+	}
+	if err := a.buildAdmin(res.AdminToken); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// openPositions opens the positions file; one that cannot be read is moved
+// aside, reported, and reading starts by start_at.
+func (a *Agent) openPositions() error {
+	store, problem, err := positions.Open(filepath.Join(a.cfg.DataDir, "positions"), a.log)
+	if err != nil {
+		return err
+	}
+	a.positions = store
 	if problem != nil {
 		kind, msg := "corrupt", "positions file unusable; moved aside, starting without saved positions"
 		if errors.Is(problem, positions.ErrNewerVersion) {
@@ -94,143 +123,17 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		a.log.Error(msg, "error", problem)
 		a.metrics.SourceErrors.WithLabelValues("positions", kind).Inc()
 	}
-	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
-
 	a.metrics.CounterFunc("wharf_positions_write_errors_total", "Failed writes of the positions file; the positions are kept in memory and written at the next success.", nil,
-		func() float64 { return float64(a.positions.WriteErrors()) })
-
-	var outs []pipeline.Output
-	if cfg.FileEnabled() {
-		fs, err := filesink.New(filesink.Config{
-			Dir:          cfg.FileDir(),
-			MaxFileBytes: int64(cfg.File.MaxFileBytes),
-			MaxFiles:     cfg.File.MaxFiles,
-			Fsync:        cfg.File.Fsync,
-		})
-		if err != nil {
-			return nil, err
-		}
-		a.sinks = append(a.sinks, fs)
-		outs = append(outs, pipeline.Output{
-			Sink:       fs,
-			MaxBytes:   int64(cfg.Buffer.MaxBytes),
-			BatchBytes: 256 << 10,
-			BatchWait:  200 * time.Millisecond,
-			MinBackoff: cfg.Loki.MinBackoff,
-			MaxBackoff: min(cfg.Loki.MaxBackoff, 30*time.Second),
-		})
-	}
-	if cfg.Loki.URL != "" {
-		s, err := newLokiSink(cfg.Loki, deps, a.metrics)
-		if err != nil {
-			return nil, err
-		}
-		a.sinks = append(a.sinks, s)
-		outs = append(outs, pipeline.Output{
-			Sink:       s,
-			MaxBytes:   int64(cfg.Buffer.MaxBytes),
-			BatchBytes: int(cfg.Loki.BatchSize),
-			BatchWait:  cfg.Loki.BatchWait,
-			MinBackoff: cfg.Loki.MinBackoff,
-			MaxBackoff: cfg.Loki.MaxBackoff,
-		})
-	}
-	if cfg.Queue.Enabled {
-		for i := range outs {
-			name := outs[i].Sink.Name()
-			q, err := queue.Open(filepath.Join(cfg.DataDir, "queue", name), queue.Options{
-				MaxBytes: int64(cfg.Queue.MaxBytes),
-				// Space is freed a whole segment at a time; small segments
-				// keep a small queue from waiting on one big one.
-				SegmentBytes: min(max(int64(cfg.Queue.MaxBytes)/16, 1<<20), 64<<20),
-				SyncInterval: cfg.Queue.SyncInterval,
-			})
-			if err != nil {
-				return nil, err
-			}
-			a.queues = append(a.queues, q)
-			outs[i].Queue = q
-			a.queueMetrics(name, q)
-		}
-	}
-	a.pipe, err = pipeline.New(outs, pipeline.Deps{Logger: a.log, Metrics: a.metrics, DeadLetter: a.dead})
-	if err != nil {
-		return nil, err
-	}
-
-	if cfg.Docker.Enabled {
-		if err := a.buildDocker(); err != nil {
-			return nil, err
-		}
-	}
-	if len(cfg.Files) > 0 {
-		a.files, err = files.New(files.Config{
-			Sources: cfg.Files,
-			Host:    a.hostLabel(),
-			Static:  cfg.Labels.Static,
-		}, files.Deps{
-			Out:       a.pipe,
-			Positions: a.positions,
-			Logger:    a.log.With("source", "files"),
-			Metrics:   a.metrics,
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-
-	var ready []admin.Check
-	if a.docker != nil {
-		ready = append(ready, func() string {
-			if !a.docker.Connected() {
-				return "docker: not connected to " + a.dockerC.Host()
-			}
-			return ""
-		})
-	}
-	ready = append(ready, func() string {
-		for _, q := range a.queues {
-			if err := q.Err(); err != nil {
-				return "queue: " + err.Error()
-			}
-		}
-		return ""
-	})
-	ready = append(ready, func() string {
-		if err := a.positions.Err(); err != nil {
-			return err.Error()
-		}
-		return ""
-	})
-	ready = append(ready, func() string {
-		// Until a dead letter or a probe write succeeds (see Err): entries
-		// refused meanwhile are lost, counted as dead_letter_failed.
-		if err := a.dead.Err(); err != nil {
-			return err.Error()
-		}
-		return ""
-	})
-	ready = append(ready, func() string {
-		if f := a.pipe.Failing(); len(f) > 0 {
-			return fmt.Sprintf("sinks failing: %v", f)
-		}
-		return ""
-	})
-	if cfg.Listen != "" {
-		a.admin, err = admin.New(admin.Config{Addr: cfg.Listen, Pprof: cfg.Admin.Pprof, Token: adminToken}, admin.Deps{
-			Gatherer: a.metrics.Registry,
-			Ready:    ready,
-			Logger:   a.log,
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
+		func() float64 { return float64(store.WriteErrors()) })
+	return nil
 }
 
+// buildDocker builds the Docker source from docker.*, when it is enabled.
 func (a *Agent) buildDocker() error {
 	cfg := a.cfg.Docker
+	if !cfg.Enabled {
+		return nil
+	}
 	host := cfg.Host
 	if host == "" {
 		host = os.Getenv("DOCKER_HOST")
@@ -239,7 +142,7 @@ func (a *Agent) buildDocker() error {
 	if err != nil {
 		return err
 	}
-	filter, err := docker.NewFilter(cfg.Include, cfg.Exclude)
+	filter, err := dockerFilter(cfg)
 	if err != nil {
 		return err
 	}
@@ -247,12 +150,7 @@ func (a *Agent) buildDocker() error {
 	if self != "" {
 		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
 	}
-	src, err := docker.NewSource(docker.SourceConfig{
-		ReadFrom:           cfg.ReadFrom,
-		StartAt:            cfg.StartAt,
-		MaxLineBytes:       int(cfg.MaxLineBytes),
-		StartupConcurrency: cfg.StartupConcurrency,
-	}, docker.SourceDeps{
+	src, err := docker.NewSource(dockerConfig(cfg), docker.SourceDeps{
 		Client:    c,
 		Out:       a.pipe,
 		Labeler:   docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),
@@ -267,6 +165,28 @@ func (a *Agent) buildDocker() error {
 	}
 	a.dockerC, a.docker = c, src
 	return nil
+}
+
+// buildFiles builds the plain-file source from files:, when it has entries.
+func (a *Agent) buildFiles() error {
+	if len(a.cfg.Files) == 0 {
+		return nil
+	}
+	groups, err := filesGroups(a.cfg.Files)
+	if err != nil {
+		return err
+	}
+	a.files, err = files.New(files.Config{
+		Groups: groups,
+		Host:   a.hostLabel(),
+		Static: a.cfg.Labels.Static,
+	}, files.Deps{
+		Out:       a.pipe,
+		Positions: a.positions,
+		Logger:    a.log.With("source", "files"),
+		Metrics:   a.metrics,
+	})
+	return err
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.
@@ -354,34 +274,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopAdmin()
 	wg.Wait()
 	return errors.Join(srcErr, err)
-}
-
-// queueMetrics exports a disk queue's state.
-func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
-	l := map[string]string{"sink": sinkName}
-	m := a.metrics
-	m.GaugeFunc("wharf_queue_bytes", "Bytes in the sink's disk queue not yet delivered.", l, func() float64 { return float64(q.Bytes()) })
-	m.GaugeFunc("wharf_queue_disk_bytes", "Size of the sink's disk queue files (bounded by queue.max_bytes).", l, func() float64 { return float64(q.Stats().DiskBytes) })
-	m.CounterFunc("wharf_queue_corrupt_records_total", "Corrupt stretches of the disk queue skipped on reading.", l, func() float64 { return float64(q.Stats().CorruptRecords) })
-	m.CounterFunc("wharf_queue_torn_bytes_total", "Bytes of a record cut short by a crash, removed when the queue was opened.", l, func() float64 { return float64(q.Stats().TornBytes) })
-	m.CounterFunc("wharf_queue_sync_errors_total", "Failed fsyncs of the sink's disk queue; the entries they covered stay unconfirmed and are read again after a restart.", l, func() float64 { return float64(q.Stats().SyncErrors) })
-	st := q.Stats()
-	if st.TornBytes > 0 || st.CorruptRecords > 0 {
-		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "corrupt_records", st.CorruptRecords)
-	}
-	if n := len(st.MovedAside); n > 0 {
-		msg := "disk queue files moved aside and kept; records in them are not replayed"
-		if st.NewerFiles == n {
-			msg = "disk queue files written by a newer wharf moved aside and kept; this version cannot read them, records in them are not replayed"
-		}
-		a.log.Warn(msg, "sink", sinkName, "files", st.MovedAside)
-		if st.NewerFiles > 0 {
-			m.SourceErrors.WithLabelValues("queue", "newer_version").Add(float64(st.NewerFiles))
-		}
-		if corrupt := n - st.NewerFiles; corrupt > 0 {
-			m.SourceErrors.WithLabelValues("queue", "corrupt").Add(float64(corrupt))
-		}
-	}
 }
 
 func (a *Agent) closeSinks() {

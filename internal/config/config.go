@@ -4,7 +4,12 @@
 package config
 
 import (
+	"log/slog"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/loki"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // Config is the whole configuration of one wharf process.
@@ -44,7 +49,7 @@ type FileSource struct {
 	// StartAt is where a file found at startup without a saved position is
 	// read from: end or beginning. Files that appear later are read from
 	// their beginning.
-	StartAt string `yaml:"start_at"`
+	StartAt source.StartAt `yaml:"start_at"`
 	// MaxLineBytes caps a line (or a multi-line entry).
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 	// Multiline joins continuation lines to the line that starts an entry.
@@ -65,9 +70,45 @@ type Multiline struct {
 
 // Log configures wharf's own logging.
 type Log struct {
-	Level  string `yaml:"level"`  // debug|info|warn|error
-	Format string `yaml:"format"` // text|json
+	Level  LogLevel  `yaml:"level"`
+	Format LogFormat `yaml:"format"`
 }
+
+// LogLevel is the least severe of wharf's own log records that is written.
+// The configuration owns it: no package but cmd/wharf, which sets up the
+// logger, needs it.
+type LogLevel string
+
+// Log levels, as written in log.level.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// Slog returns the slog level of l; info for an unknown level.
+func (l LogLevel) Slog() slog.Level {
+	switch l {
+	case LogDebug:
+		return slog.LevelDebug
+	case LogWarn:
+		return slog.LevelWarn
+	case LogError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// LogFormat is how wharf writes its own log records, as written in
+// log.format.
+type LogFormat string
+
+// Log formats.
+const (
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
 
 // Admin configures the admin HTTP server.
 type Admin struct {
@@ -97,10 +138,10 @@ type Docker struct {
 	// DOCKER_HOST or the default socket when empty.
 	Host string `yaml:"host"`
 	// ReadFrom chooses how logs are read: api, file or auto.
-	ReadFrom string `yaml:"read_from"`
+	ReadFrom docker.ReadMode `yaml:"read_from"`
 	// StartAt is where a container already running at startup, without a
 	// saved position, is read from: end or beginning.
-	StartAt string `yaml:"start_at"`
+	StartAt source.StartAt `yaml:"start_at"`
 	// MaxLineBytes caps a line; longer lines are truncated with a marker.
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 	// Include keeps only containers matching at least one rule (all when empty).
@@ -166,7 +207,7 @@ type Loki struct {
 	// Loki delivery is off when empty.
 	URL string `yaml:"url"`
 	// Format is protobuf (snappy) or json.
-	Format string `yaml:"format"`
+	Format loki.Format `yaml:"format"`
 	// Gzip compresses JSON bodies.
 	Gzip bool `yaml:"gzip"`
 	// TenantID is sent as X-Scope-OrgID.
@@ -196,8 +237,8 @@ type Loki struct {
 	MaxFuture time.Duration `yaml:"max_future"`
 	// MaxLineBytes and LongLines handle lines longer than Loki accepts:
 	// truncate or drop (dead-letter).
-	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
-	LongLines    string   `yaml:"long_lines"`
+	MaxLineBytes ByteSize       `yaml:"max_line_bytes"`
+	LongLines    loki.LongLines `yaml:"long_lines"`
 
 	// StructuredMetadata sends each stream's metadata (container_id, image)
 	// as Loki structured metadata. Turn it off for a Loki that does not
@@ -246,7 +287,3 @@ func (s Secret) String() string {
 
 // MarshalYAML redacts the secret.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// ByteSize is a size in bytes, written in YAML as a number or with a unit
-// (KiB, MiB, GiB, KB, MB, GB).
-type ByteSize int64

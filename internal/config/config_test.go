@@ -1,8 +1,12 @@
 package config
 
 import (
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +105,77 @@ labels:
 	}
 }
 
+// TestParseReadsValuesAsWritten: numbers, booleans and durations are read
+// from their text, quoted or not and after ${VAR} expansion; a variable's
+// value is text, so an empty one empties a string.
+func TestParseReadsValuesAsWritten(t *testing.T) {
+	env := map[string]string{"N": "4", "ON": "true", "EMPTY": "", "NULL": "null"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg := Default()
+	err := Parse([]byte(`
+listen: ${EMPTY}
+loki:
+  parallelism: "3"
+  gzip: "true"
+  timeout: "5s"
+  tenant_id: ${NULL}
+  max_backoff: 0x10m
+docker:
+  startup_concurrency: ${N}
+admin:
+  pprof: ${ON}
+file:
+  max_files: 1_000
+  enabled: null
+`), "t.yaml", lookup, &cfg)
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:8: loki.max_backoff: "0x10m" is not a duration`) {
+		t.Fatalf("error %v, want one for loki.max_backoff", err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"empty variable", cfg.Listen, ""},
+		{"quoted count", cfg.Loki.Parallelism, 3},
+		{"quoted boolean", cfg.Loki.Gzip, true},
+		{"quoted duration", cfg.Loki.Timeout, 5 * time.Second},
+		{"text null", cfg.Loki.TenantID, "null"},
+		{"count from a variable", cfg.Docker.StartupConcurrency, 4},
+		{"boolean from a variable", cfg.Admin.Pprof, true},
+		{"count with _", cfg.File.MaxFiles, 1000},
+		{"null keeps the default", cfg.File.Enabled == nil, true},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestParseReportsEveryBadValue: yaml.v3 goes on decoding after a bad value,
+// so every one is reported, each at its own line and path.
+func TestParseReportsEveryBadValue(t *testing.T) {
+	cfg := Default()
+	err := Parse([]byte(`
+loki:
+  parallelism: 1.5
+  gzip: maybe
+  tls: {insecure_skip_verify: 1, ca_file: [x]}
+buffer:
+  max_bytes: lots
+`), "t.yaml", nil, &cfg)
+	got := strings.Split(fmt.Sprint(err), "\n")
+	want := []string{
+		`config: t.yaml:3: loki.parallelism: "1.5" is not a whole number; write one such as 8`,
+		`config: t.yaml:4: loki.gzip: "maybe" is not a boolean; write true or false`,
+		`config: t.yaml:5: loki.tls.insecure_skip_verify: "1" is not a boolean; write true or false`,
+		`config: t.yaml:5: loki.tls.ca_file: expected a single value, found a list`,
+		`config: t.yaml:7: buffer.max_bytes: "lots" is not a size; write it like 1048576, 512KiB, 1MiB or 1GiB`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestEnvValueCannotChangeStructure(t *testing.T) {
 	lookup := func(string) (string, bool) { return "x\nlisten: 0.0.0.0:1", true }
 	cfg := Default()
@@ -170,4 +245,84 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.Validate()
 		_ = cfg.Render()
 	})
+}
+
+// TestResolveLokiCredentials: the Authorization header comes from
+// basic_auth, a bearer token or the user in loki.url, secrets read from
+// their files, and the URL the client gets holds no credentials.
+func TestResolveLokiCredentials(t *testing.T) {
+	dir := t.TempDir()
+	passwordFile := filepath.Join(dir, "password")
+	bearerFile := filepath.Join(dir, "token")
+	for p, s := range map[string]string{passwordFile: "pa:ss\n", bearerFile: "  tok-123\n"} {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const push = "http://loki:3100/loki/api/v1/push"
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pa:ss"))
+	for _, tc := range []struct {
+		name     string
+		mutate   func(*Loki)
+		url      string
+		wantAuth string
+	}{
+		{"none", func(*Loki) {}, push, ""},
+		{"basic auth from a file", func(l *Loki) { l.BasicAuth = BasicAuth{Username: "user", PasswordFile: passwordFile} }, push, basic},
+		{"basic auth inline", func(l *Loki) { l.BasicAuth = BasicAuth{Username: "user", Password: "pa:ss"} }, push, basic},
+		{"bearer from a file", func(l *Loki) { l.BearerFile = bearerFile }, push, "Bearer tok-123"},
+		{"bearer inline", func(l *Loki) { l.Bearer = "inline" }, push, "Bearer inline"},
+		{"credentials in the url", func(l *Loki) { l.URL = "http://user:pa%3Ass@loki:3100/loki/api/v1/push" }, push, basic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.Loki.URL = push
+			tc.mutate(&cfg.Loki)
+			r, err := cfg.Resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.LokiAuth != tc.wantAuth || r.LokiURL != tc.url {
+				t.Fatalf("auth %q url %q, want %q %q", r.LokiAuth, r.LokiURL, tc.wantAuth, tc.url)
+			}
+		})
+	}
+}
+
+// TestResolveTLSDefault: with loki.tls unset, the server is verified
+// against the system's CAs, with TLS 1.2 at least.
+func TestResolveTLSDefault(t *testing.T) {
+	def := Default()
+	if def.Loki.TLS != (TLS{}) {
+		t.Fatalf("default loki.tls is %+v, want nothing set (verification on, system CAs)", def.Loki.TLS)
+	}
+	r, err := def.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := r.LokiTLS
+	if tc == nil || tc.InsecureSkipVerify || tc.MinVersion < tls.VersionTLS12 || tc.RootCAs != nil || len(tc.Certificates) != 0 {
+		t.Fatalf("default TLS config: %+v", tc)
+	}
+}
+
+// TestResolveTLSFiles: the CA and the client certificate are loaded into the
+// settings the client uses.
+func TestResolveTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := keyPairPEM(t)
+	cfg := Default()
+	cfg.Loki.TLS = TLS{
+		CAFile:     writeTemp(t, dir, "ca.pem", string(cert)),
+		CertFile:   writeTemp(t, dir, "cert.pem", string(cert)),
+		KeyFile:    writeTemp(t, dir, "key.pem", string(key)),
+		ServerName: "loki.internal",
+	}
+	r, err := cfg.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc := r.LokiTLS; tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.ServerName != "loki.internal" {
+		t.Fatalf("TLS config: %+v", tc)
+	}
 }

@@ -1,12 +1,11 @@
 package config
 
-import "time"
+import (
+	"time"
 
-// Size units.
-const (
-	KiB ByteSize = 1 << 10
-	MiB ByteSize = 1 << 20
-	GiB ByteSize = 1 << 30
+	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/loki"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // Default returns the configuration wharf runs with when no file is given.
@@ -17,11 +16,11 @@ func Default() Config {
 		DataDir:         "./wharf-data",
 		Listen:          "127.0.0.1:9080",
 		ShutdownTimeout: 10 * time.Second,
-		Log:             Log{Level: "info", Format: "text"},
+		Log:             Log{Level: LogInfo, Format: LogText},
 		Docker: Docker{
 			Enabled:            true,
-			ReadFrom:           "auto",
-			StartAt:            "end",
+			ReadFrom:           docker.ReadAuto,
+			StartAt:            source.StartEnd,
 			MaxLineBytes:       256 * KiB,
 			StartupConcurrency: 8,
 		},
@@ -32,7 +31,7 @@ func Default() Config {
 			MaxFiles:     5,
 		},
 		Loki: Loki{
-			Format:             "protobuf",
+			Format:             loki.FormatProtobuf,
 			Timeout:            10 * time.Second,
 			BatchSize:          1 * MiB,
 			BatchWait:          1 * time.Second,
@@ -42,7 +41,7 @@ func Default() Config {
 			MaxAge:             167 * time.Hour,
 			MaxFuture:          10 * time.Minute,
 			MaxLineBytes:       256 * KiB,
-			LongLines:          "truncate",
+			LongLines:          loki.LongLinesTruncate,
 			StructuredMetadata: true,
 			DeadLetter:         DeadLetter{MaxFileBytes: 100 * MiB, MaxFiles: 3},
 		},

@@ -59,10 +59,11 @@ func readRegular(name string, limit int64, what string) ([]byte, error) {
 	return b, nil
 }
 
-// ReadSecretFile returns the secret held by the file name: one line, its
+// readSecretFile returns the secret held by the file name: one line, its
 // surrounding white space removed. what names the secret ("the password")
-// in errors, which never quote the file's content.
-func ReadSecretFile(name, what string) (string, error) {
+// in errors, which never quote the file's content. It is wharf's one reader
+// of secret files: admin.token_file and the loki credentials.
+func readSecretFile(name, what string) (string, error) {
 	b, err := readRegular(name, maxSecretFile, what)
 	if err != nil {
 		return "", err
@@ -77,10 +78,9 @@ func ReadSecretFile(name, what string) (string, error) {
 	return s, nil
 }
 
-// AdminToken returns the admin token: admin.token, or the content of
+// token returns the admin token: admin.token, or the content of
 // admin.token_file; "" when neither is set. Errors name the key.
-func (c *Config) AdminToken() (string, error) {
-	a := c.Admin
+func (a *Admin) token() (string, error) {
 	if a.Token != "" && a.TokenFile != "" {
 		return "", &Error{Path: "admin.token", Msg: "set token or token_file, not both"}
 	}
@@ -88,7 +88,7 @@ func (c *Config) AdminToken() (string, error) {
 	if a.TokenFile != "" {
 		var err error
 		path = "admin.token_file"
-		tok, err = ReadSecretFile(a.TokenFile, "the admin token")
+		tok, err = readSecretFile(a.TokenFile, "the admin token")
 		if err != nil {
 			return "", &Error{Path: path, Msg: err.Error()}
 		}
@@ -119,34 +119,52 @@ func checkAdminToken(tok string) error {
 	return nil
 }
 
-// checkTLSFiles checks that the CA file holds a certificate and that the
-// client certificate and key load as a pair, the way the Loki client will
-// load them, so a bad file fails validation rather than startup.
-func checkTLSFiles(t TLS, bad func(path, format string, args ...any)) {
+// build returns the TLS settings of connections to Loki: the server is
+// verified against the system's CAs (or ca_file's), the client certificate
+// is sent when set, and TLS 1.2 is the least. Validation and the Loki
+// client both get their settings here, so a file the client could not use
+// fails `wharf check`. Errors name the key.
+func (t *TLS) build() (*tls.Config, error) {
+	var p problems
+	c := &tls.Config{
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user asked, and the agent warns
+		MinVersion:         tls.VersionTLS12,
+	}
 	if t.CAFile != "" {
 		b, err := readRegular(t.CAFile, maxPEMFile, "PEM certificates")
+		c.RootCAs = x509.NewCertPool()
 		switch {
 		case err != nil:
-			bad("loki.tls.ca_file", "%v", err)
-		case !x509.NewCertPool().AppendCertsFromPEM(b):
-			bad("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
+			p.add("loki.tls.ca_file", "%v", err)
+		case !c.RootCAs.AppendCertsFromPEM(b):
+			p.add("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
 		}
 	}
-	if t.CertFile == "" || t.KeyFile == "" {
-		return // the pairing is reported by Validate
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		p.add("loki.tls", "cert_file and key_file go together; set both or neither")
+	case t.CertFile != "":
+		cert, err := readRegular(t.CertFile, maxPEMFile, "a PEM certificate")
+		if err != nil {
+			p.add("loki.tls.cert_file", "%v", err)
+		}
+		key, kerr := readRegular(t.KeyFile, maxPEMFile, "a PEM private key")
+		if kerr != nil {
+			p.add("loki.tls.key_file", "%v", kerr)
+		}
+		if err != nil || kerr != nil {
+			break
+		}
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			p.add("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
+			break
+		}
+		c.Certificates = []tls.Certificate{pair}
 	}
-	cert, err := readRegular(t.CertFile, maxPEMFile, "a PEM certificate")
-	if err != nil {
-		bad("loki.tls.cert_file", "%v", err)
+	if err := p.err(); err != nil {
+		return nil, err
 	}
-	key, kerr := readRegular(t.KeyFile, maxPEMFile, "a PEM private key")
-	if kerr != nil {
-		bad("loki.tls.key_file", "%v", kerr)
-	}
-	if err != nil || kerr != nil {
-		return
-	}
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		bad("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
-	}
+	return c, nil
 }

@@ -16,7 +16,7 @@ import (
 // json-file here, or why not.
 func (s *Source) fileReadable(info Container) (bool, string) {
 	switch {
-	case s.cfg.ReadFrom == "api":
+	case s.cfg.ReadFrom == ReadAPI:
 		return false, "read_from is api"
 	case !s.deps.Client.Local():
 		return false, "the Docker daemon is remote (" + s.deps.Client.Host() + ")"

@@ -1,13 +1,13 @@
 package docker
 
 import (
-	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // Container labels set by Compose and Swarm that wharf maps to stream labels.
@@ -70,7 +70,7 @@ func (l *Labeler) Streams(c Container) (stdout, stderr *entry.Stream) {
 		labels := make(entry.Labels, 0, len(base)+1)
 		for k, v := range base {
 			if v != "" {
-				labels = append(labels, entry.Label{Name: k, Value: config.CapLabelValue(v)})
+				labels = append(labels, entry.Label{Name: k, Value: source.CapLabelValue(v)})
 			}
 		}
 		labels = append(labels, entry.Label{Name: "stream", Value: stream})
@@ -85,38 +85,39 @@ type Filter struct {
 	include, exclude []rule
 }
 
+// Rule matches a container when every field that is set matches.
+type Rule struct {
+	// Name and Image match the container name and its image reference;
+	// nil matches any.
+	Name, Image *regexp.Regexp
+	// Label is "key" (the container label is present) or "key=value"; ""
+	// matches any.
+	Label string
+}
+
 type rule struct {
 	name, image     *regexp.Regexp
 	labelKey, value string
 	hasValue        bool
 }
 
-// NewFilter compiles the include and exclude rules.
-func NewFilter(include, exclude []config.ContainerRule) (*Filter, error) {
+// NewFilter returns a filter keeping the containers that match an include
+// rule (all when there is none) and no exclude rule.
+func NewFilter(include, exclude []Rule) *Filter {
 	f := &Filter{}
-	for _, set := range []struct {
-		in   []config.ContainerRule
-		out  *[]rule
-		path string
-	}{{include, &f.include, "docker.include"}, {exclude, &f.exclude, "docker.exclude"}} {
-		for i, r := range set.in {
-			var c rule
-			var err error
-			if r.Name != "" {
-				if c.name, err = regexp.Compile(r.Name); err != nil {
-					return nil, fmt.Errorf("docker: %s[%d].name: %w", set.path, i, err)
-				}
-			}
-			if r.Image != "" {
-				if c.image, err = regexp.Compile(r.Image); err != nil {
-					return nil, fmt.Errorf("docker: %s[%d].image: %w", set.path, i, err)
-				}
-			}
-			c.labelKey, c.value, c.hasValue = strings.Cut(r.Label, "=")
-			*set.out = append(*set.out, c)
-		}
+	for _, r := range include {
+		f.include = append(f.include, newRule(r))
 	}
-	return f, nil
+	for _, r := range exclude {
+		f.exclude = append(f.exclude, newRule(r))
+	}
+	return f
+}
+
+func newRule(r Rule) rule {
+	c := rule{name: r.Name, image: r.Image}
+	c.labelKey, c.value, c.hasValue = strings.Cut(r.Label, "=")
+	return c
 }
 
 func (r rule) match(c Container) bool {
@@ -154,11 +155,12 @@ func (f *Filter) Keep(c Container) bool {
 	return false
 }
 
+// BuiltinLabels returns the labels wharf sets on every container stream,
+// which the configuration may not set again.
+func BuiltinLabels() []string {
+	return []string{"container", "compose_project", "compose_service", "stream", "host"}
+}
+
 func isBuiltin(name string) bool {
-	for _, b := range config.DockerLabels {
-		if b == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(BuiltinLabels(), name)
 }

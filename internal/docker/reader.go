@@ -103,7 +103,7 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	s.setInfoLocked(w, info)
 	s.mu.Unlock()
 	fromFile, why := s.fileReadable(info)
-	if s.cfg.ReadFrom == "file" && !fromFile {
+	if s.cfg.ReadFrom == ReadFile && !fromFile {
 		<-s.sem
 		s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "unreadable").Inc()
 		s.warn.Warn("file-unreadable:"+w.id, "container log cannot be read from disk and read_from is file; it is not collected (read_from: auto falls back to the Engine API)", "container", info.Name, "reason", why)
@@ -112,7 +112,7 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	if fromFile {
 		return s.readFile(ctx, w, info, dies)
 	}
-	if s.cfg.ReadFrom == "auto" {
+	if s.cfg.ReadFrom == ReadAuto {
 		s.deps.Logger.Debug("reading through the Engine API", "container", info.Name, "reason", why)
 	}
 	return s.readAPI(ctx, w, info)

@@ -84,7 +84,7 @@ func TestSourceReaderSurvivesRepeatedDrops(t *testing.T) {
 		}
 		logs := &logCapture{}
 		sub := &fakeSubmitter{}
-		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
+		src, err := NewSource(Config{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
 			Client: memClient(t, rt), Out: sub, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{}, Logger: slog.New(logs),
 		})
 		if err != nil {
@@ -152,7 +152,7 @@ func TestSourceReaderKickedWhileGivingUp(t *testing.T) {
 			return memResponse(r, 404, strings.NewReader("{}")), nil
 		}
 		sub := &fakeSubmitter{}
-		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
+		src, err := NewSource(Config{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
 			Client: memClient(t, rt), Out: sub, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{},
 		})
 		if err != nil {
@@ -250,7 +250,7 @@ func TestSourceReconnectAfterDrops(t *testing.T) {
 					t.Errorf("unexpected request %s", r.URL)
 					return memResponse(r, 404, strings.NewReader("{}")), nil
 				}
-				src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
+				src, err := NewSource(Config{ReadFrom: "api", StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
 					Client: memClient(t, rt), Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{},
 				})
 				if err != nil {

@@ -15,23 +15,36 @@ import (
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
-// Submitter takes entries from a source; pipeline.Pipeline implements it.
-type Submitter interface {
-	Submit(ctx context.Context, entries []entry.Entry) error
-}
+// ReadMode is how container logs are read, as written in docker.read_from.
+type ReadMode string
 
-// SourceConfig configures the Docker source.
-type SourceConfig struct {
-	// ReadFrom is api, file or auto: how container logs are read.
-	ReadFrom string
-	// StartAt is "end" or "beginning": where containers that already exist
-	// when the source starts are read from.
-	StartAt string
+const (
+	// ReadAuto reads the json-file from disk when it can, through the
+	// Engine API otherwise.
+	ReadAuto ReadMode = "auto"
+	// ReadFile reads the json-file from disk only; other containers are
+	// reported and not read.
+	ReadFile ReadMode = "file"
+	// ReadAPI reads through the Engine API only.
+	ReadAPI ReadMode = "api"
+)
+
+// Config configures the Docker source. Its values are checked by the
+// caller (wharf's configuration), so NewSource only fills in zero fields.
+type Config struct {
+	// ReadFrom is how container logs are read; ReadAuto when empty.
+	ReadFrom ReadMode
+	// StartAt is where containers that already exist when the source
+	// starts are read from; source.StartEnd when empty.
+	StartAt source.StartAt
 	// MaxLineBytes caps lines; longer ones are truncated with a marker.
+	// 256 KiB when zero.
 	MaxLineBytes int
-	// StartupConcurrency bounds concurrent inspections and stream opens.
+	// StartupConcurrency bounds concurrent inspections and stream opens; 8
+	// when zero.
 	StartupConcurrency int
 	// MinBackoff and MaxBackoff bound reconnection waits.
 	MinBackoff, MaxBackoff time.Duration
@@ -40,7 +53,7 @@ type SourceConfig struct {
 // SourceDeps are the Docker source's collaborators.
 type SourceDeps struct {
 	Client  *Client
-	Out     Submitter
+	Out     source.Submitter
 	Labeler *Labeler
 	Filter  *Filter
 	Logger  *slog.Logger
@@ -58,7 +71,7 @@ type SourceDeps struct {
 // one log reader per running container. It owns the discovery goroutine and
 // the readers: Run returns only after all of them have exited.
 type Source struct {
-	cfg  SourceConfig
+	cfg  Config
 	deps SourceDeps
 	warn *ratelog.Limiter
 	sem  chan struct{} // bounds concurrent inspect+open
@@ -113,18 +126,15 @@ func (s *Source) setInfoLocked(w *watched, info Container) {
 }
 
 // NewSource returns a Docker source. It starts nothing.
-func NewSource(cfg SourceConfig, deps SourceDeps) (*Source, error) {
+func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 	if deps.Client == nil || deps.Out == nil || deps.Labeler == nil || deps.Filter == nil {
 		return nil, errors.New("docker: source needs a client, an output, a labeler and a filter")
 	}
 	if cfg.ReadFrom == "" {
-		cfg.ReadFrom = "auto"
+		cfg.ReadFrom = ReadAuto
 	}
-	if cfg.ReadFrom != "api" && cfg.ReadFrom != "file" && cfg.ReadFrom != "auto" {
-		return nil, errors.New(`docker: read_from must be "api", "file" or "auto"`)
-	}
-	if cfg.StartAt != "end" && cfg.StartAt != "beginning" {
-		return nil, errors.New(`docker: start_at must be "end" or "beginning"`)
+	if cfg.StartAt == "" {
+		cfg.StartAt = source.StartEnd
 	}
 	if cfg.MaxLineBytes <= 0 {
 		cfg.MaxLineBytes = 256 << 10
@@ -304,7 +314,7 @@ func (s *Source) reconcile(list []Summary, first bool) {
 // reads it from there rather than by start_at.
 func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched {
 	w := &watched{id: id, skip: !s.deps.Filter.Keep(c)}
-	if existedAtStart && s.cfg.StartAt == "end" {
+	if existedAtStart && s.cfg.StartAt == source.StartEnd {
 		w.pos = startPosition(s.started)
 	}
 	if st := s.deps.Positions; st != nil && !w.skip {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,9 +24,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -201,14 +202,14 @@ type srcHarness struct {
 // startSource runs a Source on fe until the test ends, and waits for it to
 // connect. cfg gets short backoffs and start_at beginning unless set; tweak
 // may change the dependencies.
-func startSource(t *testing.T, fe *fakeEngine, cfg SourceConfig, tweak func(*SourceDeps)) *srcHarness {
+func startSource(t *testing.T, fe *fakeEngine, cfg Config, tweak func(*SourceDeps)) *srcHarness {
 	t.Helper()
 	h := newSourceHarness(t, fe, cfg, tweak)
 	waitUntil(t, "the source to connect", h.src.Connected)
 	return h
 }
 
-func newSourceHarness(t *testing.T, fe *fakeEngine, cfg SourceConfig, tweak func(*SourceDeps)) *srcHarness {
+func newSourceHarness(t *testing.T, fe *fakeEngine, cfg Config, tweak func(*SourceDeps)) *srcHarness {
 	t.Helper()
 	if cfg.StartAt == "" {
 		cfg.StartAt = "beginning"
@@ -219,10 +220,7 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg SourceConfig, tweak func
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff, cfg.MaxBackoff = 2*time.Millisecond, 20*time.Millisecond
 	}
-	filter, err := NewFilter(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	filter := NewFilter(nil, nil)
 	h := &srcHarness{t: t, fe: fe, client: fe.client(t), sub: &fakeSubmitter{}, log: &logCapture{}, met: metrics.New(), done: make(chan error, 1)}
 	deps := SourceDeps{
 		Client:  h.client,
@@ -235,6 +233,7 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg SourceConfig, tweak func
 	if tweak != nil {
 		tweak(&deps)
 	}
+	var err error
 	h.src, err = NewSource(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +384,7 @@ func TestSourceReadsRunningContainer(t *testing.T) {
 			fe.run(fakeSpec{ID: id, Name: "web", Image: "nginx:1.27", TTY: tty, Labels: map[string]string{
 				composeProjectLabel: "shop", composeServiceLabel: "frontend", "team": "payments",
 			}}, first...)
-			h := startSource(t, fe, SourceConfig{}, func(d *SourceDeps) {
+			h := startSource(t, fe, Config{}, func(d *SourceDeps) {
 				d.Labeler = NewLabeler("node-1", map[string]string{"env": "prod"}, map[string]string{"owner": "team"})
 			})
 			h.waitLines(id, len(first))
@@ -436,13 +435,13 @@ func TestSourceStartAt(t *testing.T) {
 	// Times before srcT0 are before the source started: Now returns srcT0.
 	const sec = 1_000_000
 	for _, tc := range []struct {
-		startAt string
+		startAt source.StartAt
 		fromNow bool // existing containers are read from srcT0 on
 	}{
-		{"end", true},
-		{"beginning", false},
+		{source.StartEnd, true},
+		{source.StartBeginning, false},
 	} {
-		t.Run(tc.startAt, func(t *testing.T) {
+		t.Run(string(tc.startAt), func(t *testing.T) {
 			fe := newFakeEngine(t)
 			running, stopped, later := cid("running"), cid("stopped"), cid("later")
 			runningOld := []fakeLine{stdoutLine(at(-2*sec), "running: before start"), stderrLine(at(-1*sec), "running: before start, stderr")}
@@ -452,7 +451,7 @@ func TestSourceStartAt(t *testing.T) {
 			fe.run(fakeSpec{ID: stopped, Name: "stopped"}, stoppedOld...)
 			fe.exit(stopped, false)
 
-			h := startSource(t, fe, SourceConfig{StartAt: tc.startAt}, func(d *SourceDeps) {
+			h := startSource(t, fe, Config{StartAt: tc.startAt}, func(d *SourceDeps) {
 				d.Now = func() time.Time { return time.Unix(0, srcT0) }
 			})
 			// A container created after the start is read from its first
@@ -537,7 +536,7 @@ func TestSourceRestartKeepsPosition(t *testing.T) {
 				stdoutLine(at(110), "o8"),
 			}
 			fe.run(fakeSpec{ID: id, Name: "app"}, phase1...)
-			h := startSource(t, fe, SourceConfig{}, nil)
+			h := startSource(t, fe, Config{}, nil)
 			h.waitLines(id, len(phase1))
 			fe.exit(id, tc.lost, last...)
 			if !tc.quick {
@@ -583,7 +582,7 @@ func TestSourceReadsWhatAContainerLeftWhileStopped(t *testing.T) {
 	withStore := func(d *SourceDeps) { d.Positions = store }
 	fe.run(fakeSpec{ID: id, Name: "app"}, stdoutLine(at(100), "o1"), stdoutLine(at(101), "o2"))
 	fe.run(fakeSpec{ID: done, Name: "done"}, stdoutLine(at(100), "d1"))
-	h := startSource(t, fe, SourceConfig{}, withStore)
+	h := startSource(t, fe, Config{}, withStore)
 	h.waitLines(id, 2)
 	h.waitLines(done, 1)
 	fe.exit(done, false)
@@ -591,7 +590,7 @@ func TestSourceReadsWhatAContainerLeftWhileStopped(t *testing.T) {
 	h.stop()
 	// While nothing reads: app writes two more lines and exits.
 	fe.exit(id, false, stdoutLine(at(102), "o3"), stderrLine(at(102), "e1"))
-	h2 := startSource(t, fe, SourceConfig{}, withStore)
+	h2 := startSource(t, fe, Config{}, withStore)
 	h2.waitLines(id, 2)
 	h2.waitIdle(id)
 	h2.assertLines(id, []fakeLine{stdoutLine(at(102), "o3"), stderrLine(at(102), "e1")})
@@ -601,7 +600,7 @@ func TestSourceReadsWhatAContainerLeftWhileStopped(t *testing.T) {
 }
 
 func TestSourceEventStreamReconnect(t *testing.T) {
-	cfg := SourceConfig{MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
+	cfg := Config{MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
 	// disconnect makes the daemon unreachable until at least two
 	// reconnection attempts have failed, runs during, and brings it back.
 	// It returns the requests made while it was down, and for how long.
@@ -745,7 +744,7 @@ func TestSourceDestroy(t *testing.T) {
 		first := []fakeLine{stdoutLine(at(1), "x1")}
 		fe.run(fakeSpec{ID: id, Name: "x"}, first...)
 		var release func()
-		h := newSourceHarness(t, fe, SourceConfig{}, func(d *SourceDeps) { release = d.Out.(*fakeSubmitter).holdBack(id) })
+		h := newSourceHarness(t, fe, Config{}, func(d *SourceDeps) { release = d.Out.(*fakeSubmitter).holdBack(id) })
 		defer release()
 		waitUntil(t, "the reader to block in Submit", func() bool { return h.sub.blockedNow() == 1 })
 		rest := []fakeLine{stdoutLine(at(2), "x2"), stderrLine(at(2), "x3"), stdoutLine(at(3), "x4")}
@@ -777,7 +776,7 @@ func TestSourceDestroy(t *testing.T) {
 			id := cid("gone")
 			fe.run(fakeSpec{ID: id, Name: "gone"}, stdoutLine(at(1), "never read"))
 			fe.failLogs(id, tc.status, tc.msg)
-			h := startSource(t, fe, SourceConfig{}, nil)
+			h := startSource(t, fe, Config{}, nil)
 			h.waitIdle(id)
 			if n := len(fe.requestsTo("/containers/" + id + "/logs")); n != 1 {
 				t.Errorf("%d logs requests; a container that is gone must not be retried", n)
@@ -825,14 +824,11 @@ func TestSourceFilter(t *testing.T) {
 		fe.run(fakeSpec{ID: cid(c.name), Name: c.name, Image: c.image, Labels: c.labels}, stdoutLine(at(1), c.name+" says hi"))
 	}
 	fe.run(fakeSpec{ID: self, Name: "web-wharf", Image: "wharf:dev"}, stdoutLine(at(1), "wharf's own line"))
-	filter, err := NewFilter(
-		[]config.ContainerRule{{Name: "^web"}, {Image: "^example/worker:"}, {Label: "collect"}, {Label: "tier=front"}},
-		[]config.ContainerRule{{Label: "wharf.skip"}, {Name: "-debug$"}},
+	filter := NewFilter(
+		[]Rule{{Name: regexp.MustCompile("^web")}, {Image: regexp.MustCompile("^example/worker:")}, {Label: "collect"}, {Label: "tier=front"}},
+		[]Rule{{Label: "wharf.skip"}, {Name: regexp.MustCompile("-debug$")}},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := startSource(t, fe, SourceConfig{}, func(d *SourceDeps) {
+	h := startSource(t, fe, Config{}, func(d *SourceDeps) {
 		d.Filter = filter
 		d.SelfID = self
 	})
@@ -874,7 +870,7 @@ func TestSourceUnreadableLogDriver(t *testing.T) {
 	fe.run(fakeSpec{ID: bad, Name: "syslogged", Driver: "syslog"}, stdoutLine(at(1), "unreachable"))
 	fe.failLogs(bad, http.StatusNotImplemented, "configured logging driver does not support reading")
 	fe.run(fakeSpec{ID: good, Name: "good"}, stdoutLine(at(1), "fine"))
-	h := startSource(t, fe, SourceConfig{}, nil)
+	h := startSource(t, fe, Config{}, nil)
 	h.waitLines(good, 1)
 	h.waitIdle(bad)
 	if n := len(fe.requestsTo("/containers/" + bad + "/logs")); n != 1 {
@@ -903,7 +899,7 @@ func TestSourceDaemonErrorInStream(t *testing.T) {
 	fe.run(fakeSpec{ID: id, Name: "corrupt-file"}, slices.Concat(before,
 		[]fakeLine{{Time: at(3), Stream: 3, Text: `Error grabbing logs: invalid character '\x00' looking for beginning of value`}},
 		after)...)
-	h := startSource(t, fe, SourceConfig{}, nil)
+	h := startSource(t, fe, Config{}, nil)
 	h.waitLines(id, len(before))
 	fe.exit(id, false)
 	h.waitIdle(id)
@@ -922,7 +918,7 @@ func TestSourceCorruptFrame(t *testing.T) {
 	before := []fakeLine{stdoutLine(at(1), "before")}
 	fe.run(fakeSpec{ID: id, Name: "garbled"}, slices.Concat(before,
 		[]fakeLine{{Time: at(2), Stream: 9, Text: "not a frame"}, stdoutLine(at(3), "after")})...)
-	h := startSource(t, fe, SourceConfig{}, nil)
+	h := startSource(t, fe, Config{}, nil)
 	h.waitIdle(id)
 	h.assertLines(id, before)
 	n := len(fe.requestsTo("/containers/" + id + "/logs"))
@@ -951,7 +947,7 @@ func TestSourceRunStopsOnCancel(t *testing.T) {
 	fe.failLogs(failing, http.StatusInternalServerError, "boom")
 	// Long backoffs: cancelling must interrupt the failing reader's wait.
 	var release func()
-	h := newSourceHarness(t, fe, SourceConfig{MinBackoff: time.Hour, MaxBackoff: time.Hour}, func(d *SourceDeps) {
+	h := newSourceHarness(t, fe, Config{MinBackoff: time.Hour, MaxBackoff: time.Hour}, func(d *SourceDeps) {
 		release = d.Out.(*fakeSubmitter).holdBack(stuck)
 	})
 	defer release()
@@ -982,7 +978,7 @@ func TestSourceRunStopsOnCancel(t *testing.T) {
 func TestSourceGoroutinesBounded(t *testing.T) {
 	const waves, perWave = 40, 25
 	fe := newFakeEngine(t)
-	h := startSource(t, fe, SourceConfig{}, nil)
+	h := startSource(t, fe, Config{}, nil)
 	baseline := -1
 	for wave := range waves {
 		var ids []string
@@ -1099,7 +1095,7 @@ func TestSourceReconnectBackoff(t *testing.T) {
 			t.Errorf("unexpected request %s", r.URL)
 			return memResponse(r, 404, strings.NewReader("{}")), nil
 		}
-		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}, SourceDeps{
+		src, err := NewSource(Config{ReadFrom: "api", StartAt: "end", MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}, SourceDeps{
 			Client: memClient(t, rt), Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{},
 		})
 		if err != nil {
@@ -1172,7 +1168,7 @@ func TestSourceReaderBackoff(t *testing.T) {
 			return memResponse(r, 404, strings.NewReader("{}")), nil
 		}
 		logs := &logCapture{}
-		src, err := NewSource(SourceConfig{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
+		src, err := NewSource(Config{ReadFrom: "api", StartAt: "beginning", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, SourceDeps{
 			Client: memClient(t, rt), Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: &Filter{}, Logger: slog.New(logs),
 		})
 		if err != nil {
@@ -1248,7 +1244,7 @@ func TestPositionSince(t *testing.T) {
 }
 
 func TestNewSourceConfig(t *testing.T) {
-	filter, _ := NewFilter(nil, nil)
+	filter := NewFilter(nil, nil)
 	client, err := NewClient("unix:///nonexistent.sock")
 	if err != nil {
 		t.Fatal(err)
@@ -1256,18 +1252,17 @@ func TestNewSourceConfig(t *testing.T) {
 	good := SourceDeps{Client: client, Out: &fakeSubmitter{}, Labeler: NewLabeler("h", nil, nil), Filter: filter}
 	for _, tc := range []struct {
 		name    string
-		cfg     SourceConfig
+		cfg     Config
 		deps    func(SourceDeps) SourceDeps
 		wantErr string
 	}{
-		{"ok end", SourceConfig{StartAt: "end"}, nil, ""},
-		{"ok beginning", SourceConfig{StartAt: "beginning"}, nil, ""},
-		{"bad start_at", SourceConfig{StartAt: "now"}, nil, "start_at"},
-		{"empty start_at", SourceConfig{}, nil, "start_at"},
-		{"no client", SourceConfig{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Client = nil; return d }, "client"},
-		{"no output", SourceConfig{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Out = nil; return d }, "output"},
-		{"no labeler", SourceConfig{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Labeler = nil; return d }, "labeler"},
-		{"no filter", SourceConfig{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Filter = nil; return d }, "filter"},
+		{"ok end", Config{StartAt: "end"}, nil, ""},
+		{"ok beginning", Config{StartAt: "beginning"}, nil, ""},
+		{"zero config", Config{}, nil, ""},
+		{"no client", Config{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Client = nil; return d }, "client"},
+		{"no output", Config{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Out = nil; return d }, "output"},
+		{"no labeler", Config{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Labeler = nil; return d }, "labeler"},
+		{"no filter", Config{StartAt: "end"}, func(d SourceDeps) SourceDeps { d.Filter = nil; return d }, "filter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			deps := good
@@ -1307,7 +1302,7 @@ func TestClockStepBackReadsNewLinesByOrder(t *testing.T) {
 	}
 	before := []fakeLine{stdoutLine(at(100), "o1"), stderrLine(at(100), "e1"), stdoutLine(at(101), "o2"), stdoutLine(at(101), "o3")}
 	fe.run(fakeSpec{ID: id, Name: "app"}, before...)
-	h := startSource(t, fe, SourceConfig{}, deps)
+	h := startSource(t, fe, Config{}, deps)
 	h.waitLines(id, len(before))
 	h.stop()
 
@@ -1315,7 +1310,7 @@ func TestClockStepBackReadsNewLinesByOrder(t *testing.T) {
 	clock.Store(at(101 - int(hour))) // an hour behind the last line read
 	after := []fakeLine{stdoutLine(at(102-int(hour)), "o4"), stderrLine(at(102-int(hour)), "e2"), stdoutLine(at(103-int(hour)), "o5")}
 	fe.exit(id, false, after...)
-	h2 := startSource(t, fe, SourceConfig{}, deps)
+	h2 := startSource(t, fe, Config{}, deps)
 	h2.waitLines(id, len(after))
 	h2.waitIdle(id)
 	h2.assertLines(id, after)

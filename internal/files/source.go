@@ -13,12 +13,12 @@ package files
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,11 +26,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
+	"github.com/wharf-logs/wharf/internal/source"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
 
@@ -55,14 +55,11 @@ const (
 	arenaBytes    = 256 << 10
 )
 
-// Submitter takes entries from a source; pipeline.Pipeline implements it.
-type Submitter interface {
-	Submit(ctx context.Context, entries []entry.Entry) error
-}
-
-// Config configures the plain-file source.
+// Config configures the plain-file source. Its values are checked by the
+// caller (wharf's configuration): New does not check them again.
 type Config struct {
-	Sources []config.FileSource
+	// Groups are the files: entries.
+	Groups []Group
 	// Host is the host label's value.
 	Host string
 	// Static are labels added to every stream (labels.static).
@@ -74,9 +71,40 @@ type Config struct {
 	Scan, GoneAfter  time.Duration
 }
 
+// Group is one files: entry: the files its patterns name, read the same
+// way.
+type Group struct {
+	// Paths are glob patterns of the files to read, in filepath.Match
+	// syntax.
+	Paths []string
+	// Exclude are glob patterns of files not to read: one with a "/" is
+	// matched against the whole path, one without against the file name.
+	Exclude []string
+	// Labels are added to the streams of these files.
+	Labels map[string]string
+	// StartAt is where a file found at the first scan without a saved
+	// position is read from; files that appear later are read from their
+	// beginning. source.StartEnd when empty.
+	StartAt source.StartAt
+	// MaxLineBytes caps a line or a multi-line entry.
+	MaxLineBytes int
+	// Multiline joins the lines of one entry.
+	Multiline Multiline
+}
+
+// Multiline joins continuation lines to the line that starts an entry.
+type Multiline struct {
+	// Start matches the first line of an entry; joining is off when nil.
+	Start *regexp.Regexp
+	// MaxWait sends an entry when no line came for this long.
+	MaxWait time.Duration
+	// MaxLines and MaxBytes send an entry when it reaches them.
+	MaxLines, MaxBytes int
+}
+
 // Deps are the source's collaborators.
 type Deps struct {
-	Out       Submitter
+	Out       source.Submitter
 	Positions *positions.Store
 	Logger    *slog.Logger
 	Metrics   *metrics.Metrics
@@ -88,7 +116,6 @@ type Deps struct {
 type Source struct {
 	cfg  Config
 	deps Deps
-	srcs []fileSource
 	warn *ratelog.Limiter
 
 	// The source's counters, looked up once.
@@ -102,13 +129,6 @@ type Source struct {
 	wg    sync.WaitGroup
 }
 
-// fileSource is one files: entry, compiled.
-type fileSource struct {
-	index int
-	cfg   config.FileSource
-	start *regexp.Regexp
-}
-
 // watched is a file being read.
 type watched struct {
 	path         string
@@ -119,7 +139,7 @@ type watched struct {
 	stopped      bool // Stop was called: the file is gone
 }
 
-// New checks the configuration and returns a Source; it starts nothing.
+// New returns a Source; it starts nothing.
 func New(cfg Config, deps Deps) (*Source, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -133,6 +153,12 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	if cfg.Scan <= 0 {
 		cfg.Scan = scanInterval
 	}
+	cfg.Groups = slices.Clone(cfg.Groups)
+	for i := range cfg.Groups {
+		if cfg.Groups[i].StartAt == "" {
+			cfg.Groups[i].StartAt = source.StartEnd
+		}
+	}
 	if cfg.GoneAfter <= 0 {
 		cfg.GoneAfter = goneAfter
 	}
@@ -140,22 +166,6 @@ func New(cfg Config, deps Deps) (*Source, error) {
 		entriesRead:    deps.Metrics.EntriesRead.WithLabelValues(sourceFile),
 		bytesRead:      deps.Metrics.BytesRead.WithLabelValues(sourceFile),
 		linesTruncated: deps.Metrics.LinesTruncated.WithLabelValues(sourceFile),
-	}
-	for i, fc := range cfg.Sources {
-		fs := fileSource{index: i, cfg: fc}
-		if fc.Multiline.Start != "" {
-			re, err := regexp.Compile(fc.Multiline.Start)
-			if err != nil {
-				return nil, fmt.Errorf("files[%d].multiline.start: %q is not a valid regular expression: %v", i, fc.Multiline.Start, err)
-			}
-			fs.start = re
-		}
-		for _, p := range append(append([]string(nil), fc.Paths...), fc.Exclude...) {
-			if _, err := filepath.Match(p, ""); err != nil {
-				return nil, fmt.Errorf("files[%d]: %q is not a valid glob pattern", i, p)
-			}
-		}
-		s.srcs = append(s.srcs, fs)
 	}
 	return s, nil
 }
@@ -223,7 +233,7 @@ func (s *Source) scan(ctx context.Context, first bool) {
 // startup: a file still wanted by the configuration is followed from its
 // position (its rotated files may hold unread lines) and forgotten once gone
 // for goneAfter; a position no pattern wants any more is dropped.
-func (s *Source) resumeMissing(ctx context.Context, found map[string]*fileSource) {
+func (s *Source) resumeMissing(ctx context.Context, found map[string]*Group) {
 	for _, key := range s.deps.Positions.Keys(PositionPrefix) {
 		path := strings.TrimPrefix(key, PositionPrefix)
 		if _, ok := found[path]; ok {
@@ -244,15 +254,15 @@ func (s *Source) resumeMissing(ctx context.Context, found map[string]*fileSource
 
 // match returns the files the patterns name now, each with the first
 // files: entry that names it.
-func (s *Source) match() map[string]*fileSource {
-	found := map[string]*fileSource{}
-	for i := range s.srcs {
-		src := &s.srcs[i]
-		for _, pattern := range src.cfg.Paths {
+func (s *Source) match() map[string]*Group {
+	found := map[string]*Group{}
+	for i := range s.cfg.Groups {
+		src := &s.cfg.Groups[i]
+		for _, pattern := range src.Paths {
 			matches, _ := filepath.Glob(pattern) // the pattern was checked
 			for _, path := range matches {
 				path = filepath.Clean(path)
-				if _, ok := found[path]; ok || excluded(src.cfg.Exclude, path) {
+				if _, ok := found[path]; ok || excluded(src.Exclude, path) {
 					continue
 				}
 				found[path] = src
@@ -283,7 +293,7 @@ func (s *Source) match() map[string]*fileSource {
 // follows reports whether the live file path is read, or about to be: found
 // now, being read (its path may be missing for a moment while it is
 // rotated), or with a position saved.
-func (s *Source) follows(path string, found map[string]*fileSource) bool {
+func (s *Source) follows(path string, found map[string]*Group) bool {
 	if _, ok := found[path]; ok {
 		return true
 	}
@@ -296,11 +306,11 @@ func (s *Source) follows(path string, found map[string]*fileSource) bool {
 
 // wanted returns the files: entry whose patterns name path (which need not
 // exist), or nil.
-func (s *Source) wanted(path string) *fileSource {
-	for i := range s.srcs {
-		src := &s.srcs[i]
-		for _, pattern := range src.cfg.Paths {
-			if ok, _ := filepath.Match(pattern, path); ok && !excluded(src.cfg.Exclude, path) {
+func (s *Source) wanted(path string) *Group {
+	for i := range s.cfg.Groups {
+		src := &s.cfg.Groups[i]
+		for _, pattern := range src.Paths {
+			if ok, _ := filepath.Match(pattern, path); ok && !excluded(src.Exclude, path) {
 				return src
 			}
 		}
@@ -345,7 +355,7 @@ func (s *Source) note(path, why string) {
 
 // start opens path at its saved position (or by start_at) and starts its
 // reader.
-func (s *Source) start(ctx context.Context, path string, src *fileSource, first bool, now time.Time) {
+func (s *Source) start(ctx context.Context, path string, src *Group, first bool, now time.Time) {
 	key := PositionPrefix + path
 	pos := tail.Position{}
 	if saved, ok := s.deps.Positions.Get(key); ok {
@@ -357,7 +367,7 @@ func (s *Source) start(ctx context.Context, path string, src *fileSource, first 
 			pos = p
 		}
 	}
-	if pos.IsZero() && first && src.cfg.StartAt == "end" {
+	if pos.IsZero() && first && src.StartAt == source.StartEnd {
 		p, err := tail.EndOf(path)
 		if err != nil {
 			s.failed(path, "open", err)
@@ -380,11 +390,11 @@ func (s *Source) start(ctx context.Context, path string, src *fileSource, first 
 		return
 	}
 	lr, err := tail.NewLineReader(f, tail.LineOptions{
-		MaxLine:  int(src.cfg.MaxLineBytes),
-		Start:    src.start,
-		MaxWait:  src.cfg.Multiline.MaxWait,
-		MaxBytes: int(src.cfg.Multiline.MaxBytes),
-		MaxLines: src.cfg.Multiline.MaxLines,
+		MaxLine:  src.MaxLineBytes,
+		Start:    src.Multiline.Start,
+		MaxWait:  src.Multiline.MaxWait,
+		MaxBytes: src.Multiline.MaxBytes,
+		MaxLines: src.Multiline.MaxLines,
 	})
 	if err != nil {
 		f.Close()
@@ -405,12 +415,12 @@ func (s *Source) failed(path, kind string, err error) {
 
 // stream is the stream of a file's lines: filename, host, labels.static and
 // the entry's labels.
-func (s *Source) stream(path string, src *fileSource) *entry.Stream {
+func (s *Source) stream(path string, src *Group) *entry.Stream {
 	m := map[string]string{}
 	for k, v := range s.cfg.Static {
 		m[k] = v
 	}
-	for k, v := range src.cfg.Labels {
+	for k, v := range src.Labels {
 		m[k] = v
 	}
 	m["filename"] = path
@@ -418,7 +428,7 @@ func (s *Source) stream(path string, src *fileSource) *entry.Stream {
 	labels := make(entry.Labels, 0, len(m))
 	for k, v := range m {
 		if v != "" {
-			labels = append(labels, entry.Label{Name: k, Value: config.CapLabelValue(v)})
+			labels = append(labels, entry.Label{Name: k, Value: source.CapLabelValue(v)})
 		}
 	}
 	sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })

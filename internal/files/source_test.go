@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
@@ -98,7 +98,7 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
 
-func (h *harness) start(srcs ...config.FileSource) {
+func (h *harness) start(srcs ...Group) {
 	h.t.Helper()
 	store, problem, err := positions.Open(filepath.Join(h.dir, "data", "positions"), nil)
 	if err != nil || problem != nil {
@@ -121,7 +121,7 @@ func (h *harness) start(srcs ...config.FileSource) {
 		}
 	}
 	s, err := New(Config{
-		Sources: srcs, Host: "h1", Static: map[string]string{"env": "test"},
+		Groups: srcs, Host: "h1", Static: map[string]string{"env": "test"},
 		PollMin: time.Millisecond, PollMax: 10 * time.Millisecond,
 		Scan: 20 * time.Millisecond, GoneAfter: 100 * time.Millisecond,
 	}, Deps{Out: h.out, Positions: store, Metrics: h.m, Now: h.now})
@@ -174,7 +174,7 @@ func TestStartAtAndLabels(t *testing.T) {
 	h := newHarness(t)
 	old, later := h.path("old.log"), h.path("later.log")
 	write(t, old, "history 1", "history 2")
-	h.start(config.FileSource{Paths: []string{h.path("*.log")}, StartAt: "end", Labels: map[string]string{"app": "web"}})
+	h.start(Group{Paths: []string{h.path("*.log")}, StartAt: "end", Labels: map[string]string{"app": "web"}})
 	time.Sleep(100 * time.Millisecond) // a few scans
 	write(t, old, "new 1")
 	// A file that appears after the start is read from its beginning.
@@ -197,14 +197,14 @@ func TestRestartResumesExactly(t *testing.T) {
 	h := newHarness(t)
 	p := h.path("app.log")
 	write(t, p, seqLines("a", 0, 500)...)
-	h.start(config.FileSource{Paths: []string{p}})
+	h.start(Group{Paths: []string{p}})
 	h.out.waitLines(t, p, 500)
 	h.stop()
 	// Written while stopped, and a line whose end is not written yet.
 	write(t, p, seqLines("a", 500, 800)...)
 	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString("a 00800 hal")
-	h.start(config.FileSource{Paths: []string{p}, StartAt: "end"}) // a saved position wins over start_at
+	h.start(Group{Paths: []string{p}, StartAt: "end"}) // a saved position wins over start_at
 	time.Sleep(50 * time.Millisecond)
 	f.WriteString("f\n")
 	f.Close()
@@ -224,7 +224,7 @@ func TestRotation(t *testing.T) {
 	h := newHarness(t)
 	p := h.path("app.log")
 	// app.log.1 matches the pattern but is read through app.log's follower.
-	h.start(config.FileSource{Paths: []string{h.path("app.log*")}})
+	h.start(Group{Paths: []string{h.path("app.log*")}})
 	n := 0
 	for round := range 6 {
 		// What was rotated before is read before it is overwritten, and the
@@ -268,9 +268,9 @@ func TestMultilineAndExclude(t *testing.T) {
 	write(t, app, "ERROR boom", "  at a()", "  at b()", "INFO fine")
 	write(t, skip, "not read")
 	write(t, gz, "not read either")
-	h.start(config.FileSource{
+	h.start(Group{
 		Paths: []string{h.path("*.log"), h.path("*.gz")}, Exclude: []string{"debug.*"},
-		Multiline: config.Multiline{Start: `^[A-Z]`, MaxLines: 10},
+		Multiline: Multiline{Start: regexp.MustCompile(`^[A-Z]`), MaxLines: 10},
 	})
 	// The last entry is sent after multiline.max_wait without a next line.
 	same(t, "entries", h.out.waitLines(t, app, 2), []string{"ERROR boom\n  at a()\n  at b()", "INFO fine"})
@@ -288,7 +288,7 @@ func TestGoneFileIsFinishedAndForgotten(t *testing.T) {
 	h := newHarness(t)
 	p := h.path("job.log")
 	write(t, p, seqLines("j", 0, 100)...)
-	h.start(config.FileSource{Paths: []string{h.path("*.log")}})
+	h.start(Group{Paths: []string{h.path("*.log")}})
 	h.out.waitLines(t, p, 100)
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
@@ -311,35 +311,18 @@ func TestStalePositionsDropped(t *testing.T) {
 	h := newHarness(t)
 	p := h.path("a.log")
 	write(t, p, "one")
-	h.start(config.FileSource{Paths: []string{p}})
+	h.start(Group{Paths: []string{p}})
 	h.out.waitLines(t, p, 1)
 	h.stop()
 	if len(h.store.Keys(PositionPrefix)) != 1 {
 		t.Fatalf("positions %q, want a.log's", h.store.Keys(PositionPrefix))
 	}
 	// The configuration no longer names a.log: its position goes.
-	h.start(config.FileSource{Paths: []string{h.path("*.txt")}})
+	h.start(Group{Paths: []string{h.path("*.txt")}})
 	time.Sleep(50 * time.Millisecond)
 	h.stop()
 	if keys := h.store.Keys(PositionPrefix); len(keys) != 0 {
 		t.Fatalf("positions %q after a.log left the configuration", keys)
-	}
-}
-
-func TestNewRejectsBadPatterns(t *testing.T) {
-	store, _, err := positions.Open(filepath.Join(t.TempDir(), "positions"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := Deps{Out: newCollector(), Positions: store, Metrics: metrics.New()}
-	for _, c := range []config.FileSource{
-		{Paths: []string{"/var/log/[.log"}},
-		{Paths: []string{"/var/log/*.log"}, Exclude: []string{"["}},
-		{Paths: []string{"/var/log/*.log"}, Multiline: config.Multiline{Start: "("}},
-	} {
-		if _, err := New(Config{Sources: []config.FileSource{c}}, deps); err == nil || !strings.HasPrefix(err.Error(), "files[0]") {
-			t.Errorf("%+v: error %v, want one naming files[0]", c, err)
-		}
 	}
 }
 
@@ -361,7 +344,7 @@ func TestClockStepBack(t *testing.T) {
 	h.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	path := h.path("app.log")
 	write(t, path, seqLines("a", 0, 3)...)
-	h.start(config.FileSource{Paths: []string{path}})
+	h.start(Group{Paths: []string{path}})
 	h.out.waitLines(t, path, 3)
 
 	offset.Store(int64(-200 * time.Millisecond)) // a small step: order kept

@@ -7,7 +7,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/lokitest"
 )
 
-func benchmarkEncode(bm *testing.B, format string, gz bool) {
+func benchmarkEncode(bm *testing.B, format loki.Format, gz bool) {
 	b := lokitest.BenchBatch(1 << 20)
 	enc, err := loki.NewEncoder(format, gz)
 	if err != nil {

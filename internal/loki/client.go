@@ -8,22 +8,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
@@ -60,17 +55,20 @@ type Deps struct {
 
 // Client pushes batches to Loki. It implements sink.Sink and sink.Sharded:
 // Send is safe for concurrent use by up to Shards() goroutines (more work too,
-// at the cost of extra encoder buffers).
+// at the cost of extra encoder buffers). It also implements sink.Stager, and
+// sink.Preparer by its Limits.
 type Client struct {
-	url         string // the push URL, credentials moved to auth
+	url         string // the push URL, without credentials
 	tenant      string
 	auth        string // the Authorization header, or ""
 	headers     http.Header
 	userAgent   string
 	timeout     time.Duration
 	parallelism int
-	format      string
+	format      Format
 	gzip        bool
+	metadata    bool
+	limits      Limits
 
 	http     *http.Client
 	observer Observer
@@ -84,267 +82,124 @@ type Client struct {
 }
 
 var (
-	_ sink.Sink    = (*Client)(nil)
-	_ sink.Sharded = (*Client)(nil)
+	_ sink.Sink     = (*Client)(nil)
+	_ sink.Sharded  = (*Client)(nil)
+	_ sink.Stager   = (*Client)(nil)
+	_ sink.Preparer = (*Client)(nil)
 )
 
-// New validates cfg, reads the secret and certificate files it names, and
-// returns a Client. It starts nothing and makes no request. Errors name the
-// YAML path of the bad value.
-func New(cfg config.Loki, deps Deps) (*Client, error) {
+// Config configures a Client. Its values are resolved and checked by the
+// caller (wharf's configuration reads the secret and certificate files and
+// refuses what Loki or HTTP would not take), so New does not check them
+// again. Zero fields take the defaults noted.
+type Config struct {
+	// URL is the push endpoint, e.g. http://loki:3100/loki/api/v1/push,
+	// without user information: credentials go in Authorization.
+	URL string
+	// Format is the encoding of push bodies; FormatProtobuf when empty.
+	Format Format
+	// Gzip compresses JSON bodies; protobuf bodies are always snappy blocks.
+	Gzip bool
+	// TenantID, when set, is sent as X-Scope-OrgID.
+	TenantID string
+	// Authorization, when set, is the Authorization header's value, e.g.
+	// "Bearer <token>".
+	Authorization string
+	// Headers are sent with every push. The client's own headers win over
+	// them: those SetsHeader reports, and Authorization and X-Scope-OrgID
+	// when the fields above set them.
+	Headers map[string]string
+	// TLS configures https connections; nil verifies the server against the
+	// system's CAs, with TLS 1.2 at least.
+	TLS *tls.Config
+	// Timeout bounds one push request; 10s when zero.
+	Timeout time.Duration
+	// Parallelism is how many requests may be in flight, each for its own
+	// set of streams; 1 when zero.
+	Parallelism int
+	// StructuredMetadata sends each stream's Metadata (container_id, image)
+	// as Loki structured metadata; off, it is left out of every push, for a
+	// Loki that does not allow it (allow_structured_metadata: false).
+	StructuredMetadata bool
+	// Limits keep the entries Loki would refuse out of the batches
+	// (Prepare).
+	Limits Limits
+}
+
+// Headers the client sets from Config.Authorization and Config.TenantID.
+const (
+	HeaderAuthorization = "Authorization"
+	HeaderTenant        = "X-Scope-OrgID"
+)
+
+// SetsHeader reports whether the client sets the request header name on
+// every push whatever Config.Headers holds: the body's type, encoding and
+// length, and the connection's headers. It is the list wharf's
+// configuration refuses in loki.headers.
+func SetsHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Content-Type", "Content-Encoding", "Content-Length", "Transfer-Encoding", "Host", "Connection":
+		return true
+	}
+	return false
+}
+
+// New returns a Client for cfg. It starts nothing and makes no request.
+func New(cfg Config, deps Deps) (*Client, error) {
 	if deps.Logger == nil {
 		return nil, errors.New("loki: Deps.Logger is nil")
 	}
-	u, err := parseURL(cfg.URL)
-	if err != nil {
-		return nil, err
+	if cfg.URL == "" {
+		return nil, errors.New("loki: Config.URL is empty")
 	}
-	format := cfg.Format
-	if format == "" {
-		format = FormatProtobuf
-	}
-	if format != FormatProtobuf && format != FormatJSON {
-		return nil, fmt.Errorf("loki: loki.format %q: want %s or %s", cfg.Format, FormatProtobuf, FormatJSON)
-	}
-	if cfg.Gzip && format == FormatProtobuf {
-		deps.Logger.Warn("loki: loki.gzip only applies to the json format; protobuf bodies are snappy-compressed", "url", redact(u))
+	if cfg.Format == "" {
+		cfg.Format = FormatProtobuf
 	}
 	if cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("loki: loki.timeout %s: must be positive, e.g. 10s", cfg.Timeout)
+		cfg.Timeout = 10 * time.Second
 	}
-	if cfg.Parallelism < 1 {
-		return nil, fmt.Errorf("loki: loki.parallelism %d: must be at least 1", cfg.Parallelism)
-	}
-	auth, err := authorization(cfg, u)
-	if err != nil {
+	cfg.Parallelism = max(cfg.Parallelism, 1)
+	if _, err := NewEncoder(cfg.Format, cfg.Gzip); err != nil {
 		return nil, err
 	}
-	headers, err := extraHeaders(cfg, auth != "")
-	if err != nil {
-		return nil, err
+	headers := make(http.Header, len(cfg.Headers))
+	for k, v := range cfg.Headers {
+		headers.Set(k, v)
 	}
 	version := deps.Version
 	if version == "" {
 		version = "dev"
 	}
-	c := &Client{
-		url:         redact(u), // user information, if any, is in auth now
+	rt := deps.Transport
+	if rt == nil {
+		tlsCfg := cfg.TLS
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		rt = newTransport(cfg.Parallelism, tlsCfg)
+	}
+	return &Client{
+		url:         cfg.URL,
 		tenant:      cfg.TenantID,
-		auth:        auth,
+		auth:        cfg.Authorization,
 		headers:     headers,
 		userAgent:   "wharf/" + version,
 		timeout:     cfg.Timeout,
 		parallelism: cfg.Parallelism,
-		format:      format,
+		format:      cfg.Format,
 		gzip:        cfg.Gzip,
+		metadata:    cfg.StructuredMetadata,
+		limits:      cfg.Limits,
 		observer:    deps.Observer,
 		log:         deps.Logger,
 		senders:     make(chan *sender, 2*cfg.Parallelism), // one in flight and one staged per shard
-	}
-
-	rt := deps.Transport
-	if rt == nil {
-		tlsCfg, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.TLS.InsecureSkipVerify {
-			deps.Logger.Warn("loki: loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", c.url)
-		}
-		if u.Scheme == "http" && (cfg.TLS != config.TLS{}) {
-			deps.Logger.Warn("loki: loki.tls is set but loki.url uses http://, so TLS is not used", "url", c.url)
-		}
-		rt = newTransport(cfg.Parallelism, tlsCfg)
-	}
-	c.http = &http.Client{
-		Transport: rt,
-		// A 301 or 302 would turn the POST into a body-less GET; surface
-		// redirects as errors that say which URL to configure instead.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return c, nil
-}
-
-func parseURL(raw string) (*url.URL, error) {
-	const example = "http://loki:3100/loki/api/v1/push"
-	if raw == "" {
-		return nil, fmt.Errorf("loki: loki.url is empty: set it to the push endpoint, e.g. %s", example)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Error quotes the URL, which may hold a password.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return nil, fmt.Errorf("loki: loki.url is not a URL (%v): set it to the push endpoint, e.g. %s", err, example)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("loki: loki.url %q: scheme must be http or https, e.g. %s", redact(u), example)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("loki: loki.url %q has no host: set it to the push endpoint, e.g. %s", redact(u), example)
-	}
-	if u.Path == "" || u.Path == "/" {
-		return nil, fmt.Errorf("loki: loki.url %q has no path: set it to the push endpoint, e.g. %s", redact(u), example)
-	}
-	if u.Fragment != "" {
-		return nil, fmt.Errorf("loki: loki.url %q has a fragment (#...), which is never sent: remove it", redact(u))
-	}
-	return u, nil
-}
-
-// redact renders u without its user information.
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
-}
-
-// authorization builds the Authorization header from basic auth (or user
-// information in the URL) or a bearer token, reading the files named.
-func authorization(cfg config.Loki, u *url.URL) (string, error) {
-	ba := cfg.BasicAuth
-	password := string(ba.Password)
-	if ba.PasswordFile != "" {
-		if password != "" {
-			return "", errors.New("loki: loki.basic_auth.password and loki.basic_auth.password_file are both set: keep one")
-		}
-		p, err := readSecret("loki.basic_auth.password_file", ba.PasswordFile)
-		if err != nil {
-			return "", err
-		}
-		password = p
-	}
-	basic := ba.Username != "" || password != ""
-	if basic && ba.Username == "" {
-		return "", errors.New("loki: loki.basic_auth.username is empty but a password is set")
-	}
-	if u.User != nil {
-		if basic {
-			return "", errors.New("loki: loki.url holds a user name and loki.basic_auth is set: keep one")
-		}
-		ba.Username = u.User.Username()
-		password, _ = u.User.Password()
-		basic = true
-	}
-
-	bearer := string(cfg.Bearer)
-	if cfg.BearerFile != "" {
-		if bearer != "" {
-			return "", errors.New("loki: loki.bearer_token and loki.bearer_token_file are both set: keep one")
-		}
-		t, err := readSecret("loki.bearer_token_file", cfg.BearerFile)
-		if err != nil {
-			return "", err
-		}
-		bearer = t
-	}
-	switch {
-	case basic && bearer != "":
-		return "", errors.New("loki: loki.basic_auth and loki.bearer_token are both set: keep one")
-	case basic:
-		req := http.Request{Header: http.Header{}}
-		req.SetBasicAuth(ba.Username, password)
-		return req.Header.Get("Authorization"), nil
-	case bearer != "":
-		return "Bearer " + bearer, nil
-	}
-	return "", nil
-}
-
-// maxSecretFile bounds what is read from a secret file, which should hold a
-// line.
-const maxSecretFile = 64 << 10
-
-func readSecret(path, name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", fmt.Errorf("loki: %s: %w", path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("loki: %s: %w", path, err)
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("loki: %s: %s is larger than %d bytes; it should hold the secret alone", path, name, maxSecretFile)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("loki: %s: %s is empty", path, name)
-	}
-	if strings.ContainsAny(s, "\r\n") {
-		return "", fmt.Errorf("loki: %s: %s holds more than one line", path, name)
-	}
-	return s, nil
-}
-
-// reservedHeaders are set by the client from the body or the configuration.
-var reservedHeaders = map[string]string{
-	"Content-Type":      "",
-	"Content-Encoding":  "",
-	"Content-Length":    "",
-	"Transfer-Encoding": "",
-	"Host":              "",
-	"Connection":        "",
-	"Authorization":     "loki.basic_auth or loki.bearer_token",
-	"X-Scope-Orgid":     "loki.tenant_id",
-}
-
-func extraHeaders(cfg config.Loki, hasAuth bool) (http.Header, error) {
-	h := make(http.Header, len(cfg.Headers))
-	for k, v := range cfg.Headers {
-		if !config.ValidHeaderName(k) {
-			return nil, fmt.Errorf("loki: loki.headers: %q is not a valid header name", k)
-		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return nil, fmt.Errorf("loki: loki.headers.%s: the value holds a line break", k)
-		}
-		canon := http.CanonicalHeaderKey(k)
-		if use, ok := reservedHeaders[canon]; ok {
-			switch {
-			case use == "":
-				return nil, fmt.Errorf("loki: loki.headers.%s: wharf sets this header itself", k)
-			case canon == "Authorization" && hasAuth, canon == "X-Scope-Orgid" && cfg.TenantID != "":
-				return nil, fmt.Errorf("loki: loki.headers.%s conflicts with %s: keep one", k, use)
-			}
-		}
-		h.Set(canon, v)
-	}
-	return h, nil
-}
-
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	c := &tls.Config{
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user asked, and New warns
-		MinVersion:         tls.VersionTLS12,
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("loki: loki.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("loki: loki.tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	switch {
-	case t.CertFile != "" && t.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("loki: loki.tls.cert_file and loki.tls.key_file: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	case t.CertFile != "":
-		return nil, errors.New("loki: loki.tls.cert_file is set without loki.tls.key_file")
-	case t.KeyFile != "":
-		return nil, errors.New("loki: loki.tls.key_file is set without loki.tls.cert_file")
-	}
-	return c, nil
+		http: &http.Client{
+			Transport: rt,
+			// A 301 or 302 would turn the POST into a body-less GET; surface
+			// redirects as errors that say which URL to configure instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
 }
 
 func newTransport(parallelism int, tlsCfg *tls.Config) *http.Transport {
@@ -371,7 +226,11 @@ func newTransport(parallelism int, tlsCfg *tls.Config) *http.Transport {
 // Name returns "loki".
 func (c *Client) Name() string { return "loki" }
 
-// Shards returns loki.parallelism.
+// Prepare keeps an entry Loki would refuse out of the batches, by
+// Config.Limits (sink.Preparer).
+func (c *Client) Prepare(e *entry.Entry, now time.Time) string { return c.limits.Prepare(e, now) }
+
+// Shards returns Config.Parallelism.
 func (c *Client) Shards() int { return c.parallelism }
 
 // Close closes idle connections. Call it after the last Send has returned.
@@ -446,10 +305,10 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 		req.Header.Set("Content-Encoding", p.ContentEncoding)
 	}
 	if c.tenant != "" {
-		req.Header.Set("X-Scope-OrgID", c.tenant)
+		req.Header.Set(HeaderTenant, c.tenant)
 	}
 	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
+		req.Header.Set(HeaderAuthorization, c.auth)
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 
@@ -507,6 +366,7 @@ func (c *Client) getSender() *sender {
 	default:
 	}
 	enc, _ := NewEncoder(c.format, c.gzip) // the format was checked by New
+	enc.noMetadata = !c.metadata
 	return &sender{enc: enc}
 }
 

@@ -30,24 +30,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
-func testConfig(url string) config.Loki {
-	cfg := config.Default().Loki
-	cfg.URL = url
-	return cfg
+// testConfig is the configuration wharf gives the client by default.
+func testConfig(url string) loki.Config {
+	return loki.Config{URL: url, Format: loki.FormatProtobuf, Timeout: 10 * time.Second, Parallelism: 2, StructuredMetadata: true}
 }
 
 func quietDeps() loki.Deps {
 	return loki.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "1.2.3"}
 }
 
-func newClient(t *testing.T, cfg config.Loki, deps loki.Deps) *loki.Client {
+func newClient(t *testing.T, cfg loki.Config, deps loki.Deps) *loki.Client {
 	t.Helper()
 	c, err := loki.New(cfg, deps)
 	if err != nil {
@@ -75,83 +73,26 @@ func smallBatch() *entry.Batch {
 	return batchOf(line{webStream, 1_000, "a"}, line{webStream, 2_000, "b"}, line{dbStream, 3_000, "c"})
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "missing")
-	empty := writeFile(t, "empty", "\n")
-	notPEM := writeFile(t, "ca.pem", "not a certificate")
+// TestNewGuardsProgrammingErrors: New trusts the values of its Config,
+// which wharf's configuration has checked, but refuses a Config or Deps no
+// caller could mean.
+func TestNewGuardsProgrammingErrors(t *testing.T) {
 	const push = "http://loki:3100/loki/api/v1/push"
-	for _, tc := range []struct {
-		name   string
-		mutate func(*config.Loki)
-		want   string
+	for name, tc := range map[string]struct {
+		cfg  loki.Config
+		deps loki.Deps
 	}{
-		{"empty url", func(c *config.Loki) { c.URL = "" }, "loki.url is empty"},
-		{"no scheme", func(c *config.Loki) { c.URL = "loki:3100/loki/api/v1/push" }, "loki.url"},
-		{"ftp", func(c *config.Loki) { c.URL = "ftp://loki/push" }, "scheme must be http or https"},
-		{"no host", func(c *config.Loki) { c.URL = "http:///loki/api/v1/push" }, "has no host"},
-		{"no path", func(c *config.Loki) { c.URL = "http://loki:3100" }, "has no path"},
-		{"root path", func(c *config.Loki) { c.URL = "http://loki:3100/" }, "e.g. http://loki:3100/loki/api/v1/push"},
-		{"not a url", func(c *config.Loki) { c.URL = "http://lo ki/%zz" }, "loki.url is not a URL"},
-		{"format", func(c *config.Loki) { c.Format = "xml" }, "loki.format"},
-		{"timeout", func(c *config.Loki) { c.Timeout = 0 }, "loki.timeout"},
-		{"parallelism", func(c *config.Loki) { c.Parallelism = 0 }, "loki.parallelism"},
-		{"two passwords", func(c *config.Loki) {
-			c.BasicAuth = config.BasicAuth{Username: "u", Password: "p", PasswordFile: empty}
-		}, "loki.basic_auth.password and loki.basic_auth.password_file"},
-		{"password without user", func(c *config.Loki) { c.BasicAuth.Password = "p" }, "loki.basic_auth.username"},
-		{"user in url and basic auth", func(c *config.Loki) {
-			c.URL = "http://u:p@loki/push"
-			c.BasicAuth = config.BasicAuth{Username: "u", Password: "p"}
-		}, "keep one"},
-		{"missing password file", func(c *config.Loki) {
-			c.BasicAuth = config.BasicAuth{Username: "u", PasswordFile: missing}
-		}, "loki.basic_auth.password_file"},
-		{"two bearers", func(c *config.Loki) { c.Bearer, c.BearerFile = "t", empty }, "loki.bearer_token and loki.bearer_token_file"},
-		{"empty bearer file", func(c *config.Loki) { c.BearerFile = empty }, "loki.bearer_token_file: " + empty + " is empty"},
-		{"basic and bearer", func(c *config.Loki) {
-			c.BasicAuth = config.BasicAuth{Username: "u", Password: "p"}
-			c.Bearer = "t"
-		}, "loki.basic_auth and loki.bearer_token"},
-		{"missing ca", func(c *config.Loki) { c.TLS.CAFile = missing }, "loki.tls.ca_file"},
-		{"ca not pem", func(c *config.Loki) { c.TLS.CAFile = notPEM }, "holds no PEM certificate"},
-		{"cert without key", func(c *config.Loki) { c.TLS.CertFile = notPEM }, "loki.tls.key_file"},
-		{"key without cert", func(c *config.Loki) { c.TLS.KeyFile = notPEM }, "loki.tls.cert_file"},
-		{"bad key pair", func(c *config.Loki) { c.TLS.CertFile, c.TLS.KeyFile = notPEM, notPEM }, "loki.tls.cert_file and loki.tls.key_file"},
-		{"bad header name", func(c *config.Loki) { c.Headers = map[string]string{"X Bad": "v"} }, "not a valid header name"},
-		{"header line break", func(c *config.Loki) { c.Headers = map[string]string{"X-Ok": "a\r\nb"} }, "line break"},
-		{"reserved header", func(c *config.Loki) { c.Headers = map[string]string{"content-type": "text/plain"} }, "wharf sets this header itself"},
-		{"authorization twice", func(c *config.Loki) {
-			c.Bearer = "t"
-			c.Headers = map[string]string{"Authorization": "Basic x"}
-		}, "conflicts with loki.basic_auth or loki.bearer_token"},
-		{"tenant twice", func(c *config.Loki) {
-			c.TenantID = "a"
-			c.Headers = map[string]string{"X-Scope-OrgID": "b"}
-		}, "conflicts with loki.tenant_id"},
+		"nil logger":     {testConfig(push), loki.Deps{}},
+		"no url":         {loki.Config{}, quietDeps()},
+		"unknown format": {loki.Config{URL: push, Format: "xml"}, quietDeps()},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(push)
-			tc.mutate(&cfg)
-			_, err := loki.New(cfg, quietDeps())
-			if err == nil {
-				t.Fatal("New accepted the config")
-			}
-			if !strings.HasPrefix(err.Error(), "loki: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %q, want one starting with loki: and mentioning %q", err, tc.want)
-			}
-		})
-	}
-	if _, err := loki.New(testConfig(push), loki.Deps{}); err == nil {
-		t.Fatal("New accepted a nil logger")
-	}
-}
-
-func TestNewKeepsPasswordsOutOfErrors(t *testing.T) {
-	for _, raw := range []string{"ftp://user:s3cret@loki/push", "http://user:s3cret@loki:3100", "http://user:s3cret@lo ki/%zz"} {
-		_, err := loki.New(testConfig(raw), quietDeps())
-		if err == nil || strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("URL %s: error %v", raw, err)
+		if _, err := loki.New(tc.cfg, tc.deps); err == nil || !strings.HasPrefix(err.Error(), "loki: ") {
+			t.Errorf("%s: error %v, want one starting with loki:", name, err)
 		}
+	}
+	c := newClient(t, loki.Config{URL: push}, quietDeps())
+	if timeout, format := c.Settings(); c.Shards() != 1 || timeout != 10*time.Second || format != loki.FormatProtobuf {
+		t.Errorf("zero Config: shards %d, timeout %v, format %s", c.Shards(), timeout, format)
 	}
 }
 
@@ -182,26 +123,18 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func TestSendHeadersAndBody(t *testing.T) {
-	passwordFile := writeFile(t, "password", "pa:ss\n")
-	bearerFile := writeFile(t, "token", "  tok-123\n")
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pa:ss"))
 	for _, tc := range []struct {
 		name     string
-		format   string
+		format   loki.Format
 		gzip     bool
-		mutate   func(*config.Loki, string) // gets the server URL
 		auth     string
 		ctype    string
 		encoding string
 	}{
-		{"protobuf basic auth from file", loki.FormatProtobuf, false, func(c *config.Loki, _ string) {
-			c.BasicAuth = config.BasicAuth{Username: "user", PasswordFile: passwordFile}
-		}, basic, loki.ContentTypeProtobuf, ""},
-		{"json bearer from file", loki.FormatJSON, false, func(c *config.Loki, _ string) { c.BearerFile = bearerFile }, "Bearer tok-123", loki.ContentTypeJSON, ""},
-		{"gzip json bearer", loki.FormatJSON, true, func(c *config.Loki, _ string) { c.Bearer = "inline" }, "Bearer inline", loki.ContentTypeJSON, "gzip"},
-		{"credentials in url", loki.FormatProtobuf, false, func(c *config.Loki, u string) {
-			c.URL = strings.Replace(u, "http://", "http://user:pa%3Ass@", 1)
-		}, basic, loki.ContentTypeProtobuf, ""},
+		{"protobuf basic auth", loki.FormatProtobuf, false, basic, loki.ContentTypeProtobuf, ""},
+		{"json bearer", loki.FormatJSON, false, "Bearer tok-123", loki.ContentTypeJSON, ""},
+		{"gzip json bearer", loki.FormatJSON, true, "Bearer inline", loki.ContentTypeJSON, "gzip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -211,11 +144,8 @@ func TestSendHeadersAndBody(t *testing.T) {
 			cfg.Format, cfg.Gzip = tc.format, tc.gzip
 			cfg.TenantID = "tenant-1"
 			cfg.Headers = map[string]string{"x-extra": "yes"}
-			tc.mutate(&cfg, srv.URL+"/loki/api/v1/push")
+			cfg.Authorization = tc.auth
 			c := newClient(t, cfg, quietDeps())
-			if strings.Contains(c.URL(), "pa") {
-				t.Fatalf("URL() shows the password: %s", c.URL())
-			}
 			b := smallBatch()
 			if err := c.Send(t.Context(), b); err != nil {
 				t.Fatal(err)
@@ -250,7 +180,7 @@ func TestSendDefaults(t *testing.T) {
 	deps := quietDeps()
 	deps.Version = ""
 	c := newClient(t, testConfig(srv.URL+"/push"), deps)
-	if c.Name() != "loki" || c.Shards() != config.Default().Loki.Parallelism {
+	if c.Name() != "loki" || c.Shards() != 2 {
 		t.Fatalf("Name %q Shards %d", c.Name(), c.Shards())
 	}
 	if err := c.Send(t.Context(), smallBatch()); err != nil {
@@ -571,7 +501,7 @@ func TestSendConcurrent(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	for _, format := range []string{loki.FormatProtobuf, loki.FormatJSON} {
+	for _, format := range []loki.Format{loki.FormatProtobuf, loki.FormatJSON} {
 		rec.streams = nil
 		cfg := testConfig(srv.URL + "/push")
 		cfg.Format, cfg.Gzip, cfg.Parallelism = format, format == loki.FormatJSON, 3
@@ -606,10 +536,12 @@ func TestSendConcurrent(t *testing.T) {
 	}
 }
 
-func writeCA(t *testing.T, srv *httptest.Server) string {
-	t.Helper()
-	cert := srv.Certificate()
-	return writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+// trusting is the TLS configuration wharf builds from a loki.tls.ca_file
+// holding srv's certificate.
+func trusting(srv *httptest.Server) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
 func TestSendTLS(t *testing.T) {
@@ -617,32 +549,28 @@ func TestSendTLS(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // failed handshakes are the point
 	srv.StartTLS()
 	defer srv.Close()
-	ca := writeCA(t, srv)
 	plain := httptest.NewServer(&recorder{})
 	defer plain.Close()
+	withName := func(c *tls.Config, name string) *tls.Config { c.ServerName = name; return c }
 
 	for _, tc := range []struct {
 		name    string
 		url     string
-		tls     config.TLS
+		tls     *tls.Config
 		wantErr string // "" for success
-		warn    string
 	}{
-		{"ca file", srv.URL, config.TLS{CAFile: ca}, "", ""},
-		{"ca file and server name", srv.URL, config.TLS{CAFile: ca, ServerName: "example.com"}, "", ""},
-		{"unknown authority", srv.URL, config.TLS{}, "set loki.tls.ca_file", ""},
-		{"wrong server name", srv.URL, config.TLS{CAFile: ca, ServerName: "loki.internal"}, "loki.tls.server_name", ""},
-		{"insecure", srv.URL, config.TLS{InsecureSkipVerify: true}, "", "insecure_skip_verify"},
-		{"https to plain http", strings.Replace(plain.URL, "http://", "https://", 1), config.TLS{CAFile: ca}, "use an http:// URL", ""},
-		{"tls settings on http", plain.URL, config.TLS{CAFile: ca}, "", "TLS is not used"},
+		{"ca file", srv.URL, trusting(srv), ""},
+		{"ca file and server name", srv.URL, withName(trusting(srv), "example.com"), ""},
+		{"unknown authority", srv.URL, nil, "set loki.tls.ca_file"},
+		{"wrong server name", srv.URL, withName(trusting(srv), "loki.internal"), "loki.tls.server_name"},
+		{"insecure", srv.URL, &tls.Config{InsecureSkipVerify: true}, ""},
+		{"https to plain http", strings.Replace(plain.URL, "http://", "https://", 1), trusting(srv), "use an http:// URL"},
+		{"tls settings on http", plain.URL, trusting(srv), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			deps := quietDeps()
-			deps.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			cfg := testConfig(tc.url + "/loki/api/v1/push")
 			cfg.TLS = tc.tls
-			c := newClient(t, cfg, deps)
+			c := newClient(t, cfg, quietDeps())
 			err := c.Send(t.Context(), smallBatch())
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -651,9 +579,6 @@ func TestSendTLS(t *testing.T) {
 				if retry, _ := sink.IsRetryable(err); !retry || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want a retryable one mentioning %q", err, tc.wantErr)
 				}
-			}
-			if tc.warn != "" && !strings.Contains(logs.String(), tc.warn) {
-				t.Errorf("no warning about %q in %q", tc.warn, logs.String())
 			}
 		})
 	}
@@ -710,7 +635,12 @@ func TestSendClientCertificate(t *testing.T) {
 	defer srv.Close()
 
 	cfg := testConfig(srv.URL + "/push")
-	cfg.TLS = config.TLS{CAFile: writeCA(t, srv), CertFile: writeFile(t, "cert.pem", string(certPEM)), KeyFile: writeFile(t, "key.pem", string(keyPEM))}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = trusting(srv)
+	cfg.TLS.Certificates = []tls.Certificate{pair}
 	c := newClient(t, cfg, quietDeps())
 	if err := c.Send(t.Context(), smallBatch()); err != nil {
 		t.Fatal(err)
@@ -720,9 +650,64 @@ func TestSendClientCertificate(t *testing.T) {
 	}
 
 	// Without the certificate the handshake fails, retryably.
-	cfg.TLS.CertFile, cfg.TLS.KeyFile = "", ""
+	cfg.TLS = trusting(srv)
 	c = newClient(t, cfg, quietDeps())
 	if retry, _ := sink.IsRetryable(c.Send(t.Context(), smallBatch())); !retry {
 		t.Fatal("a refused handshake is not retryable")
+	}
+}
+
+// TestSendWithoutStructuredMetadata: with Config.StructuredMetadata off,
+// the client pushes what it pushes for the same streams without metadata,
+// and the batch it was given keeps its streams.
+func TestSendWithoutStructuredMetadata(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	for _, format := range []loki.Format{loki.FormatProtobuf, loki.FormatJSON} {
+		cfg := testConfig(srv.URL + "/push")
+		cfg.Format, cfg.StructuredMetadata = format, false
+		c := newClient(t, cfg, quietDeps())
+		b := smallBatch()
+		if err := c.Send(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		send, release := c.Stage(b)
+		if err := send(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		enc, _ := loki.NewEncoder(format, false)
+		want := enc.Encode(withoutMetadata(smallBatch())).Body
+		mu.Lock()
+		for i, got := range bodies {
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s: push %d differs from the batch without metadata", format, i)
+			}
+		}
+		bodies = nil
+		mu.Unlock()
+		if b.Streams[0].Stream != webStream {
+			t.Errorf("%s: the batch's streams were replaced", format)
+		}
+	}
+}
+
+// TestClientPrepares: the client keeps entries out of its batches by
+// Config.Limits.
+func TestClientPrepares(t *testing.T) {
+	cfg := testConfig("http://loki:3100/loki/api/v1/push")
+	cfg.Limits = loki.Limits{MaxLineBytes: 2048, LongLines: loki.LongLinesDrop}
+	c := newClient(t, cfg, quietDeps())
+	e := entry.Entry{Time: time.Now().UnixNano(), Line: bytes.Repeat([]byte("x"), 4096), Stream: webStream}
+	if got := c.Prepare(&e, time.Now()); got != loki.ReasonLineTooLong {
+		t.Fatalf("Prepare = %q, want %q", got, loki.ReasonLineTooLong)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
@@ -24,9 +23,7 @@ func BenchmarkDelivery(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			srv := lokitest.New(lokitest.Options{CountOnly: true})
 			defer srv.Close()
-			cfg := config.Default().Loki
-			cfg.URL = srv.URL()
-			client, err := loki.New(cfg, loki.Deps{Logger: slog.New(slog.DiscardHandler)})
+			client, err := loki.New(loki.Config{URL: srv.URL(), Parallelism: 2, StructuredMetadata: true}, loki.Deps{Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}

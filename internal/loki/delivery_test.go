@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
@@ -54,10 +53,7 @@ func newHarness(t *testing.T, opts lokitest.Options, shards int, minBackoff, max
 	t.Helper()
 	h := &harness{srv: lokitest.New(opts), m: metrics.New(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
-	cfg := config.Default().Loki
-	cfg.URL = h.srv.URL()
-	cfg.Parallelism = shards
-	cfg.Timeout = 5 * time.Second
+	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: 5 * time.Second, StructuredMetadata: true}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
 	client, err := loki.New(cfg, loki.Deps{Logger: slog.New(slog.DiscardHandler), Transport: h.rt})
 	if err != nil {

@@ -14,10 +14,15 @@ import (
 	"github.com/wharf-logs/wharf/internal/jsonenc"
 )
 
-// Formats of a push body, as written in loki.format.
+// Format is the encoding of a push body, as written in loki.format.
+type Format string
+
+// Formats Loki's push endpoint takes.
 const (
-	FormatProtobuf = "protobuf"
-	FormatJSON     = "json"
+	// FormatProtobuf is a logproto.PushRequest in a snappy block.
+	FormatProtobuf Format = "protobuf"
+	// FormatJSON is Loki's JSON push body, optionally gzipped.
+	FormatJSON Format = "json"
 )
 
 // Header values of a push request.
@@ -48,11 +53,21 @@ const (
 // their order within the stream. Empty strings are omitted as proto3 does.
 //
 // The output size is computed first so dst grows at most once.
-func AppendProtobuf(dst []byte, b *entry.Batch) []byte {
+func AppendProtobuf(dst []byte, b *entry.Batch) []byte { return appendProtobuf(dst, b, true) }
+
+// appendProtobuf is AppendProtobuf, leaving structured metadata out unless
+// withMetadata is set.
+func appendProtobuf(dst []byte, b *entry.Batch, withMetadata bool) []byte {
+	meta := func(s *entry.StreamEntries) entry.Labels {
+		if withMetadata {
+			return s.Stream.Metadata
+		}
+		return nil
+	}
 	total := 0
 	for i := range b.Streams {
 		if s := &b.Streams[i]; len(s.Entries) > 0 {
-			total += 1 + protowire.SizeBytes(streamSize(s, metadataSize(s.Stream.Metadata)))
+			total += 1 + protowire.SizeBytes(streamSize(s, metadataSize(meta(s))))
 		}
 	}
 	dst = slices.Grow(dst, total)
@@ -61,7 +76,7 @@ func AppendProtobuf(dst []byte, b *entry.Batch) []byte {
 		if len(s.Entries) == 0 {
 			continue
 		}
-		md := metadataSize(s.Stream.Metadata)
+		md := metadataSize(meta(s))
 		dst = append(dst, tagPushStreams)
 		dst = protowire.AppendVarint(dst, uint64(streamSize(s, md)))
 		dst = appendString(dst, tagStreamLabels, s.Stream.Key)
@@ -97,7 +112,7 @@ func AppendProtobuf(dst []byte, b *entry.Batch) []byte {
 				continue
 			}
 			mdStart = len(dst)
-			for _, p := range s.Stream.Metadata {
+			for _, p := range meta(s) {
 				dst = append(dst, tagEntryMetadata)
 				dst = protowire.AppendVarint(dst, uint64(pairSize(p)))
 				dst = appendString(dst, tagPairName, p.Name)
@@ -181,7 +196,11 @@ func appendString(dst []byte, tag byte, s string) []byte {
 //
 // The metadata object is left out for streams without metadata. Strings are
 // escaped as encoding/json does, invalid UTF-8 becoming U+FFFD.
-func AppendJSON(dst []byte, b *entry.Batch) []byte {
+func AppendJSON(dst []byte, b *entry.Batch) []byte { return appendJSON(dst, b, true) }
+
+// appendJSON is AppendJSON, leaving structured metadata out unless
+// withMetadata is set.
+func appendJSON(dst []byte, b *entry.Batch, withMetadata bool) []byte {
 	// A guess good enough to grow once for lines without escapes.
 	dst = slices.Grow(dst, 16+b.Bytes+b.Entries*32+len(b.Streams)*256)
 	dst = append(dst, `{"streams":[`...)
@@ -198,6 +217,10 @@ func AppendJSON(dst []byte, b *entry.Batch) []byte {
 		dst = append(dst, `{"stream":`...)
 		dst = appendJSONObject(dst, s.Stream.Labels)
 		dst = append(dst, `,"values":[`...)
+		var md entry.Labels
+		if withMetadata {
+			md = s.Stream.Metadata
+		}
 		mdStart, mdEnd := -1, -1
 		for j := range s.Entries {
 			e := &s.Entries[j]
@@ -208,7 +231,7 @@ func AppendJSON(dst []byte, b *entry.Batch) []byte {
 			dst = strconv.AppendInt(dst, e.Time, 10)
 			dst = append(dst, `",`...)
 			dst = jsonenc.AppendString(dst, e.Line)
-			if len(s.Stream.Metadata) > 0 {
+			if len(md) > 0 {
 				dst = append(dst, ',')
 				if mdStart >= 0 {
 					// Appending from dst itself is safe even if it grows:
@@ -216,7 +239,7 @@ func AppendJSON(dst []byte, b *entry.Batch) []byte {
 					dst = append(dst, dst[mdStart:mdEnd]...)
 				} else {
 					mdStart = len(dst)
-					dst = appendJSONObject(dst, s.Stream.Metadata)
+					dst = appendJSONObject(dst, md)
 					mdEnd = len(dst)
 				}
 			}
@@ -252,8 +275,11 @@ type Payload struct {
 // the next. It is not safe for concurrent use: give each sending goroutine its
 // own.
 type Encoder struct {
-	format string
+	format Format
 	gzip   bool
+	// noMetadata leaves structured metadata out, for a Loki that does not
+	// allow it (Config.StructuredMetadata).
+	noMetadata bool
 
 	raw []byte       // the uncompressed body
 	out []byte       // the snappy block
@@ -264,7 +290,7 @@ type Encoder struct {
 // NewEncoder returns an Encoder for format, FormatProtobuf or FormatJSON.
 // useGzip applies to JSON only: protobuf bodies are always snappy blocks, as
 // Loki requires.
-func NewEncoder(format string, useGzip bool) (*Encoder, error) {
+func NewEncoder(format Format, useGzip bool) (*Encoder, error) {
 	switch format {
 	case FormatProtobuf:
 		return &Encoder{format: format}, nil
@@ -278,11 +304,11 @@ func NewEncoder(format string, useGzip bool) (*Encoder, error) {
 // until the next call; b is only read.
 func (e *Encoder) Encode(b *entry.Batch) Payload {
 	if e.format == FormatProtobuf {
-		e.raw = AppendProtobuf(e.raw[:0], b)
+		e.raw = appendProtobuf(e.raw[:0], b, !e.noMetadata)
 		e.out = s2.EncodeSnappy(e.out[:0], e.raw)
 		return Payload{Body: e.out, ContentType: ContentTypeProtobuf}
 	}
-	e.raw = AppendJSON(e.raw[:0], b)
+	e.raw = appendJSON(e.raw[:0], b, !e.noMetadata)
 	if !e.gzip {
 		return Payload{Body: e.raw, ContentType: ContentTypeJSON}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -208,7 +209,7 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func roundTrip(t testing.TB, format string, gz bool, b *entry.Batch) []lokitest.PushedStream {
+func roundTrip(t testing.TB, format loki.Format, gz bool, b *entry.Batch) []lokitest.PushedStream {
 	t.Helper()
 	enc, err := loki.NewEncoder(format, gz)
 	if err != nil {
@@ -253,7 +254,7 @@ func TestRoundTrip(t *testing.T) {
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			for _, tc := range []struct {
-				format string
+				format loki.Format
 				gzip   bool
 			}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
 				got := roundTrip(t, tc.format, tc.gzip, b)
@@ -292,7 +293,7 @@ func TestEncoderHeadersAndReuse(t *testing.T) {
 	big := batchOf(line{web, 1, strings.Repeat("a", 10000)})
 	small := batchOf(line{web, 2, "b"})
 	for _, tc := range []struct {
-		format   string
+		format   loki.Format
 		gzip     bool
 		ctype    string
 		encoding string
@@ -338,5 +339,40 @@ func TestProtobufIsSnappyBlock(t *testing.T) {
 	}
 	if n, _ := binary.Uvarint(body); int(n) != len(raw) || !bytes.Equal(raw, loki.AppendProtobuf(nil, b)) {
 		t.Fatal("body is not a snappy block of the protobuf encoding")
+	}
+}
+
+// withoutMetadata is b with each stream swapped for a copy without
+// structured metadata: what a push without metadata must hold.
+func withoutMetadata(b *entry.Batch) *entry.Batch {
+	c := *b
+	c.Streams = slices.Clone(b.Streams)
+	for i := range c.Streams {
+		s := c.Streams[i].Stream
+		c.Streams[i].Stream = entry.NewStream(s.Labels, nil, s.Origin)
+	}
+	return &c
+}
+
+// TestEncodeWithoutMetadata: with structured metadata off, a body is byte
+// for byte the one the same batch without metadata makes.
+func TestEncodeWithoutMetadata(t *testing.T) {
+	web := entry.NewStream(labels("app", "web"), labels("container_id", "c1", "image", "nginx:1.27"), "web")
+	db := entry.NewStream(labels("app", "db"), nil, "db")
+	b := batchOf(line{web, 1, "a"}, line{db, 2, "b"}, line{web, 3, "c"})
+	for _, tc := range []struct {
+		format loki.Format
+		gzip   bool
+	}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
+		with, _ := loki.NewEncoder(tc.format, tc.gzip)
+		without, _ := loki.NewEncoder(tc.format, tc.gzip)
+		loki.OmitMetadata(without)
+		want := bytes.Clone(with.Encode(withoutMetadata(b)).Body)
+		if bytes.Equal(with.Encode(b).Body, want) {
+			t.Fatalf("%s gzip=%v: the batch's metadata makes no difference", tc.format, tc.gzip)
+		}
+		if got := without.Encode(b).Body; !bytes.Equal(got, want) {
+			t.Errorf("%s gzip=%v: body without metadata differs from the batch without metadata", tc.format, tc.gzip)
+		}
 	}
 }

@@ -21,7 +21,7 @@ func FuzzRoundTrip(f *testing.F) {
 		bare := entry.NewStream(labels("app", labelValue, "stream", "stderr"), nil, "")
 		b := batchOf(line{s, t1, line1}, line{bare, t2, line2}, line{s, t2, line2 + line1})
 		for _, tc := range []struct {
-			format string
+			format loki.Format
 			gzip   bool
 		}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
 			got := roundTrip(t, tc.format, tc.gzip, b)

@@ -16,7 +16,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
@@ -54,10 +53,7 @@ func newFaultHarness(t *testing.T, opts lokitest.Options, shards int, timeout ti
 	t.Helper()
 	h := &harness{srv: lokitest.New(opts), m: metrics.New(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
-	cfg := config.Default().Loki
-	cfg.URL = h.srv.URL()
-	cfg.Parallelism = shards
-	cfg.Timeout = timeout
+	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: timeout, StructuredMetadata: true}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
 	logger := slog.New(slog.NewTextHandler(log, nil))
 	client, err := loki.New(cfg, loki.Deps{Logger: logger, Transport: h.rt})

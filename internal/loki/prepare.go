@@ -5,7 +5,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 )
 
@@ -18,19 +17,26 @@ type Limits struct {
 	MaxAge       time.Duration
 	MaxFuture    time.Duration
 	MaxLineBytes int
-	// Truncate cuts long lines (with a marker) instead of dead-lettering them.
-	Truncate bool
+	// LongLines says what becomes of lines over MaxLineBytes; they are
+	// truncated when it is empty.
+	LongLines LongLines
 }
 
-// LimitsFrom returns the limits configured under loki.
-func LimitsFrom(cfg config.Loki) Limits {
-	return Limits{
-		MaxAge:       cfg.MaxAge,
-		MaxFuture:    cfg.MaxFuture,
-		MaxLineBytes: int(cfg.MaxLineBytes),
-		Truncate:     cfg.LongLines != "drop",
-	}
-}
+// LongLines is what becomes of a line longer than Loki takes, as written in
+// loki.long_lines.
+type LongLines string
+
+const (
+	// LongLinesTruncate cuts the line, with a marker saying how much.
+	LongLinesTruncate LongLines = "truncate"
+	// LongLinesDrop dead-letters the entry.
+	LongLinesDrop LongLines = "drop"
+)
+
+// MaxLabels is the most labels a stream may have: Loki's default
+// max_label_names_per_series. Prepare dead-letters the entries of streams
+// with more; wharf's configuration refuses label sets that would make them.
+const MaxLabels = 15
 
 // ReasonTooManyLabels is the reason for entries whose stream has more labels
 // than Loki accepts; the other reasons Prepare gives are those of Loki's own
@@ -48,11 +54,11 @@ func (l Limits) Prepare(e *entry.Entry, now time.Time) string {
 	if l.MaxFuture > 0 && e.Time > n+int64(l.MaxFuture) {
 		return ReasonTooNew
 	}
-	if len(e.Stream.Labels) > config.MaxLabels {
+	if len(e.Stream.Labels) > MaxLabels {
 		return ReasonTooManyLabels
 	}
 	if l.MaxLineBytes > 0 && len(e.Line) > l.MaxLineBytes {
-		if !l.Truncate {
+		if l.LongLines == LongLinesDrop {
 			return ReasonLineTooLong
 		}
 		e.Line = truncate(e.Line, l.MaxLineBytes)

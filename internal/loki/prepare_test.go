@@ -18,9 +18,9 @@ func TestLimitsPrepare(t *testing.T) {
 		many[i] = entry.Label{Name: string(rune('a' + i)), Value: "v"}
 	}
 	wide := entry.NewStream(many, nil, "x")
-	l := Limits{MaxAge: 167 * time.Hour, MaxFuture: 10 * time.Minute, MaxLineBytes: 100, Truncate: true}
+	l := Limits{MaxAge: 167 * time.Hour, MaxFuture: 10 * time.Minute, MaxLineBytes: 100, LongLines: LongLinesTruncate}
 	drop := l
-	drop.Truncate = false
+	drop.LongLines = LongLinesDrop
 	long := []byte(strings.Repeat("é", 80)) // 160 bytes
 	tests := []struct {
 		name   string

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/wharf-logs/wharf/internal/config"
-	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
 
@@ -24,23 +22,11 @@ func countingHandler(n *atomic.Int64) http.Handler {
 	})
 }
 
-// TestDefaultConfigVerifiesTLS: with the default configuration a Loki whose
+// TestDefaultConfigVerifiesTLS: with no TLS configuration a Loki whose
 // certificate is self-signed is refused, with an error that says which key
 // fixes it, and nothing reaches the server; configuring its CA makes it work.
 // There is no fallback to an unverified connection.
 func TestDefaultConfigVerifiesTLS(t *testing.T) {
-	def := config.Default().Loki.TLS
-	if def != (config.TLS{}) {
-		t.Fatalf("default loki.tls is %+v, want nothing set (verification on, system CAs)", def)
-	}
-	tc, err := loki.TLSConfig(def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc.InsecureSkipVerify || tc.MinVersion < tls.VersionTLS12 || tc.RootCAs != nil {
-		t.Fatalf("default TLS config: insecure %v, min version %x, own roots %v", tc.InsecureSkipVerify, tc.MinVersion, tc.RootCAs != nil)
-	}
-
 	var pushes atomic.Int64
 	srv := httptest.NewTLSServer(countingHandler(&pushes))
 	defer srv.Close()
@@ -66,10 +52,10 @@ func TestDefaultConfigVerifiesTLS(t *testing.T) {
 		t.Fatalf("%d pushes reached an unverified server", n)
 	}
 
-	cfg.TLS.CAFile = writeCA(t, srv)
+	cfg.TLS = trusting(srv)
 	c = newClient(t, cfg, quietDeps())
 	if err := c.Send(t.Context(), smallBatch()); err != nil {
-		t.Fatalf("with loki.tls.ca_file: %v", err)
+		t.Fatalf("trusting its CA: %v", err)
 	}
 	if n := pushes.Load(); n != 1 {
 		t.Fatalf("%d pushes, want 1", n)
@@ -88,7 +74,7 @@ func TestNoTLSDowngrade(t *testing.T) {
 	}))
 	defer redirector.Close()
 	cfg := testConfig(redirector.URL + "/loki/api/v1/push")
-	cfg.TLS.CAFile = writeCA(t, redirector)
+	cfg.TLS = trusting(redirector)
 	c := newClient(t, cfg, quietDeps())
 	if err := c.Send(t.Context(), smallBatch()); err == nil || !strings.Contains(err.Error(), "set loki.url to the final push URL") {
 		t.Fatalf("redirect to http: %v", err)
@@ -104,7 +90,7 @@ func TestNoTLSDowngrade(t *testing.T) {
 	old.StartTLS()
 	defer old.Close()
 	cfg = testConfig(old.URL + "/loki/api/v1/push")
-	cfg.TLS.CAFile = writeCA(t, old)
+	cfg.TLS = trusting(old)
 	c = newClient(t, cfg, quietDeps())
 	if err := c.Send(t.Context(), smallBatch()); err == nil {
 		t.Fatal("a TLS 1.1 server was accepted")

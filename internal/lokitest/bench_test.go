@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
@@ -17,7 +16,7 @@ import (
 func BenchmarkSend(b *testing.B) {
 	srv := lokitest.New(lokitest.Options{CountOnly: true})
 	defer srv.Close()
-	c := newClient(b, srv.URL(), func(c *config.Loki) { c.Timeout = time.Minute })
+	c := newClient(b, srv.URL(), func(c *loki.Config) { c.Timeout = time.Minute })
 	s := entry.NewStream(entry.Labels{{Name: "app", Value: "bench"}}, entry.Labels{{Name: "container_id", Value: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}, "")
 	batch := &entry.Batch{}
 	t := time.Now().UnixNano()
@@ -47,8 +46,8 @@ func TestBenchBatchIsRealistic(t *testing.T) {
 
 func BenchmarkDecodePush(bm *testing.B) {
 	b := lokitest.BenchBatch(1 << 20)
-	for _, format := range []string{loki.FormatProtobuf, loki.FormatJSON} {
-		bm.Run(format, func(bm *testing.B) {
+	for _, format := range []loki.Format{loki.FormatProtobuf, loki.FormatJSON} {
+		bm.Run(string(format), func(bm *testing.B) {
 			enc, _ := loki.NewEncoder(format, false)
 			p := enc.Encode(b)
 			bm.SetBytes(int64(b.Bytes))

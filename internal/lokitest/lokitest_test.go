@@ -17,7 +17,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
@@ -37,11 +36,9 @@ func newServer(t *testing.T, opts lokitest.Options) *lokitest.Server {
 	return s
 }
 
-func newClient(t testing.TB, url string, mutate func(*config.Loki)) *loki.Client {
+func newClient(t testing.TB, url string, mutate func(*loki.Config)) *loki.Client {
 	t.Helper()
-	cfg := config.Default().Loki
-	cfg.URL = url
-	cfg.Timeout = 5 * time.Second
+	cfg := loki.Config{URL: url, Timeout: 5 * time.Second, Parallelism: 2, StructuredMetadata: true}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -74,12 +71,12 @@ func batch(lines ...line) *entry.Batch {
 
 func TestAcceptsAndRecords(t *testing.T) {
 	for _, tc := range []struct {
-		format string
+		format loki.Format
 		gzip   bool
 	}{{loki.FormatProtobuf, false}, {loki.FormatJSON, false}, {loki.FormatJSON, true}} {
 		t.Run(fmt.Sprint(tc.format, tc.gzip), func(t *testing.T) {
 			srv := newServer(t, lokitest.Defaults())
-			c := newClient(t, srv.URL(), func(c *config.Loki) {
+			c := newClient(t, srv.URL(), func(c *loki.Config) {
 				c.Format, c.Gzip, c.TenantID = tc.format, tc.gzip, "t1"
 			})
 			ts := time.Now()
@@ -217,7 +214,7 @@ func TestRequireTenant(t *testing.T) {
 	if !errors.As(err, &rej) || rej.Reason != "unauthorized" || !strings.Contains(err.Error(), "no org id") {
 		t.Fatalf("error %v, want unauthorized", err)
 	}
-	if err := newClient(t, srv.URL(), func(c *config.Loki) { c.TenantID = "t" }).Send(t.Context(), batch(line{web, now, "x"})); err != nil {
+	if err := newClient(t, srv.URL(), func(c *loki.Config) { c.TenantID = "t" }).Send(t.Context(), batch(line{web, now, "x"})); err != nil {
 		t.Fatal(err)
 	}
 	if e := srv.Entries(); len(e) != 1 || e[0].Tenant != "t" {
@@ -429,7 +426,7 @@ func TestHangUntilTimeoutOrRelease(t *testing.T) {
 
 	// The client gives up: a retryable timeout, nothing ingested.
 	srv.Inject(lokitest.Fault{Hang: true}, 1)
-	short := newClient(t, srv.URL(), func(c *config.Loki) { c.Timeout = 50 * time.Millisecond })
+	short := newClient(t, srv.URL(), func(c *loki.Config) { c.Timeout = 50 * time.Millisecond })
 	err := short.Send(t.Context(), b)
 	if retry, _ := sink.IsRetryable(err); !retry || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("error %v, want a retryable timeout", err)
@@ -503,7 +500,7 @@ func TestStopStartSameAddress(t *testing.T) {
 func TestStopWakesHangingRequests(t *testing.T) {
 	srv := newServer(t, lokitest.Options{})
 	srv.Inject(lokitest.Fault{Hang: true}, -1)
-	c := newClient(t, srv.URL(), func(c *config.Loki) { c.Timeout = time.Minute })
+	c := newClient(t, srv.URL(), func(c *loki.Config) { c.Timeout = time.Minute })
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for range 3 {
@@ -525,7 +522,7 @@ func TestConcurrentClients(t *testing.T) {
 	const workers, sends = 4, 25
 	var wg sync.WaitGroup
 	for w := range workers {
-		c := newClient(t, srv.URL(), func(c *config.Loki) { c.Parallelism = 2 })
+		c := newClient(t, srv.URL(), func(c *loki.Config) { c.Parallelism = 2 })
 		s := entry.NewStream(entry.Labels{{Name: "worker", Value: fmt.Sprint(w)}}, nil, "")
 		wg.Go(func() {
 			for i := range sends {
@@ -620,7 +617,7 @@ func TestCutConnections(t *testing.T) {
 // client is still writing when the connection is reset.
 func TestResetInBodyOfALargePush(t *testing.T) {
 	srv := newServer(t, lokitest.Options{})
-	c := newClient(t, srv.URL(), func(c *config.Loki) { c.Format = loki.FormatJSON })
+	c := newClient(t, srv.URL(), func(c *loki.Config) { c.Format = loki.FormatJSON })
 	var lines []line
 	for i := range 4000 {
 		lines = append(lines, line{web, now.Add(time.Duration(i)), fmt.Sprintf("%04d %s", i, strings.Repeat("y", 1000))})

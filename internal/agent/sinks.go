@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/filesink"
+	"github.com/wharf-logs/wharf/internal/loki"
+	"github.com/wharf-logs/wharf/internal/pipeline"
+	"github.com/wharf-logs/wharf/internal/queue"
+)
+
+// buildSinks builds the file sink (when file: or a missing loki.url asks for
+// it) and the Loki client (when loki.url is set), each with the pipeline
+// output that buffers, batches and retries for it.
+func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, error) {
+	cfg := a.cfg
+	var outs []pipeline.Output
+	if cfg.FileEnabled() {
+		fs, err := filesink.New(fileSinkConfig(cfg))
+		if err != nil {
+			return nil, err
+		}
+		a.sinks = append(a.sinks, fs)
+		outs = append(outs, pipeline.Output{
+			Sink:       fs,
+			MaxBytes:   int64(cfg.Buffer.MaxBytes),
+			BatchBytes: 256 << 10,
+			BatchWait:  200 * time.Millisecond,
+			MinBackoff: cfg.Loki.MinBackoff,
+			MaxBackoff: min(cfg.Loki.MaxBackoff, 30*time.Second),
+		})
+	}
+	if cfg.Loki.URL != "" {
+		warnLokiTLS(cfg.Loki, res, deps.Logger)
+		c, err := loki.New(lokiConfig(cfg.Loki, res), loki.Deps{
+			Logger:   deps.Logger.With("sink", "loki"),
+			Version:  deps.Version,
+			Observer: pushObserver{a.metrics},
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.sinks = append(a.sinks, c)
+		outs = append(outs, pipeline.Output{
+			Sink:       c,
+			MaxBytes:   int64(cfg.Buffer.MaxBytes),
+			BatchBytes: int(cfg.Loki.BatchSize),
+			BatchWait:  cfg.Loki.BatchWait,
+			MinBackoff: cfg.Loki.MinBackoff,
+			MaxBackoff: cfg.Loki.MaxBackoff,
+		})
+	}
+	return outs, nil
+}
+
+// fileSinkConfig converts file: into the file sink's configuration.
+func fileSinkConfig(cfg config.Config) filesink.Config {
+	return filesink.Config{
+		Dir:          cfg.FileDir(),
+		MaxFileBytes: int64(cfg.File.MaxFileBytes),
+		MaxFiles:     cfg.File.MaxFiles,
+		Fsync:        cfg.File.Fsync,
+	}
+}
+
+// openQueues opens a disk queue for each output when queue.enabled is set,
+// under <data_dir>/queue/<sink>.
+func (a *Agent) openQueues(outs []pipeline.Output) error {
+	if !a.cfg.Queue.Enabled {
+		return nil
+	}
+	for i := range outs {
+		name := outs[i].Sink.Name()
+		q, err := queue.Open(filepath.Join(a.cfg.DataDir, "queue", name), queueOptions(a.cfg.Queue))
+		if err != nil {
+			return err
+		}
+		a.queues = append(a.queues, q)
+		outs[i].Queue = q
+		a.queueMetrics(name, q)
+	}
+	return nil
+}
+
+// queueOptions converts queue: into a disk queue's options.
+func queueOptions(c config.Queue) queue.Options {
+	return queue.Options{
+		MaxBytes: int64(c.MaxBytes),
+		// Space is freed a whole segment at a time; small segments keep a
+		// small queue from waiting on one big one.
+		SegmentBytes: min(max(int64(c.MaxBytes)/16, 1<<20), 64<<20),
+		SyncInterval: c.SyncInterval,
+	}
+}
+
+// queueMetrics exports a disk queue's state.
+func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
+	l := map[string]string{"sink": sinkName}
+	m := a.metrics
+	m.GaugeFunc("wharf_queue_bytes", "Bytes in the sink's disk queue not yet delivered.", l, func() float64 { return float64(q.Bytes()) })
+	m.GaugeFunc("wharf_queue_disk_bytes", "Size of the sink's disk queue files (bounded by queue.max_bytes).", l, func() float64 { return float64(q.Stats().DiskBytes) })
+	m.CounterFunc("wharf_queue_corrupt_records_total", "Corrupt stretches of the disk queue skipped on reading.", l, func() float64 { return float64(q.Stats().CorruptRecords) })
+	m.CounterFunc("wharf_queue_torn_bytes_total", "Bytes of a record cut short by a crash, removed when the queue was opened.", l, func() float64 { return float64(q.Stats().TornBytes) })
+	m.CounterFunc("wharf_queue_sync_errors_total", "Failed fsyncs of the sink's disk queue; the entries they covered stay unconfirmed and are read again after a restart.", l, func() float64 { return float64(q.Stats().SyncErrors) })
+	st := q.Stats()
+	if st.TornBytes > 0 || st.CorruptRecords > 0 {
+		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "corrupt_records", st.CorruptRecords)
+	}
+	if n := len(st.MovedAside); n > 0 {
+		msg := "disk queue files moved aside and kept; records in them are not replayed"
+		if st.NewerFiles == n {
+			msg = "disk queue files written by a newer wharf moved aside and kept; this version cannot read them, records in them are not replayed"
+		}
+		a.log.Warn(msg, "sink", sinkName, "files", st.MovedAside)
+		if st.NewerFiles > 0 {
+			m.SourceErrors.WithLabelValues("queue", "newer_version").Add(float64(st.NewerFiles))
+		}
+		if corrupt := n - st.NewerFiles; corrupt > 0 {
+			m.SourceErrors.WithLabelValues("queue", "corrupt").Add(float64(corrupt))
+		}
+	}
+}
