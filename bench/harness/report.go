@@ -321,6 +321,20 @@ type panel struct {
 // writeSVG draws one scenario's runs: a panel per series, elapsed time
 // across, one line per read mode, with dashed marks where phases begin.
 func writeSVG(path, scenario string, rs []*result) error {
+	panels := plotPanels(scenario)
+	p := newPlot(rs)
+	p.head(scenario, svgTop+len(panels)*(svgPanelHeight+svgGap)+svgBottom)
+	for i, pn := range panels {
+		p.drawPanel(i, pn)
+	}
+	p.b.WriteString("</svg>\n")
+	return os.WriteFile(path, []byte(p.b.String()), 0o644)
+}
+
+// plotPanels lists a scenario's panels: the resource series every scenario
+// has, then the ones that tell its story (latency for throughput, the disk
+// queue and latency for the outage).
+func plotPanels(scenario string) []panel {
 	panels := []panel{
 		{"goroutines (go_goroutines)", func(s sample) float64 { return s.goroutines }},
 		{"open descriptors (/proc/PID/fd)", func(s sample) float64 { return s.fds }},
@@ -335,103 +349,157 @@ func writeSVG(path, scenario string, rs []*result) error {
 			panel{"disk queue MiB (wharf_queue_bytes)", func(s sample) float64 { return s.queueMiB }},
 			panel{"highest end-to-end latency, s", func(s sample) float64 { return s.maxLatency }})
 	}
-	const (
-		width  = 960
-		left   = 70
-		right  = 20
-		top    = 50
-		ph     = 150 // panel height
-		gap    = 45
-		bottom = 40
-	)
-	height := top + len(panels)*(ph+gap) + bottom
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", width, height, width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15" font-weight="bold">wharf harness: %s</text>`+"\n", left, html.EscapeString(scenario))
-	lx := left + 260
-	for _, r := range rs {
-		c := color(r.mode)
-		fmt.Fprintf(&b, `<line x1="%d" y1="16" x2="%d" y2="16" stroke="%s" stroke-width="2"/><text x="%d" y="20">%s</text>`+"\n", lx, lx+20, c, lx+25, html.EscapeString(r.mode))
-		lx += 90
-	}
+	return panels
+}
+
+// The plot's layout, in pixels.
+const (
+	svgWidth       = 960
+	svgLeft        = 70
+	svgRight       = 20
+	svgTop         = 50
+	svgPanelHeight = 150
+	svgGap         = 45 // between panels
+	svgBottom      = 40
+)
+
+// svgPanelWidth is the width of a panel's frame.
+const svgPanelWidth float64 = svgWidth - svgLeft - svgRight
+
+// plot is an SVG being drawn: one scenario's runs and the time axis all
+// their panels share, so that phases line up from panel to panel.
+type plot struct {
+	b      strings.Builder
+	rs     []*result
+	xunit  string    // "s", or "min" for runs over ten minutes
+	xdiv   float64   // seconds per xunit
+	xticks []float64 // in xunit
+	xhi    float64   // seconds at the right edge
+}
+
+func newPlot(rs []*result) *plot {
 	xmax := 1.0
 	for _, r := range rs {
 		for _, s := range r.samples {
 			xmax = max(xmax, s.elapsed)
 		}
 	}
-	xunit, xdiv := "s", 1.0
+	p := &plot{rs: rs, xunit: "s", xdiv: 1}
 	if xmax > 600 {
-		xunit, xdiv = "min", 60
+		p.xunit, p.xdiv = "min", 60
 	}
-	xticks := niceTicks(0, xmax/xdiv, 10)
-	xhi := xticks[len(xticks)-1] * xdiv
-	pw := float64(width - left - right)
-	xpos := func(e float64) float64 { return left + pw*e/xhi }
-	for i, p := range panels {
-		y0 := float64(top + i*(ph+gap))
-		ylo, yhi := math.Inf(1), math.Inf(-1)
-		for _, r := range rs {
-			for _, s := range r.samples {
-				if v := p.get(s); !math.IsNaN(v) && !math.IsInf(v, 0) {
-					ylo, yhi = min(ylo, v), max(yhi, v)
-				}
+	p.xticks = niceTicks(0, xmax/p.xdiv, 10)
+	p.xhi = p.xticks[len(p.xticks)-1] * p.xdiv
+	return p
+}
+
+// xpos places e seconds of elapsed time.
+func (p *plot) xpos(e float64) float64 { return svgLeft + svgPanelWidth*e/p.xhi }
+
+// head opens the SVG and writes the title and a legend of the read modes.
+func (p *plot) head(scenario string, height int) {
+	b := &p.b
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", svgWidth, height, svgWidth, height)
+	fmt.Fprintf(b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(b, `<text x="%d" y="20" font-size="15" font-weight="bold">wharf harness: %s</text>`+"\n", svgLeft, html.EscapeString(scenario))
+	lx := svgLeft + 260
+	for _, r := range p.rs {
+		c := color(r.mode)
+		fmt.Fprintf(b, `<line x1="%d" y1="16" x2="%d" y2="16" stroke="%s" stroke-width="2"/><text x="%d" y="20">%s</text>`+"\n", lx, lx+20, c, lx+25, html.EscapeString(r.mode))
+		lx += 90
+	}
+}
+
+// drawPanel draws the i-th panel: its frame and grid, each run's phase
+// marks (named in the first panel only) and each run's line. The y axis
+// starts at zero unless a value is negative.
+func (p *plot) drawPanel(i int, pn panel) {
+	y0 := float64(svgTop + i*(svgPanelHeight+svgGap))
+	ylo, yhi := p.yRange(pn.get)
+	fmt.Fprintf(&p.b, `<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", svgLeft, y0-8, html.EscapeString(pn.title))
+	if math.IsInf(ylo, 0) {
+		fmt.Fprintf(&p.b, `<text x="%d" y="%.0f" fill="#888">no data</text>`+"\n", svgLeft+10, y0+svgPanelHeight/2)
+		return
+	}
+	ylo = min(ylo, 0) // counts and rates read best from zero
+	if yhi <= ylo {
+		yhi = ylo + 1
+	}
+	yticks := niceTicks(ylo, yhi, 4)
+	ylo, yhi = yticks[0], yticks[len(yticks)-1]
+	ypos := func(v float64) float64 { return y0 + svgPanelHeight - svgPanelHeight*(v-ylo)/(yhi-ylo) }
+	p.grid(y0, yticks, ypos)
+	for _, r := range p.rs {
+		p.phaseMarks(r, y0, i == 0)
+		p.line(r, pn.get, ypos)
+	}
+}
+
+// yRange returns the lowest and highest finite value of get over every
+// run's samples; both are infinite when there is none.
+func (p *plot) yRange(get func(sample) float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, r := range p.rs {
+		for _, s := range r.samples {
+			if v := get(s); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				lo, hi = min(lo, v), max(hi, v)
 			}
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%.0f" font-weight="bold">%s</text>`+"\n", left, y0-8, html.EscapeString(p.title))
-		if math.IsInf(ylo, 0) {
-			fmt.Fprintf(&b, `<text x="%d" y="%.0f" fill="#888">no data</text>`+"\n", left+10, y0+ph/2)
+	}
+	return lo, hi
+}
+
+// grid draws a panel's frame, its horizontal and vertical grid lines with
+// their labels, and the time axis's name.
+func (p *plot) grid(y0 float64, yticks []float64, ypos func(float64) float64) {
+	b := &p.b
+	fmt.Fprintf(b, `<rect x="%d" y="%.0f" width="%.0f" height="%d" fill="none" stroke="#999"/>`+"\n", svgLeft, y0, svgPanelWidth, svgPanelHeight)
+	for _, t := range yticks {
+		y := ypos(t)
+		fmt.Fprintf(b, `<line x1="%d" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n",
+			svgLeft, y, svgLeft+svgPanelWidth, y, svgLeft-5, y+4, tickLabel(t))
+	}
+	for _, t := range p.xticks {
+		x := p.xpos(t * p.xdiv)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#eee"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n",
+			x, y0, x, y0+svgPanelHeight, x, y0+svgPanelHeight+14, tickLabel(t))
+	}
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="end" fill="#555">elapsed, %s</text>`+"\n", svgLeft+svgPanelWidth, y0+svgPanelHeight+28, p.xunit)
+}
+
+// phaseMarks draws a dashed line where each of r's phases begins, and with
+// named set, the phase's name beside it.
+func (p *plot) phaseMarks(r *result, y0 float64, named bool) {
+	c := color(r.mode)
+	for _, m := range r.phases {
+		x := p.xpos(m.elapsed)
+		fmt.Fprintf(&p.b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s" stroke-dasharray="4 3" stroke-opacity="0.5"/>`+"\n", x, y0, x, y0+svgPanelHeight, c)
+		if named {
+			fmt.Fprintf(&p.b, `<text x="%.1f" y="%.0f" fill="%s" font-size="9" transform="rotate(-90 %.1f %.0f)">%s</text>`+"\n", x+3, y0+svgPanelHeight-4, c, x+3, y0+svgPanelHeight-4, html.EscapeString(m.name))
+		}
+	}
+}
+
+// line draws r's samples of get as polylines, broken where a value is
+// missing rather than drawn across the gap.
+func (p *plot) line(r *result, get func(sample) float64, ypos func(float64) float64) {
+	c := color(r.mode)
+	var pts []string
+	flush := func() {
+		if len(pts) > 0 {
+			fmt.Fprintf(&p.b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
+		}
+		pts = pts[:0]
+	}
+	for _, s := range r.samples {
+		v := get(s)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			flush()
 			continue
 		}
-		ylo = min(ylo, 0) // counts and rates read best from zero
-		if yhi <= ylo {
-			yhi = ylo + 1
-		}
-		yticks := niceTicks(ylo, yhi, 4)
-		ylo, yhi = yticks[0], yticks[len(yticks)-1]
-		ypos := func(v float64) float64 { return y0 + ph - ph*(v-ylo)/(yhi-ylo) }
-		fmt.Fprintf(&b, `<rect x="%d" y="%.0f" width="%.0f" height="%d" fill="none" stroke="#999"/>`+"\n", left, y0, pw, ph)
-		for _, t := range yticks {
-			y := ypos(t)
-			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n",
-				left, y, left+pw, y, left-5, y+4, tickLabel(t))
-		}
-		for _, t := range xticks {
-			x := xpos(t * xdiv)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#eee"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`+"\n",
-				x, y0, x, y0+ph, x, y0+ph+14, tickLabel(t))
-		}
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="end" fill="#555">elapsed, %s</text>`+"\n", left+pw, y0+ph+28, xunit)
-		for _, r := range rs {
-			c := color(r.mode)
-			for _, m := range r.phases {
-				x := xpos(m.elapsed)
-				fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="%s" stroke-dasharray="4 3" stroke-opacity="0.5"/>`+"\n", x, y0, x, y0+ph, c)
-				if i == 0 {
-					fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="%s" font-size="9" transform="rotate(-90 %.1f %.0f)">%s</text>`+"\n", x+3, y0+ph-4, c, x+3, y0+ph-4, html.EscapeString(m.name))
-				}
-			}
-			var pts []string
-			flush := func() {
-				if len(pts) > 0 {
-					fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-				}
-				pts = pts[:0]
-			}
-			for _, s := range r.samples {
-				v := p.get(s)
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					flush()
-					continue
-				}
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xpos(s.elapsed), ypos(v)))
-			}
-			flush()
-		}
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", p.xpos(s.elapsed), ypos(v)))
 	}
-	b.WriteString("</svg>\n")
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	flush()
 }
 
 func color(mode string) string {
@@ -474,8 +542,6 @@ func tickLabel(v float64) string {
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
 
-// writeAll writes the CSVs, the plots and summary.md into dir and returns
-// the summary.
 // ofScenario returns the results of one scenario, in run order.
 func ofScenario(results []*result, scenario string) []*result {
 	var rs []*result
@@ -487,6 +553,8 @@ func ofScenario(results []*result, scenario string) []*result {
 	return rs
 }
 
+// writeAll writes the CSVs, the plots and summary.md into dir and returns
+// the summary.
 func writeAll(dir string, h header, o *options, results []*result) (string, error) {
 	if err := writeCSV(filepath.Join(dir, "samples.csv"), results); err != nil {
 		return "", err
