@@ -117,16 +117,46 @@ func (p params) describe(scenario string) string {
 	return ""
 }
 
+// parseOptions reads and checks the command line, so that a mistyped flag
+// stops the harness before it builds or starts anything. Usage and flag
+// errors go to output.
 func parseOptions(args []string, output io.Writer) (*options, error) {
 	o := &options{}
+	var raw rawFlags
+	fs := o.flagSet(&raw, output)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if err := o.resolve(raw); err != nil {
+		return nil, err
+	}
+	if err := o.checkRanges(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// rawFlags are the flags given as text that resolve turns into options.
+type rawFlags struct {
+	scenarios, modes, slopes, tokenFile string
+}
+
+// flagSet defines the harness's flags on o and raw, in the order the help
+// lists them.
+func (o *options) flagSet(raw *rawFlags, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
 		fmt.Fprintf(output, "usage: go run ./bench/harness -scenario soak|churn|throughput|outage|all [flags]\n\n%s\nFlags:\n", usageText)
 		fs.PrintDefaults()
 	}
-	scenarios := fs.String("scenario", "soak", "scenarios to run, comma-separated: soak, churn, throughput, outage, or all")
-	modes := fs.String("modes", "file", "wharf's docker.read_from modes to run each scenario in, comma-separated: file, api (auto also works)")
+	fs.StringVar(&raw.scenarios, "scenario", "soak", "scenarios to run, comma-separated: soak, churn, throughput, outage, or all")
+	fs.StringVar(&raw.modes, "modes", "file", "wharf's docker.read_from modes to run each scenario in, comma-separated: file, api (auto also works)")
 	fs.StringVar(&o.out, "out", "", "directory for summary.md, samples.csv, delivery.csv, the SVG plots and wharf's logs (default: a new temporary directory)")
 	fs.IntVar(&o.containers, "containers", 0, "log-generator containers (default per scenario: soak 8, churn 4 steady, throughput 4, outage 4)")
 	fs.Float64Var(&o.rate, "rate", 0, "lines/s per container (default per scenario: soak 50, churn 50, outage 100)")
@@ -136,7 +166,7 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 0, "time before measuring: soak's warm-up before the baseline (1m, or a quarter of a shorter -duration), churn's before the baseline (20s), throughput's idle time before the first step (5s), outage's normal running before the receiver fails (20s)")
 	fs.DurationVar(&o.sample, "sample", 0, "sampling interval (soak and churn 5s, throughput and outage 1s)")
 	fs.DurationVar(&o.drain, "drain-timeout", 2*time.Minute, "how long to wait for the last lines once the generators stopped; lines still missing then are reported missing")
-	slopes := fs.String("max-slope", "0.5", "soak: highest allowed least-squares slope per minute, for all series (one number) or per series: goroutines=0.5,fds=0.5,rss=0.5 (MiB),cpu=0.5 (% of a core)")
+	fs.StringVar(&raw.slopes, "max-slope", "0.5", "soak: highest allowed least-squares slope per minute, for all series (one number) or per series: goroutines=0.5,fds=0.5,rss=0.5 (MiB),cpu=0.5 (% of a core)")
 	fs.Float64Var(&o.tolerance, "tolerance", 2, "churn: how far goroutines and descriptors may end from their baseline")
 	fs.DurationVar(&o.churnEvery, "churn-every", time.Second, "churn: start a container this often")
 	fs.DurationVar(&o.churnLife, "churn-life", time.Second, "churn: remove each container this long after it started")
@@ -151,38 +181,27 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 	fs.IntVar(&o.procs, "procs", 0, "GOMAXPROCS for wharf (0: wharf's default, all cores)")
 	fs.IntVar(&o.shipperPID, "shipper-pid", 0, "measure this already running shipper instead of building and starting wharf; it must collect the harness's containers (label "+labelBench+"=<-run-id>) and push to the receiver at -listen")
 	fs.StringVar(&o.shipperMetrics, "shipper-metrics", "", "with -shipper-pid: the shipper's Prometheus /metrics URL (goroutines, queue), if it has one")
-	tokenFile := fs.String("shipper-metrics-token-file", "", "with -shipper-metrics: a file holding the bearer token the endpoint requires (wharf's admin.token_file)")
+	fs.StringVar(&raw.tokenFile, "shipper-metrics-token-file", "", "with -shipper-metrics: a file holding the bearer token the endpoint requires (wharf's admin.token_file)")
 	fs.StringVar(&o.listen, "listen", "", "the receiver's address, host:port (default: a free port of 127.0.0.1); it accepts pushes on "+"/loki/api/v1/push")
 	fs.StringVar(&o.containerLabel, "container-label", "container", "the stream label that carries the container name")
 	fs.IntVar(&o.dockerdPID, "dockerd-pid", 0, "the dockerd whose CPU to measure (default: the one holding the docker CLI's socket)")
 	fs.StringVar(&o.runID, "run-id", "", "the run's id, in container names and the "+labelBench+" label (default: random); fix it to configure an external shipper beforehand")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	o.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return fs
+}
 
-	for _, s := range split(*scenarios) {
-		if s == "all" {
-			o.scenarios = append(o.scenarios, allScenarios...)
-			continue
-		}
-		if !slices.Contains(allScenarios, s) {
-			return nil, fmt.Errorf("-scenario: unknown scenario %q (want %s or all)", s, strings.Join(allScenarios, ", "))
-		}
-		o.scenarios = append(o.scenarios, s)
+// resolve reads the flags that the flag package leaves as text: the
+// scenarios, the read modes (an external shipper's own by default), the
+// metrics token and the slope limits. Errors come in the order of the
+// checks, the first one wins.
+func (o *options) resolve(raw rawFlags) error {
+	var err error
+	if o.scenarios, err = parseScenarios(raw.scenarios); err != nil {
+		return err
 	}
-	o.scenarios = slices.Compact(o.scenarios)
-	if len(o.scenarios) == 0 {
-		return nil, errors.New("-scenario: nothing to run")
-	}
-	o.modes = split(*modes)
+	o.modes = split(raw.modes)
 	for _, m := range o.modes {
 		if m != "file" && m != "api" && m != "auto" {
-			return nil, fmt.Errorf("-modes: unknown read mode %q (want file, api or auto)", m)
+			return fmt.Errorf("-modes: unknown read mode %q (want file, api or auto)", m)
 		}
 	}
 	if o.shipperPID > 0 {
@@ -190,50 +209,75 @@ func parseOptions(args []string, output io.Writer) (*options, error) {
 			o.modes = []string{"external"}
 		}
 	} else if o.shipperMetrics != "" {
-		return nil, errors.New("-shipper-metrics needs -shipper-pid")
+		return errors.New("-shipper-metrics needs -shipper-pid")
 	}
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
+	if raw.tokenFile != "" {
+		b, err := os.ReadFile(raw.tokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("-shipper-metrics-token-file: %w", err)
+			return fmt.Errorf("-shipper-metrics-token-file: %w", err)
 		}
 		o.metricsToken = strings.TrimSpace(string(b))
 	}
 	if len(o.modes) == 0 {
-		return nil, errors.New("-modes: nothing to run")
+		return errors.New("-modes: nothing to run")
 	}
 	if !validID.MatchString(o.runID) {
-		return nil, errors.New("-run-id: use 1 to 32 lower-case letters, digits and dashes")
+		return errors.New("-run-id: use 1 to 32 lower-case letters, digits and dashes")
 	}
-	var err error
-	if o.maxSlope, err = parseSlopes(*slopes); err != nil {
-		return nil, err
+	o.maxSlope, err = parseSlopes(raw.slopes)
+	return err
+}
+
+// parseScenarios reads -scenario: names in the order given, "all" for
+// every scenario, each run once.
+func parseScenarios(s string) ([]string, error) {
+	var scenarios []string
+	for _, name := range split(s) {
+		if name == "all" {
+			scenarios = append(scenarios, allScenarios...)
+			continue
+		}
+		if !slices.Contains(allScenarios, name) {
+			return nil, fmt.Errorf("-scenario: unknown scenario %q (want %s or all)", name, strings.Join(allScenarios, ", "))
+		}
+		scenarios = append(scenarios, name)
 	}
+	scenarios = slices.Compact(scenarios)
+	if len(scenarios) == 0 {
+		return nil, errors.New("-scenario: nothing to run")
+	}
+	return scenarios, nil
+}
+
+// checkRanges rejects numeric flags out of their range. A scenario's
+// settings are checked only when given, as the profiles' defaults are
+// valid.
+func (o *options) checkRanges() error {
 	switch {
 	case o.set["containers"] && o.containers < 1:
-		return nil, errors.New("-containers must be at least 1")
+		return errors.New("-containers must be at least 1")
 	case o.set["rate"] && o.rate <= 0:
-		return nil, errors.New("-rate must be positive")
+		return errors.New("-rate must be positive")
 	case o.set["duration"] && o.duration <= 0:
-		return nil, errors.New("-duration must be positive")
+		return errors.New("-duration must be positive")
 	case o.set["sample"] && o.sample <= 0:
-		return nil, errors.New("-sample must be positive")
+		return errors.New("-sample must be positive")
 	case o.warmup < 0:
-		return nil, errors.New("-warmup must not be negative")
+		return errors.New("-warmup must not be negative")
 	case o.size < 60:
-		return nil, errors.New("-size must be at least 60, the length of a line's header")
+		return errors.New("-size must be at least 60, the length of a line's header")
 	case o.stderr < 0 || o.stderr > 1:
-		return nil, errors.New("-stderr must be within 0..1")
+		return errors.New("-stderr must be within 0..1")
 	case o.stepStart <= 0 || o.stepFactor <= 1 || o.maxSteps < 1:
-		return nil, errors.New("throughput: -step-start must be positive, -step-factor above 1, -steps at least 1")
+		return errors.New("throughput: -step-start must be positive, -step-factor above 1, -steps at least 1")
 	case o.churnEvery <= 0 || o.churnLife < 0 || o.churnLines < 1:
-		return nil, errors.New("churn: -churn-every must be positive, -churn-life not negative, -churn-lines at least 1")
+		return errors.New("churn: -churn-every must be positive, -churn-life not negative, -churn-lines at least 1")
 	case o.drain <= 0 || o.catchUp <= 0 || o.maxLag <= 0:
-		return nil, errors.New("-drain-timeout, -catch-up-timeout and -max-lag must be positive")
+		return errors.New("-drain-timeout, -catch-up-timeout and -max-lag must be positive")
 	case o.status < 100 || o.status > 599:
-		return nil, errors.New("-outage-status must be an HTTP status")
+		return errors.New("-outage-status must be an HTTP status")
 	}
-	return o, nil
+	return nil
 }
 
 // parseSlopes reads "0.5" or "goroutines=0.5,rss=2".
