@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// harness builds what the runs need, runs every scenario in every mode,
+// and writes the results. It returns the exit status, or an error when it
+// could not run or write them.
 func harness(ctx context.Context, o *options, args []string, stdout, stderr io.Writer) (int, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -81,14 +84,7 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 	if err != nil {
 		return 0, fmt.Errorf("no Docker daemon: %w", err)
 	}
-	if o.out == "" {
-		if o.out, err = os.MkdirTemp("", "wharf-harness-"); err != nil {
-			return 0, err
-		}
-	} else if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return 0, err
-	}
-	if o.out, err = filepath.Abs(o.out); err != nil {
+	if o.out, err = outDir(o.out); err != nil {
 		return 0, err
 	}
 	tmp, err := os.MkdirTemp("", "wharf-harness-work-")
@@ -103,21 +99,62 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 	defer e.cleanup()
 
 	fmt.Fprintf(stderr, "harness: run id %s (containers labelled %s=1, %s=%s); results in %s\n", e.runID, labelTest, labelBench, e.runID, o.out)
+	if err := e.prepare(ctx, root, o); err != nil {
+		return 0, err
+	}
+	h := newHeader(root, dockerVersion, o, args)
+	results := runAll(ctx, e, o)
+	h.loadEnd = host.LoadAvg()
+	text, err := writeAll(o.out, h, o, results)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprint(stdout, text)
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return exitCode(results), nil
+}
+
+// outDir creates the results directory, a new temporary one when dir is
+// empty, and returns its absolute path: the summary names it, and wharf's
+// logs are written there from other working directories.
+func outDir(dir string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "wharf-harness-"); err != nil {
+			return "", err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Abs(dir)
+}
+
+// prepare builds wharf (unless an external shipper is measured) and the
+// log-generator image, and finds the dockerd whose CPU is measured.
+func (e *env) prepare(ctx context.Context, root string, o *options) error {
 	if o.shipperPID == 0 {
-		e.wharf = filepath.Join(tmp, "wharf")
+		e.wharf = filepath.Join(e.tmp, "wharf")
 		if err := host.Build(ctx, root, "./cmd/wharf", e.wharf); err != nil {
-			return 0, err
+			return err
 		}
 	}
+	var err error
 	if e.image, _, err = dockertest.BuildLoggen(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	if e.dockerd = o.dockerdPID; e.dockerd == 0 {
 		e.dockerd = host.DockerdPID()
 	}
 	if e.dockerd == 0 {
-		fmt.Fprintln(stderr, "harness: cannot tell which dockerd serves the docker CLI (-dockerd-pid); its CPU is not measured")
+		fmt.Fprintln(e.log, "harness: cannot tell which dockerd serves the docker CLI (-dockerd-pid); its CPU is not measured")
 	}
+	return nil
+}
+
+// newHeader describes the machine and the command for the summary.
+func newHeader(root, dockerVersion string, o *options, args []string) header {
 	h := header{
 		date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		cpu:       host.CPUModel(),
@@ -132,7 +169,11 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 	if o.shipperPID > 0 {
 		h.commit = fmt.Sprintf("not used (measuring PID %d)", o.shipperPID)
 	}
+	return h
+}
 
+// runAll runs each scenario in each mode, in order, until ctx ends.
+func runAll(ctx context.Context, e *env, o *options) []*result {
 	var results []*result
 	for _, sc := range o.scenarios {
 		for _, mode := range o.modes {
@@ -141,29 +182,26 @@ func harness(ctx context.Context, o *options, args []string, stdout, stderr io.W
 			}
 			r := runOne(ctx, e, o, sc, mode)
 			results = append(results, r)
-			fmt.Fprintf(stderr, "harness: %s, %s: %s\n", sc, mode, verdict(r))
+			fmt.Fprintf(e.log, "harness: %s, %s: %s\n", sc, mode, verdict(r))
 		}
 	}
-	h.loadEnd = host.LoadAvg()
-	text, err := writeAll(o.out, h, o, results)
-	if err != nil {
-		return 0, err
-	}
-	fmt.Fprint(stdout, text)
-	if ctx.Err() != nil {
-		return 0, fmt.Errorf("interrupted: %w", ctx.Err())
-	}
+	return results
+}
+
+// exitCode is the harness's exit status: 2 when a run could not be
+// completed, 1 when a check failed, 0 when every check passed.
+func exitCode(results []*result) int {
 	for _, r := range results {
 		if verdict(r) == "ERROR" {
-			return 2, nil
+			return 2
 		}
 	}
 	for _, r := range results {
 		if verdict(r) != "PASS" {
-			return 1, nil
+			return 1
 		}
 	}
-	return 0, nil
+	return 0
 }
 
 func quoteArgs(args []string) string {

@@ -52,6 +52,9 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%s differs from %s (run with -update to accept)", name, path)
 		}
 	}
+	if code := exitCode(goldenResults()); code != 2 {
+		t.Errorf("exit status %d with a run that could not complete, want 2", code)
+	}
 }
 
 // renderReports writes the reports of goldenResults and returns them by
