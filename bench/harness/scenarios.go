@@ -143,76 +143,16 @@ func (r *trial) churn(ctx context.Context) error {
 		return err
 	}
 	r.phase("churn")
-	churnGrp := r.tr.newGroup("churn", 0)
-	g := r.gen(100, r.o.churnLines)
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		churned []*cstats
-		errs    []error
-	)
-	sem := make(chan struct{}, 4) // docker CLI calls in flight
-	tick := time.NewTicker(r.o.churnEvery)
-	churnStart := time.Now()
-	end := churnStart.Add(p.duration)
-loop:
-	for time.Now().Before(end) {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-tick.C:
-		}
-		if err := r.sh.exited(); err != nil {
-			tick.Stop()
-			wg.Wait()
-			return err
-		}
-		r.seqN++
-		name := fmt.Sprintf("wharf-harness-%s-%s-%s-churn-%d", r.e.runID, r.res.scenario, r.res.mode, r.seqN)
-		c := r.tr.register(name, churnGrp, true)
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			started := time.Now()
-			id, err := r.e.runContainer(ctx, name, g)
-			mu.Lock()
-			if err != nil {
-				res.failedStarts++
-				errs = append(errs, err)
-				mu.Unlock()
-				return
-			}
-			c.id, c.want = id, r.o.churnLines
-			churned = append(churned, c)
-			res.started++
-			mu.Unlock()
-			time.Sleep(time.Until(started.Add(r.o.churnLife)))
-			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := removeContainers(rctx, []string{id}); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				return
-			}
-			mu.Lock()
-			res.removed++
-			mu.Unlock()
-		})
+	ch, err := r.churnContainers(ctx, res)
+	if err != nil {
+		return err
 	}
-	tick.Stop()
-	wg.Wait()
-	res.churning = time.Since(churnStart)
-	r.conts = append(r.conts, churned...)
+	r.conts = append(r.conts, ch.churned...)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(errs) > 0 {
-		r.res.note("%d docker errors while churning, the first: %v", len(errs), errs[0])
+	if len(ch.errs) > 0 {
+		r.res.note("%d docker errors while churning, the first: %v", len(ch.errs), ch.errs[0])
 	}
 	if res.failedStarts > 0 {
 		r.res.fail("%d of %d churned containers could not be started", res.failedStarts, res.failedStarts+res.started)
@@ -225,6 +165,104 @@ loop:
 	if res.after, err = r.floor(ctx, 5*time.Second); err != nil {
 		return err
 	}
+	r.checkChurn(res)
+	r.phase("drain")
+	if err := r.finish(ctx, steady); err != nil {
+		return err
+	}
+	_, err = r.drain(ctx, append(steady, ch.churned...))
+	return err
+}
+
+// churner starts and removes the short-lived containers of a churn. Its
+// fields after mu are shared by the goroutines making the docker calls.
+type churner struct {
+	r   *trial
+	res *churnResult // started, removed and failedStarts are guarded by mu
+	g   loggen
+
+	mu      sync.Mutex
+	churned []*cstats // started, in the order their starts returned
+	errs    []error
+}
+
+// churnContainers starts a container every -churn-every for -duration,
+// with at most four docker calls in flight, each removed -churn-life after
+// it started, and returns once the last is removed or ctx ends. It fails
+// only when the shipper exits; the caller checks ctx.
+func (r *trial) churnContainers(ctx context.Context, res *churnResult) (*churner, error) {
+	grp := r.tr.newGroup("churn", 0)
+	ch := &churner{r: r, res: res, g: r.gen(100, r.o.churnLines)}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4) // docker CLI calls in flight
+	tick := time.NewTicker(r.o.churnEvery)
+	defer tick.Stop()
+	churnStart := time.Now()
+	end := churnStart.Add(r.p.duration)
+loop:
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+		}
+		if err := r.sh.exited(); err != nil {
+			wg.Wait()
+			return nil, err
+		}
+		r.seqN++
+		name := fmt.Sprintf("wharf-harness-%s-%s-%s-churn-%d", r.e.runID, r.res.scenario, r.res.mode, r.seqN)
+		c := r.tr.register(name, grp, true)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ch.cycle(ctx, c)
+		})
+	}
+	wg.Wait()
+	res.churning = time.Since(churnStart)
+	return ch, nil
+}
+
+// cycle starts c's container, removes it -churn-life after the start
+// began, and counts both. A removal outlives ctx, so that no container is
+// left behind.
+func (ch *churner) cycle(ctx context.Context, c *cstats) {
+	started := time.Now()
+	id, err := ch.r.e.runContainer(ctx, c.name, ch.g)
+	ch.mu.Lock()
+	if err != nil {
+		ch.res.failedStarts++
+		ch.errs = append(ch.errs, err)
+		ch.mu.Unlock()
+		return
+	}
+	c.id, c.want = id, ch.r.o.churnLines
+	ch.churned = append(ch.churned, c)
+	ch.res.started++
+	ch.mu.Unlock()
+	time.Sleep(time.Until(started.Add(ch.r.o.churnLife)))
+	rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := removeContainers(rctx, []string{id}); err != nil {
+		ch.mu.Lock()
+		ch.errs = append(ch.errs, err)
+		ch.mu.Unlock()
+		return
+	}
+	ch.mu.Lock()
+	ch.res.removed++
+	ch.mu.Unlock()
+}
+
+// checkChurn fails the run when goroutines or descriptors did not return
+// to within -tolerance of the baseline, or wharf still watches a churned
+// container.
+func (r *trial) checkChurn(res *churnResult) {
 	b, a, tol := res.baseline, res.after, r.o.tolerance
 	if d := a.goroutines - b.goroutines; math.Abs(d) > tol {
 		r.res.fail("goroutines %v before the churn, %v after", b.goroutines, a.goroutines)
@@ -232,15 +270,9 @@ loop:
 	if d := a.fds - b.fds; math.Abs(d) > tol {
 		r.res.fail("open descriptors %v before the churn, %v after", b.fds, a.fds)
 	}
-	if !math.IsNaN(a.watched) && a.watched != float64(p.containers) {
-		r.res.fail("wharf_containers_watched is %v after the churn, want %d", a.watched, p.containers)
+	if !math.IsNaN(a.watched) && a.watched != float64(r.p.containers) {
+		r.res.fail("wharf_containers_watched is %v after the churn, want %d", a.watched, r.p.containers)
 	}
-	r.phase("drain")
-	if err := r.finish(ctx, steady); err != nil {
-		return err
-	}
-	_, err = r.drain(ctx, append(steady, churned...))
-	return err
 }
 
 // step is one throughput step.
@@ -279,112 +311,22 @@ type tputResult struct {
 // write at the offered rate (then the machine, not the shipper, is the
 // limit).
 func (r *trial) throughput(ctx context.Context) error {
-	p := r.p
 	res := &tputResult{best: -1}
 	r.res.tput = res
 	r.phase("idle")
-	if err := r.sleep(ctx, p.warmup); err != nil {
+	if err := r.sleep(ctx, r.p.warmup); err != nil {
 		return err
 	}
-	self := os.Getpid()
 	offered := r.o.stepStart
 	for k := 0; k < r.o.maxSteps; k++ {
-		per := offered / float64(p.containers)
-		lines := int64(math.Round(per * p.duration.Seconds()))
-		r.phase(fmt.Sprintf("step %d", k+1))
-		fmt.Fprintf(r.e.log, "harness: throughput %s step %d: %.0f lines/s\n", r.res.mode, k+1, offered)
-		grp := r.tr.newGroup(fmt.Sprintf("step %d", k+1), p.duration)
-		// The generators wait before their first line, so creating the
-		// containers is not counted in the step's CPU time.
-		const delay = 3 * time.Second
-		g := r.gen(per, lines)
-		g.delay = delay
-		cs, err := r.start(ctx, fmt.Sprintf("s%d", k+1), p.containers, g, grp)
+		st, err := r.runStep(ctx, k+1, offered)
 		if err != nil {
 			return err
-		}
-		cpu0, d0, h0 := host.CPUSeconds(r.sh.pid), host.CPUSeconds(r.e.dockerd), host.CPUSeconds(self)
-		stepStart := time.Now()
-		grp.setStart(stepStart.Add(delay))
-		ids := make([]string, len(cs))
-		for i, c := range cs {
-			ids[i] = c.id
-			c.want = lines
-		}
-		// The generators exit once their lines are written.
-		wctx, cancel := context.WithTimeout(ctx, 3*p.duration+time.Minute)
-		out, err := dockerOut(wctx, append([]string{"wait"}, ids...)...)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("waiting for the generators: %w", err)
-		}
-		for _, code := range strings.Fields(out) {
-			if code != "0" {
-				return fmt.Errorf("a generator exited with status %s", code)
-			}
-		}
-		st := step{offered: offered}
-		d, err := r.tr.waitComplete(ctx, cs, r.o.drain)
-		st.drain, st.drained = d, err == nil
-		if err != nil && err != errDrainTimeout {
-			return err
-		}
-		stepEnd := time.Now()
-		cpu, dcpu, hcpu := host.CPUSeconds(r.sh.pid)-cpu0, host.CPUSeconds(r.e.dockerd)-d0, host.CPUSeconds(self)-h0
-		var firstSent, lastSent, lastRecv int64
-		for _, c := range cs {
-			n, b, _, lr, mins, maxs := c.snapshot()
-			st.lines += n
-			st.bytes += b
-			if firstSent == 0 || (mins > 0 && mins < firstSent) {
-				firstSent = mins
-			}
-			lastSent, lastRecv = max(lastSent, maxs), max(lastRecv, lr)
-		}
-		if span := float64(lastSent-firstSent) / 1e9; span > 0 {
-			st.generated = float64(lines*int64(len(cs))) / span
-		}
-		if span := float64(lastRecv-firstSent) / 1e9; span > 0 {
-			st.delivered = float64(st.lines) / span
-			st.mibPerSec = float64(st.bytes) / (1 << 20) / span
-		}
-		gib := float64(st.bytes) / (1 << 30)
-		st.wharfCPU, st.dockerdCPU, st.harnessCPU = cpu/gib, dcpu/gib, hcpu/gib
-		grp.mu.Lock()
-		st.p50, st.p99 = grp.all.quantile(0.5), grp.all.quantile(0.99)
-		st.growth = grp.quarters[3].quantile(0.5) - grp.quarters[0].quantile(0.5)
-		grp.mu.Unlock()
-		var rssv []float64
-		for _, s := range r.smp.since(stepStart) {
-			if !s.at.After(stepEnd) {
-				rssv = append(rssv, s.rssMiB)
-			}
-		}
-		st.peakRSS = maxOf(append(rssv, host.RSS(r.sh.pid)/(1<<20)))
-		maxLag := r.o.maxLag.Seconds()
-		switch {
-		case !st.drained:
-			st.why = fmt.Sprintf("lines still missing %v after the generators stopped", r.o.drain)
-		case st.p99 > maxLag:
-			st.why = fmt.Sprintf("p99 latency %.2f s above %v", st.p99, r.o.maxLag)
-		case st.growth > maxLag/5:
-			st.why = fmt.Sprintf("latency grew %.2f s across the step", st.growth)
-		case st.generated < 0.9*offered:
-			st.generatorLimited = true
-			st.sustained = true
-			st.why = fmt.Sprintf("the generators wrote only %.0f lines/s", st.generated)
-		default:
-			st.sustained = true
 		}
 		res.steps = append(res.steps, st)
 		if st.sustained && (res.best < 0 || st.delivered > res.steps[res.best].delivered) {
 			res.best = len(res.steps) - 1
 		}
-		fmt.Fprintf(r.e.log, "harness: step %d: %d lines, delivered %.0f lines/s, p99 %.2f s, sustained %v %s\n",
-			k+1, st.lines, st.delivered, st.p99, st.sustained, st.why)
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
-		removeContainers(rctx, ids)
-		rcancel()
 		if !st.sustained || st.generatorLimited {
 			break
 		}
@@ -398,6 +340,153 @@ func (r *trial) throughput(ctx context.Context) error {
 		r.res.fail("no step was sustained")
 	}
 	return nil
+}
+
+// runStep runs the n-th throughput step at offered lines/s: its containers
+// write their share of the lines and exit, the step ends once every line
+// arrived (or -drain-timeout passed), and the containers are removed. The
+// CPU time charged to the step runs from once the containers exist to then.
+func (r *trial) runStep(ctx context.Context, n int, offered float64) (step, error) {
+	p := r.p
+	per := offered / float64(p.containers)
+	lines := int64(math.Round(per * p.duration.Seconds()))
+	r.phase(fmt.Sprintf("step %d", n))
+	fmt.Fprintf(r.e.log, "harness: throughput %s step %d: %.0f lines/s\n", r.res.mode, n, offered)
+	grp := r.tr.newGroup(fmt.Sprintf("step %d", n), p.duration)
+	// The generators wait before their first line, so creating the
+	// containers is not counted in the step's CPU time.
+	const delay = 3 * time.Second
+	g := r.gen(per, lines)
+	g.delay = delay
+	cs, err := r.start(ctx, fmt.Sprintf("s%d", n), p.containers, g, grp)
+	if err != nil {
+		return step{}, err
+	}
+	cpu0 := r.cpuTimes()
+	stepStart := time.Now()
+	grp.setStart(stepStart.Add(delay))
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.id
+		c.want = lines
+	}
+	if err := waitGenerators(ctx, ids, 3*p.duration+time.Minute); err != nil {
+		return step{}, err
+	}
+	st := step{offered: offered}
+	d, err := r.tr.waitComplete(ctx, cs, r.o.drain)
+	st.drain, st.drained = d, err == nil
+	if err != nil && err != errDrainTimeout {
+		return step{}, err
+	}
+	stepEnd := time.Now()
+	st.charge(r.cpuTimes().minus(cpu0), cs, lines)
+	st.latency(grp)
+	st.peakRSS = r.peakRSS(stepStart, stepEnd)
+	st.judge(r.o)
+	fmt.Fprintf(r.e.log, "harness: step %d: %d lines, delivered %.0f lines/s, p99 %.2f s, sustained %v %s\n",
+		n, st.lines, st.delivered, st.p99, st.sustained, st.why)
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	removeContainers(rctx, ids)
+	rcancel()
+	return st, nil
+}
+
+// waitGenerators waits, at most timeout, for the containers ids to exit,
+// which the generators do once their lines are written, and fails unless
+// each exited with status 0.
+func waitGenerators(ctx context.Context, ids []string, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	out, err := dockerOut(wctx, append([]string{"wait"}, ids...)...)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("waiting for the generators: %w", err)
+	}
+	for _, code := range strings.Fields(out) {
+		if code != "0" {
+			return fmt.Errorf("a generator exited with status %s", code)
+		}
+	}
+	return nil
+}
+
+// cpuTimes are CPU seconds used so far by the shipper, dockerd and the
+// harness itself.
+type cpuTimes struct{ shipper, dockerd, harness float64 }
+
+func (r *trial) cpuTimes() cpuTimes {
+	return cpuTimes{host.CPUSeconds(r.sh.pid), host.CPUSeconds(r.e.dockerd), host.CPUSeconds(os.Getpid())}
+}
+
+func (c cpuTimes) minus(d cpuTimes) cpuTimes {
+	return cpuTimes{c.shipper - d.shipper, c.dockerd - d.dockerd, c.harness - d.harness}
+}
+
+// charge sums what the step's containers cs (lines each) delivered and
+// derives its rates and its CPU seconds per GiB from used. The generated
+// rate runs from the first line sent to the last; the delivered rate from
+// the first line sent to the last received.
+func (st *step) charge(used cpuTimes, cs []*cstats, lines int64) {
+	var firstSent, lastSent, lastRecv int64
+	for _, c := range cs {
+		n, b, _, lr, mins, maxs := c.snapshot()
+		st.lines += n
+		st.bytes += b
+		if firstSent == 0 || (mins > 0 && mins < firstSent) {
+			firstSent = mins
+		}
+		lastSent, lastRecv = max(lastSent, maxs), max(lastRecv, lr)
+	}
+	if span := float64(lastSent-firstSent) / 1e9; span > 0 {
+		st.generated = float64(lines*int64(len(cs))) / span
+	}
+	if span := float64(lastRecv-firstSent) / 1e9; span > 0 {
+		st.delivered = float64(st.lines) / span
+		st.mibPerSec = float64(st.bytes) / (1 << 20) / span
+	}
+	gib := float64(st.bytes) / (1 << 30)
+	st.wharfCPU, st.dockerdCPU, st.harnessCPU = used.shipper/gib, used.dockerd/gib, used.harness/gib
+}
+
+// latency reads the step's p50 and p99 and how much the median grew from
+// the first quarter of the step to the last.
+func (st *step) latency(grp *group) {
+	grp.mu.Lock()
+	defer grp.mu.Unlock()
+	st.p50, st.p99 = grp.all.quantile(0.5), grp.all.quantile(0.99)
+	st.growth = grp.quarters[3].quantile(0.5) - grp.quarters[0].quantile(0.5)
+}
+
+// peakRSS returns the shipper's highest RSS in MiB over the samples from
+// start to end and its RSS now.
+func (r *trial) peakRSS(start, end time.Time) float64 {
+	var rssv []float64
+	for _, s := range r.smp.since(start) {
+		if !s.at.After(end) {
+			rssv = append(rssv, s.rssMiB)
+		}
+	}
+	return maxOf(append(rssv, host.RSS(r.sh.pid)/(1<<20)))
+}
+
+// judge decides whether the step was sustained and, when it was not or
+// the generators fell short of the offered rate, says why.
+func (st *step) judge(o *options) {
+	maxLag := o.maxLag.Seconds()
+	switch {
+	case !st.drained:
+		st.why = fmt.Sprintf("lines still missing %v after the generators stopped", o.drain)
+	case st.p99 > maxLag:
+		st.why = fmt.Sprintf("p99 latency %.2f s above %v", st.p99, o.maxLag)
+	case st.growth > maxLag/5:
+		st.why = fmt.Sprintf("latency grew %.2f s across the step", st.growth)
+	case st.generated < 0.9*st.offered:
+		st.generatorLimited = true
+		st.sustained = true
+		st.why = fmt.Sprintf("the generators wrote only %.0f lines/s", st.generated)
+	default:
+		st.sustained = true
+	}
 }
 
 type outageResult struct {
@@ -441,57 +530,19 @@ func (r *trial) outage(ctx context.Context) error {
 	res.lagBefore = grp.all.quantile(0.99)
 	grp.mu.Unlock()
 	r.phase("outage")
-	r.rcv.srv.FailAll(r.o.status)
-	outStart := time.Now()
-	err = r.sleep(ctx, p.duration)
-	r.rcv.srv.ClearFaults()
-	recovered := time.Now()
+	recovered, err := r.refuse(ctx, res)
 	if err != nil {
 		return err
 	}
-	res.outage = recovered.Sub(outStart)
-	res.linesDuring = float64(p.containers) * p.rate * res.outage.Seconds()
 	r.phase("catch-up")
-	maxLag := r.o.maxLag.Seconds()
-	var caught time.Time
-	for deadline := recovered.Add(r.o.catchUp); time.Now().Before(deadline); {
-		if err := r.sleep(ctx, time.Second); err != nil {
-			return err
-		}
-		now := time.Now()
-		// wharf's own view: nothing in the disk queue and the oldest
-		// unconfirmed line younger than -max-lag.
-		m, _ := scrape(r.sh.metricsURL)
-		q, lag := metric(m, "wharf_queue_bytes"), metric(m, "wharf_oldest_unsent_entry_age_seconds")
-		wharfDone := q == 0 && lag <= maxLag
-		if res.wharfCaughtUp < 0 && wharfDone {
-			res.wharfCaughtUp = now.Sub(recovered)
-		}
-		// The receiver's view: lines arrive again, all within -max-lag.
-		lat, any := r.tr.maxLatency(now.Add(-3*time.Second), now)
-		if any && lat <= maxLag && now.Sub(recovered) >= 3*time.Second && (wharfDone || math.IsNaN(q) || math.IsNaN(lag)) {
-			caught = now
-			break
-		}
-	}
-	res.caughtUp = !caught.IsZero()
-	if !res.caughtUp {
-		r.res.fail("not caught up %v after the receiver recovered", r.o.catchUp)
-		caught = time.Now()
+	if err := r.catchUp(ctx, res, recovered); err != nil {
+		return err
 	}
 	r.phase("after")
 	if err := r.sleep(ctx, r.o.after); err != nil {
 		return err
 	}
-	if last := r.tr.lastAbove(recovered, time.Now(), maxLag); !last.IsZero() {
-		res.catchUp = last.Sub(recovered)
-	}
-	if first := r.tr.firstAfter(recovered); !first.IsZero() {
-		res.firstLine = first.Sub(recovered)
-	}
-	m, _ := scrape(r.sh.metricsURL)
-	res.retries = metric(m, "wharf_push_retries_total")
-	res.refused = r.rcv.srv.Counts().Statuses[r.o.status]
+	r.recovery(res, recovered)
 	r.phase("drain")
 	if err := r.finish(ctx, cs); err != nil {
 		return err
@@ -508,4 +559,65 @@ func (r *trial) outage(ctx context.Context) error {
 		r.res.fail("the receiver refused no push during the outage: the shipper sent nothing then")
 	}
 	return nil
+}
+
+// refuse makes the receiver answer -outage-status to every push for
+// -duration and returns when it accepts again. It accepts again however
+// the wait ends, so that the shipper's flush when it is stopped is not
+// refused.
+func (r *trial) refuse(ctx context.Context, res *outageResult) (recovered time.Time, err error) {
+	r.rcv.srv.FailAll(r.o.status)
+	outStart := time.Now()
+	err = r.sleep(ctx, r.p.duration)
+	r.rcv.srv.ClearFaults()
+	recovered = time.Now()
+	if err != nil {
+		return recovered, err
+	}
+	res.outage = recovered.Sub(outStart)
+	res.linesDuring = float64(r.p.containers) * r.p.rate * res.outage.Seconds()
+	return recovered, nil
+}
+
+// catchUp checks every second, for at most -catch-up-timeout after
+// recovered, whether the shipper has caught up, and fails the run if it
+// does not.
+func (r *trial) catchUp(ctx context.Context, res *outageResult, recovered time.Time) error {
+	maxLag := r.o.maxLag.Seconds()
+	for deadline := recovered.Add(r.o.catchUp); time.Now().Before(deadline); {
+		if err := r.sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		now := time.Now()
+		// wharf's own view: nothing in the disk queue and the oldest
+		// unconfirmed line younger than -max-lag.
+		m, _ := scrape(r.sh.metricsURL)
+		q, lag := metric(m, "wharf_queue_bytes"), metric(m, "wharf_oldest_unsent_entry_age_seconds")
+		wharfDone := q == 0 && lag <= maxLag
+		if res.wharfCaughtUp < 0 && wharfDone {
+			res.wharfCaughtUp = now.Sub(recovered)
+		}
+		// The receiver's view: lines arrive again, all within -max-lag.
+		lat, any := r.tr.maxLatency(now.Add(-3*time.Second), now)
+		if any && lat <= maxLag && now.Sub(recovered) >= 3*time.Second && (wharfDone || math.IsNaN(q) || math.IsNaN(lag)) {
+			res.caughtUp = true
+			return nil
+		}
+	}
+	r.res.fail("not caught up %v after the receiver recovered", r.o.catchUp)
+	return nil
+}
+
+// recovery records how long after recovered the first line and the last
+// late line arrived, and the retries and refusals the outage cost.
+func (r *trial) recovery(res *outageResult, recovered time.Time) {
+	if last := r.tr.lastAbove(recovered, time.Now(), r.o.maxLag.Seconds()); !last.IsZero() {
+		res.catchUp = last.Sub(recovered)
+	}
+	if first := r.tr.firstAfter(recovered); !first.IsZero() {
+		res.firstLine = first.Sub(recovered)
+	}
+	m, _ := scrape(r.sh.metricsURL)
+	res.retries = metric(m, "wharf_push_retries_total")
+	res.refused = r.rcv.srv.Counts().Statuses[r.o.status]
 }
