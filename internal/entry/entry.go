@@ -1,9 +1,10 @@
 // Package entry defines the values that flow through wharf: log entries, the
-// streams they belong to, the batches sinks deliver, and the acknowledgement
-// counters that let a source learn when its entries are confirmed.
+// streams they belong to, the batches sinks deliver, the acknowledgement
+// counters that let a source learn when its entries are confirmed, and the
+// in-order advance over those confirmations.
 //
 // Data flows one way, sources -> pipeline -> sinks; confirmations flow back
-// through [Ack].
+// through [Ack], and [Ordered] turns them into an advance in hand-off order.
 package entry
 
 import (

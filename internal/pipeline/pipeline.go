@@ -107,7 +107,9 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if o.Queue != nil {
 			out.spilling = !o.Queue.Empty() // what a previous run queued goes first
 			out.replayedTo.Store(o.Queue.Cursor())
-			out.commits = &committer{q: o.Queue}
+			// Records are committed in order as their entries are
+			// confirmed, whatever order the shards confirm them in.
+			out.commits = entry.NewOrdered(o.Queue.Commit)
 		}
 		out.prep, _ = o.Sink.(sink.Preparer)
 		for range n {
@@ -250,7 +252,7 @@ type output struct {
 	// pushed to the shards.
 	replayedTo atomic.Int64
 	enc        []byte
-	commits    *committer
+	commits    *entry.Ordered[int64]
 }
 
 func (o *output) submit(ctx context.Context, entries []entry.Entry) error {

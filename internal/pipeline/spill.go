@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -183,7 +182,7 @@ func (o *output) replay(ctx context.Context) {
 			continue
 		}
 		entries, err := dec.Decode(payload)
-		ack := o.commits.mark(end)
+		ack := o.commits.Mark(end)
 		if err != nil {
 			m.EntriesDropped.WithLabelValues(o.name, "queue_corrupt").Inc()
 			o.p.warn.Warn("queue-corrupt:"+o.name, "skipping an undecodable disk queue record", "sink", o.name, "error", err)
@@ -201,46 +200,6 @@ func (o *output) replay(ctx context.Context) {
 		}
 		ack.Done(1)
 		o.replayedTo.Store(end) // the next submission may go to memory: see replayIdle
-	}
-}
-
-// committer commits queue records in order as their entries are confirmed,
-// whatever order the shards confirm them in.
-type committer struct {
-	q       *queue.Queue
-	mu      sync.Mutex
-	pending []*commitMark
-}
-
-type commitMark struct {
-	end  int64
-	done bool
-}
-
-func (c *committer) mark(end int64) *entry.Ack {
-	m := &commitMark{end: end}
-	c.mu.Lock()
-	c.pending = append(c.pending, m)
-	c.mu.Unlock()
-	return entry.NewAck(func(*entry.Ack) { c.resolve(m) })
-}
-
-func (c *committer) resolve(m *commitMark) {
-	c.mu.Lock()
-	m.done = true
-	n := 0
-	for n < len(c.pending) && c.pending[n].done {
-		n++
-	}
-	var end int64 = -1
-	if n > 0 {
-		end = c.pending[n-1].end
-		clear(c.pending[:n])
-		c.pending = c.pending[n:]
-	}
-	c.mu.Unlock()
-	if end >= 0 {
-		c.q.Commit(end)
 	}
 }
 

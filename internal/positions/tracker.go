@@ -1,7 +1,7 @@
 package positions
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/wharf-logs/wharf/internal/entry"
 )
@@ -10,77 +10,59 @@ import (
 // source calls Mark for each group of entries it hands off, in order, with
 // the position reached after them; the group's Ack resolves when every entry
 // is confirmed by every sink, and the stored position then moves to the
-// newest group with no unresolved group before it.
+// newest group with no unresolved group before it (see entry.Ordered).
 //
-// Mark is called by the source's goroutine; Acks resolve on sink goroutines.
-// A Tracker is safe for that use.
+// Mark and Forget are called by the source, one at a time; Acks resolve on sink
+// goroutines. A Tracker is safe for that use.
 type Tracker struct {
-	store *Store
-	key   string
-
-	mu        sync.Mutex
-	pending   []*mark
-	forgotten bool
+	store     *Store
+	key       string
+	order     *entry.Ordered[mark]
+	forgotten atomic.Bool
 }
 
+// mark is a tracked group's position, or the Forget that follows the last
+// group.
 type mark struct {
-	pos  string
-	done bool
+	pos    string
+	forget bool
 }
 
 // Tracker returns the tracker of key.
 func (s *Store) Tracker(key string) *Tracker {
-	return &Tracker{store: s, key: key}
+	t := &Tracker{store: s, key: key}
+	t.order = entry.NewOrdered(t.advance)
+	return t
 }
 
 // Mark returns the Ack for entries that bring the source to pos. The Ack
 // holds one reference for the caller, released with Done(1) after the
 // entries were submitted; a Mark with no entries resolves then.
 func (t *Tracker) Mark(pos string) *entry.Ack {
-	m := &mark{pos: pos}
-	t.mu.Lock()
-	t.pending = append(t.pending, m)
-	t.mu.Unlock()
-	return entry.NewAck(func(*entry.Ack) { t.resolve(m) })
+	return t.order.Mark(mark{pos: pos})
 }
 
-func (t *Tracker) resolve(m *mark) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m.done = true
-	n := 0
-	for n < len(t.pending) && t.pending[n].done {
-		n++
+// advance stores the position every group up to m has been confirmed to.
+// Once Forget was called, positions are no longer stored: the forget mark,
+// reached when every earlier group is confirmed, deletes the key.
+func (t *Tracker) advance(m mark) {
+	switch {
+	case m.forget:
+		t.store.Delete(t.key)
+	case t.forgotten.Load():
+	default:
+		t.store.Set(t.key, m.pos)
 	}
-	if n == 0 {
-		return
-	}
-	last := t.pending[n-1].pos
-	clear(t.pending[:n])
-	t.pending = t.pending[n:]
-	if t.forgotten {
-		if len(t.pending) == 0 {
-			t.store.Delete(t.key)
-		}
-		return
-	}
-	t.store.Set(t.key, last)
 }
 
-// Pending is the number of handed-off groups not yet confirmed.
-func (t *Tracker) Pending() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.pending)
-}
+// Pending is the number of handed-off groups not yet confirmed, counting a
+// Forget that waits for them as one more.
+func (t *Tracker) Pending() int { return t.order.Pending() }
 
 // Forget removes the source's position for good once everything it handed
-// off is confirmed: a destroyed container, a file gone for good.
+// off is confirmed: a destroyed container, a file gone for good. It is the
+// source's last call on the tracker.
 func (t *Tracker) Forget() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.forgotten = true
-	if len(t.pending) == 0 {
-		t.store.Delete(t.key)
-	}
+	t.forgotten.Store(true)
+	t.order.Mark(mark{forget: true}).Done(1)
 }
