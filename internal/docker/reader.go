@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/backoff"
 )
 
 // read runs the reader of one container until the container stops, is
@@ -47,7 +49,7 @@ func (s *Source) read(ctx context.Context, w *watched) {
 			}
 			s.deps.Metrics.ReaderReconnects.WithLabelValues(sourceAPI).Inc()
 			s.warn.Warn("read-retry", "container log stream broke, reopening", "container", w.id, "error", err)
-			if !sleep(ctx, backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures-1)) {
+			if !backoff.Sleep(ctx, backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(failures-1)) {
 				s.finish(w)
 				return
 			}
@@ -61,7 +63,7 @@ func (s *Source) read(ctx context.Context, w *watched) {
 			// growing pause instead of a busy loop.
 			if w.pos == before {
 				idle++
-				if idle > 1 && !sleep(ctx, backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, idle-2)) {
+				if idle > 1 && !backoff.Sleep(ctx, backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(idle-2)) {
 					s.finish(w)
 					return
 				}
@@ -206,16 +208,5 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 				return false, err
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
@@ -199,13 +199,9 @@ func (s *Source) Run(ctx context.Context) error {
 			attempt = 0
 		}
 		s.deps.Metrics.DockerReconnects.Inc()
-		wait := backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, attempt)
+		wait := backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(attempt)
 		s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
@@ -436,19 +432,6 @@ func (s *Source) stopReading(w *watched, stale bool) (again bool) {
 		}
 	}
 	return false
-}
-
-// backoff returns the n-th reconnection wait, doubling from min to max, with
-// jitter in [d/2, d].
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // eventContainer is what an event tells of its container: the name, the

@@ -1200,27 +1200,6 @@ func TestSourceReaderBackoff(t *testing.T) {
 	})
 }
 
-func TestBackoff(t *testing.T) {
-	const lo, hi = 100 * time.Millisecond, 800 * time.Millisecond
-	for n, d := range []time.Duration{100, 200, 400, 800, 800, 800} {
-		d *= time.Millisecond
-		seen := map[time.Duration]bool{}
-		for range 200 {
-			got := backoff(lo, hi, n)
-			if got < d/2 || got > d {
-				t.Fatalf("backoff(%v, %v, %d) = %v, want within [%v, %v]", lo, hi, n, got, d/2, d)
-			}
-			seen[got] = true
-		}
-		if len(seen) < 10 {
-			t.Errorf("backoff(%d): only %d distinct waits in 200; no jitter", n, len(seen))
-		}
-	}
-	if got := backoff(lo, hi, 1000); got > hi {
-		t.Errorf("backoff after 1000 attempts = %v, beyond the maximum", got)
-	}
-}
-
 func TestPositionSince(t *testing.T) {
 	const s = int64(time.Second)
 	for _, tc := range []struct {

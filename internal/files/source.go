@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
@@ -510,10 +511,8 @@ func (r *reader) run() {
 				return
 			}
 			s.failed(w.path, "read", err)
-			select {
-			case <-r.ctx.Done():
+			if !backoff.Sleep(r.ctx, time.Second) {
 				return
-			case <-time.After(time.Second):
 			}
 		}
 	}

@@ -16,11 +16,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/queue"
@@ -103,7 +103,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
 			n = s.Shards()
 		}
-		out := &output{Output: o, p: p, name: o.Sink.Name(), sem: make(chan struct{}, 1)}
+		out := &output{Output: o, p: p, name: o.Sink.Name(), sem: make(chan struct{}, 1), retry: backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}}
 		if o.Queue != nil {
 			out.spilling = !o.Queue.Empty() // what a previous run queued goes first
 			out.replayedTo.Store(o.Queue.Cursor())
@@ -243,6 +243,7 @@ type output struct {
 	name   string
 	prep   sink.Preparer
 	shards []*shard
+	retry  backoff.Policy // waits between attempts of a batch
 
 	// sem serialises submissions to a queued output; spilling and enc are
 	// guarded by it.
@@ -323,16 +324,6 @@ func (o *output) setupMetrics() {
 			}
 			return float64(o.p.deps.Now().UnixNano()-since) / 1e9
 		})
-}
-
-// backoff returns the n-th wait (n from 0) with full jitter in [d/2, d].
-func (o *output) backoff(n int) time.Duration {
-	d := o.MinBackoff
-	for i := 0; i < n && d < o.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, o.MaxBackoff)
-	return d/2 + rand.N(d/2+1)
 }
 
 var errClosed = errors.New("pipeline: closed")
@@ -673,12 +664,6 @@ func (t *stagedSender) stop() error {
 func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.Context) error) error {
 	o := s.o
 	m := o.p.deps.Metrics
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for attempt := 0; ; attempt++ {
 		err := send(ctx)
 		if err == nil {
@@ -708,21 +693,14 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 		}
 		m.SinkUp.WithLabelValues(o.name).Set(0)
 		m.PushRetries.WithLabelValues(o.name).Inc()
-		wait := o.backoff(attempt)
+		wait := o.retry.Wait(attempt)
 		if after > 0 {
 			// The receiver knows best when it can take the batch again; only
 			// an absurd Retry-After is cut short.
 			wait = max(wait, min(after, maxRetryAfter))
 		}
 		o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", b.Entries)
-		if timer == nil {
-			timer = time.NewTimer(wait)
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}

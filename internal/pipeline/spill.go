@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/queue"
 )
@@ -35,11 +36,15 @@ func (o *output) submitQueued(ctx context.Context, entries []entry.Entry) error 
 			return err
 		}
 		entries = entries[n:]
-		if !sleepCtx(ctx, min(time.Second<<min(attempt, 4), 10*time.Second)) {
+		if !backoff.Sleep(ctx, queueRetry.Step(attempt)) {
 			return ctx.Err()
 		}
 	}
 }
+
+// queueRetry spaces the attempts to write a failing disk queue: 1 s doubling
+// to 10 s, without jitter (there is one appender per queue).
+var queueRetry = backoff.Policy{Min: time.Second, Max: 10 * time.Second}
 
 // errQueueWrite reports an append to the disk queue that failed and may be
 // retried.
@@ -176,7 +181,7 @@ func (o *output) replay(ctx context.Context) {
 				return
 			}
 			o.p.warn.Warn("queue-read:"+o.name, "cannot read the disk queue", "sink", o.name, "error", err)
-			if !sleepCtx(ctx, time.Second) {
+			if !backoff.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -200,16 +205,5 @@ func (o *output) replay(ctx context.Context) {
 		}
 		ack.Done(1)
 		o.replayedTo.Store(end) // the next submission may go to memory: see replayIdle
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
