@@ -9,7 +9,9 @@
 // number of goroutines is fixed by configuration, never by traffic.
 //
 // When a sink's buffer is full, Submit blocks: sources pause and stop
-// reading (backpressure); nothing is dropped for lack of room.
+// reading (backpressure); nothing is dropped for lack of room. A sink with a
+// disk queue submits through its spill.Spool instead, which sends entries to
+// the disk while the buffer stays full and feeds them back in order.
 package pipeline
 
 import (
@@ -17,7 +19,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/backoff"
@@ -26,6 +27,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/sink"
+	"github.com/wharf-logs/wharf/internal/spill"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -42,8 +44,9 @@ type Output struct {
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// Queue, when set, takes entries while the sink falls behind, so
-	// sources keep reading through an outage (see spill.go). The pipeline
-	// runs and closes it.
+	// sources keep reading through an outage. The pipeline hands it to the
+	// sink's spill.Spool, which decides memory or disk, and which runs and
+	// closes it.
 	Queue *queue.Queue
 	// SpillAfter is how long a submission waits for room in memory before
 	// it goes to the queue: a sink that is only busy frees room within it,
@@ -74,9 +77,6 @@ type Pipeline struct {
 	outs []*output
 	deps Deps
 	warn *ratelog.Limiter
-
-	closing    context.Context // done once Close is called
-	stopReplay context.CancelFunc
 }
 
 // New returns a pipeline delivering to outs. It starts nothing; Run does.
@@ -94,7 +94,6 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		deps.Metrics = metrics.New()
 	}
 	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
-	p.closing, p.stopReplay = context.WithCancel(context.Background())
 	for _, o := range outs {
 		if o.Sink == nil || o.MaxBytes <= 0 || o.BatchBytes <= 0 || o.BatchWait <= 0 || o.MinBackoff <= 0 || o.MaxBackoff < o.MinBackoff {
 			return nil, errors.New("pipeline: output needs a sink, positive sizes, a batch wait and backoffs")
@@ -103,17 +102,18 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
 			n = s.Shards()
 		}
-		out := &output{Output: o, p: p, name: o.Sink.Name(), sem: make(chan struct{}, 1), retry: backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}}
-		if o.Queue != nil {
-			out.spilling = !o.Queue.Empty() // what a previous run queued goes first
-			out.replayedTo.Store(o.Queue.Cursor())
-			// Records are committed in order as their entries are
-			// confirmed, whatever order the shards confirm them in.
-			out.commits = entry.NewOrdered(o.Queue.Commit)
-		}
+		out := &output{Output: o, p: p, name: o.Sink.Name(), retry: backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}}
 		out.prep, _ = o.Sink.(sink.Preparer)
 		for range n {
 			out.shards = append(out.shards, newShard(out, max(1, o.MaxBytes/int64(n))))
+		}
+		if o.Queue != nil {
+			after := o.SpillAfter
+			if after == 0 {
+				after = DefaultSpillAfter
+			}
+			out.spool = spill.New(spill.Config{Name: out.name, Queue: o.Queue, After: after},
+				spill.Deps{Memory: out.shards, Logger: deps.Logger, Metrics: deps.Metrics, Warn: p.warn})
 		}
 		out.setupMetrics()
 		p.outs = append(p.outs, out)
@@ -164,7 +164,7 @@ func addAcks(entries []entry.Entry, n int) {
 // Close tells the pipeline no more entries will be submitted: Run sends what
 // is buffered without waiting for batches to fill, then returns.
 func (p *Pipeline) Close() {
-	p.stopReplay()
+	p.stopReplays()
 	for _, o := range p.outs {
 		for _, s := range o.shards {
 			s.close()
@@ -177,41 +177,38 @@ func (p *Pipeline) Close() {
 // ctx.Err(), abandoning what is left unconfirmed). It owns one goroutine per
 // shard and returns only after all have exited.
 //
-// With disk queues it also runs each queue's group commits and a replayer
-// per queue; queues are closed (head saved) before Run returns.
+// With disk queues it also runs each output's spill.Spool (its replay and
+// group commits); queues are closed (head saved) before Run returns.
 func (p *Pipeline) Run(ctx context.Context) error {
-	// Queues get a last group commit after the shards have stopped, even
-	// when ctx ended: what they confirmed must be saved.
-	qctx, stopQueues := context.WithCancel(context.WithoutCancel(ctx))
-	var qwg sync.WaitGroup
+	// Spools make a last group commit after the shards have stopped, even
+	// when ctx ended: what the shards confirmed must be saved.
+	sctx, stopSpools := context.WithCancel(context.WithoutCancel(ctx))
+	var spools sync.WaitGroup
 	for _, o := range p.outs {
-		if o.Queue != nil {
-			qwg.Go(func() { o.Queue.Run(qctx) })
+		if o.spool != nil {
+			spools.Go(func() { o.spool.Run(sctx) })
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	replayCtx, stop := context.WithCancel(gctx)
-	defer stop()
-	context.AfterFunc(p.closing, stop)
 	for _, o := range p.outs {
 		for _, s := range o.shards {
 			g.Go(func() error { return s.run(gctx) })
 		}
-		if o.Queue != nil {
-			g.Go(func() error { o.replay(replayCtx); return nil })
-		}
 	}
 	err := g.Wait()
-	stopQueues()
-	qwg.Wait()
+	p.stopReplays() // when ctx ended; after Close they have stopped already
+	stopSpools()
+	spools.Wait()
+	return err
+}
+
+// stopReplays stops feeding the shards from the disk queues.
+func (p *Pipeline) stopReplays() {
 	for _, o := range p.outs {
-		if o.Queue != nil {
-			if cerr := o.Queue.Close(); cerr != nil {
-				p.deps.Logger.Error("closing the disk queue", "sink", o.name, "error", cerr)
-			}
+		if o.spool != nil {
+			o.spool.Stop()
 		}
 	}
-	return err
 }
 
 // Failing reports the names of sinks whose last delivery attempt failed.
@@ -242,46 +239,22 @@ type output struct {
 	p      *Pipeline
 	name   string
 	prep   sink.Preparer
-	shards []*shard
+	shards memory
 	retry  backoff.Policy // waits between attempts of a batch
-
-	// sem serialises submissions to a queued output; spilling and enc are
-	// guarded by it.
-	sem      chan struct{}
-	spilling bool
-	// replayedTo is the queue position after the last record the replayer
-	// pushed to the shards.
-	replayedTo atomic.Int64
-	enc        []byte
-	commits    *entry.Ordered[int64]
+	// spool, with a disk queue, decides whether submissions go to the
+	// shards or to the queue, and feeds the shards from the queue.
+	spool *spill.Spool
 }
 
 func (o *output) submit(ctx context.Context, entries []entry.Entry) error {
-	if o.Queue != nil {
-		return o.submitQueued(ctx, entries)
+	if o.spool == nil {
+		return o.shards.Push(ctx, entries)
 	}
-	return o.push(ctx, entries)
-}
-
-// push hands entries to their shards, waiting for room.
-func (o *output) push(ctx context.Context, entries []entry.Entry) error {
-	if len(o.shards) == 1 {
-		return o.shards[0].push(ctx, entries)
+	err := o.spool.Submit(ctx, entries)
+	if errors.Is(err, spill.ErrClosed) {
+		return errClosed
 	}
-	parts := make([][]entry.Entry, len(o.shards))
-	for i := range entries {
-		k := entries[i].Stream.Hash % uint64(len(o.shards))
-		parts[k] = append(parts[k], entries[i])
-	}
-	for k, part := range parts {
-		if len(part) == 0 {
-			continue
-		}
-		if err := o.shards[k].push(ctx, part); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 func (o *output) bufferedBytes() int64 {
@@ -290,6 +263,53 @@ func (o *output) bufferedBytes() int64 {
 		n += s.bufferedBytes()
 	}
 	return n
+}
+
+// memory is an output's shards taken as one buffer: what Submit pushes to
+// when the output has no disk queue, and otherwise the spill.Memory its
+// Spool feeds. Push and WaitRoom are safe from any goroutine.
+type memory []*shard
+
+// Push hands entries to their shards, waiting for room; see shard.push.
+func (m memory) Push(ctx context.Context, entries []entry.Entry) error {
+	if len(m) == 1 {
+		return m[0].push(ctx, entries)
+	}
+	parts := make([][]entry.Entry, len(m))
+	for i := range entries {
+		k := entries[i].Stream.Hash % uint64(len(m))
+		parts[k] = append(parts[k], entries[i])
+	}
+	for k, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		if err := m[k].push(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitRoom reports whether every shard has room, waiting up to wait for
+// full ones to send (not at all when wait <= 0).
+func (m memory) WaitRoom(ctx context.Context, wait time.Duration) bool {
+	var deadline time.Time
+	for _, s := range m {
+		if s.bufferedBytes() < s.max {
+			continue
+		}
+		if wait <= 0 {
+			return false
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
+		}
+		if !s.waitSpace(ctx, deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *output) setupMetrics() {
