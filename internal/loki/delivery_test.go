@@ -260,9 +260,14 @@ func TestGoroutinesFlatThrough10000FailedPushes(t *testing.T) {
 	before := floor()
 	waitRequests(10200)
 	after := floor()
-	// Connections are kept alive and reused; allow for one more or one
-	// fewer transport connection pair while the count is sampled.
-	if after > before+2 {
+	// Connections are kept alive and reused, but under constant traffic
+	// the pool may replace one it had just returned, or open one more for a
+	// shard whose last connection is not back yet (up to
+	// MaxIdleConnsPerHost): allow each of the four shards one extra
+	// connection, three goroutines each (the transport's read and write
+	// loops, the test server's handler). A goroutine per push or per retry
+	// would show as thousands.
+	if after > before+4*3 {
 		t.Fatalf("goroutines %d -> %d across 10,000 failed pushes", before, after)
 	}
 	h.srv.ClearFaults()
