@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/jsonfile"
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
 
@@ -105,16 +105,16 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "file", "path", info.LogPath, "resume", w.pos.hasFile)
 
 	fr := &followerReader{f: f, ctx: ctx}
-	var jr *jsonfile.Reader
+	var jr *dockerlog.FileReader
 	if resume {
-		jr = jsonfile.NewReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
+		jr = dockerlog.NewFileReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
 	} else {
-		jr = jsonfile.NewReader(fr, f.Position().Offset, s.cfg.MaxLineBytes)
+		jr = dockerlog.NewFileReader(fr, f.Position().Offset, s.cfg.MaxLineBytes)
 	}
 	// Without a file position the log is read from the start of the file
 	// and what the position's times say was read is skipped.
 	b := s.newBatcher(ctx, w, sourceFile, !resume)
-	add := func(l jsonfile.Line) error {
+	add := func(l dockerlog.Line) error {
 		tp := f.Position()
 		tp.Offset = l.Pos.Resume
 		return b.add(l.Time, l.Stderr, l.Text, l.Truncated, &filePos{tail: tp, line: l.Pos})
@@ -134,7 +134,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 				}
 				continue
 			}
-			if !errors.Is(err, jsonfile.ErrCorruptRecord) {
+			if !errors.Is(err, dockerlog.ErrCorruptRecord) {
 				break
 			}
 		}
@@ -162,7 +162,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 			if err := add(l); err != nil {
 				return false, err
 			}
-		case errors.Is(err, jsonfile.ErrCorruptRecord):
+		case errors.Is(err, dockerlog.ErrCorruptRecord):
 			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "corrupt_record").Inc()
 			s.warn.Warn("corrupt-record", "skipping a corrupt json-file record", "container", info.Name, "error", err)
 		case errors.Is(err, tail.ErrIdle):
@@ -178,7 +178,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 			if err != nil {
 				return false, err
 			}
-			jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
+			jr = dockerlog.NewFileReader(fr, 0, s.cfg.MaxLineBytes)
 		case errors.Is(err, io.EOF):
 			// Stopped: the container is not running and everything is read.
 			if err := finishFile(); err != nil {

@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func checkOracle(t testing.TB, line []byte) {
 		if len(dst) != len(prefix) {
 			t.Fatalf("Decode(%q) failed but extended dst to %q", line, dst)
 		}
-		if !strings.HasPrefix(err.Error(), "jsonfile: ") {
+		if !strings.HasPrefix(err.Error(), "dockerlog: ") {
 			t.Fatalf("Decode(%q): error %q lacks the package prefix", line, err)
 		}
 		return

@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 )
 
 // lsReference parses a whole body the simple way: every line is built in
-// full and cut afterwards. LogStream must return the same events.
+// full and cut afterwards. Stream must return the same events.
 func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 	if maxLine <= 0 {
 		maxLine = lsDefaultMax
@@ -57,14 +57,14 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 				if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
 					line = append(line, chunk[:i]...)
 					pos += i + 1
-					emit(t, StreamStdout, line, true)
+					emit(t, Stdout, line, true)
 					break
 				}
 				line = append(line, chunk...)
 				pos += len(chunk)
 				left -= len(chunk)
 				if pos == len(in) {
-					emit(t, StreamStdout, line, false)
+					emit(t, Stdout, line, false)
 					break
 				}
 				_, n := stamp(in[pos:])
@@ -104,7 +104,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 		h := in[pos : pos+8]
 		size := int(binary.BigEndian.Uint32(h[4:]))
 		if reason := lsCheckHeader(h); reason != "" {
-			e := &LogFrameError{Offset: int64(pos), Size: uint32(size), Reason: reason}
+			e := &FrameError{Offset: int64(pos), Size: uint32(size), Reason: reason}
 			copy(e.Header[:], h)
 			return append(ev, lsEvent{Err: e.Error()})
 		}
@@ -117,7 +117,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 			}
 			msg := body[:min(len(body), lsDaemonMsgMax)]
 			msg = bytes.TrimSuffix(msg, []byte("\n"))
-			ev = append(ev, lsEvent{Err: (&LogDaemonError{Msg: string(msg)}).Error()})
+			ev = append(ev, lsEvent{Err: (&DaemonError{Msg: string(msg)}).Error()})
 		default:
 			if len(body) < min(size, lsStampWindow) {
 				return append(ev, lsUnexpectedEOF)
@@ -169,7 +169,7 @@ var lsFuzzMaxLines = []int{0, 1, 2, 5, 31, 100, lsPartSize - 1, lsPartSize, lsPa
 
 // lsRead reads s to its end like lsReadAll, and checks that its memory stays
 // within the bounds its documentation promises.
-func lsRead(t *testing.T, s *LogStream) []lsEvent {
+func lsRead(t *testing.T, s *Stream) []lsEvent {
 	ev := lsReadAll(s)
 	if len(s.buf) != lsBufSize || cap(s.buf) != lsBufSize {
 		t.Fatalf("read buffer grew to %d", cap(s.buf))
@@ -212,7 +212,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 	}
 }
 
-// FuzzLogStreamMux feeds arbitrary bytes to a multiplexed LogStream, in
+// FuzzLogStreamMux feeds arbitrary bytes to a multiplexed Stream, in
 // arbitrary reads: it must not panic, stay within its memory bounds, and
 // agree with lsReference.
 func FuzzLogStreamMux(f *testing.F) {
@@ -220,7 +220,7 @@ func FuzzLogStreamMux(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		want := lsReference(in, false, maxLine)
-		got := lsRead(t, NewLogStream(lsFuzzReader(in, how), false, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader(in, how), false, maxLine))
 		lsCompare(t, got, want)
 	})
 }
@@ -231,7 +231,7 @@ func FuzzLogStreamRaw(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		want := lsReference(in, true, maxLine)
-		got := lsRead(t, NewLogStream(lsFuzzReader(in, how), true, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader(in, how), true, maxLine))
 		lsCompare(t, got, want)
 	})
 }
@@ -294,10 +294,10 @@ func FuzzLogStreamFrames(f *testing.F) {
 			} else {
 				raw.WriteString(lsRawLine(i, line))
 			}
-			wantRaw = append(wantRaw, expect(i, StreamStdout))
+			wantRaw = append(wantRaw, expect(i, Stdout))
 		}
 		wantRaw = append(wantRaw, lsEOF)
-		got := lsRead(t, NewLogStream(lsFuzzReader([]byte(raw.String()), how), true, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader([]byte(raw.String()), how), true, maxLine))
 		lsCompare(t, got, wantRaw)
 
 		// Multiplexed: line i goes to stream 1+i%2 (or as order says), and
@@ -333,7 +333,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 			msgs[k] = msgs[k][1:]
 		}
 		var byStream [2][]lsEvent
-		events := lsRead(t, NewLogStream(lsFuzzReader([]byte(mux.String()), how), false, maxLine))
+		events := lsRead(t, NewStream(lsFuzzReader([]byte(mux.String()), how), false, maxLine))
 		for _, e := range events[:len(events)-1] {
 			if e.Err != "" {
 				t.Fatalf("error %s before the end", e.Err)

@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import "github.com/wharf-logs/wharf/internal/civil"
 

@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -469,21 +469,21 @@ func decodeSlow(line, dst []byte) (Record, []byte, error) {
 		var badType *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syntax):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad JSON: %v", err)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad JSON: %v", err)
 		case errors.As(err, &badTime):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad time: %v", badTime)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad time: %v", badTime)
 		case errors.As(err, &badType) && badType.Field != "":
-			return Record{}, dst, fmt.Errorf("jsonfile: bad %s: a JSON %s, not a string", badType.Field, badType.Value)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad %s: a JSON %s, not a string", badType.Field, badType.Value)
 		case errors.As(err, &badType):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad record: a JSON %s, not an object", badType.Value)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad record: a JSON %s, not an object", badType.Value)
 		}
-		return Record{}, dst, fmt.Errorf("jsonfile: bad record: %v", err)
+		return Record{}, dst, fmt.Errorf("dockerlog: bad record: %v", err)
 	}
 	if !v.Time.set {
-		return Record{}, dst, errors.New("jsonfile: missing time")
+		return Record{}, dst, errors.New("dockerlog: missing time")
 	}
 	if t := v.Time.t; t.Before(minTime) || t.After(maxTime) {
-		return Record{}, dst, fmt.Errorf("jsonfile: time %s out of range", t.UTC().Format(time.RFC3339Nano))
+		return Record{}, dst, fmt.Errorf("dockerlog: time %s out of range", t.UTC().Format(time.RFC3339Nano))
 	}
 	var stderr bool
 	switch v.Stream {
@@ -491,9 +491,9 @@ func decodeSlow(line, dst []byte) (Record, []byte, error) {
 	case "stderr":
 		stderr = true
 	case "":
-		return Record{}, dst, errors.New("jsonfile: missing stream")
+		return Record{}, dst, errors.New("dockerlog: missing stream")
 	default:
-		return Record{}, dst, fmt.Errorf("jsonfile: bad stream %q", v.Stream)
+		return Record{}, dst, fmt.Errorf("dockerlog: bad stream %q", v.Stream)
 	}
 	start := len(dst)
 	dst = append(dst, v.Log...)

@@ -1,70 +1,4 @@
-// Package docker reads container logs from the Docker Engine.
-//
-// # The log stream of GET /containers/{id}/logs
-//
-// [LogStream] parses the body of
-// /containers/{id}/logs?stdout=1&stderr=1&timestamps=1 (with or without
-// follow). Its design rests on what Docker Engine 20.10.24 (API 1.41, json-file
-// driver) was observed to send, byte for byte, and on the daemon code that
-// produces it (daemon/logger/copier.go, api/server/httputils/write_log_stream.go):
-//
-//   - The daemon's copier reads a container's stdout and stderr through a
-//     16 KiB buffer per stream and cuts a line that does not fit into parts of
-//     exactly 16384 bytes; only the last part keeps the "\n". Every part of a
-//     line carries the timestamp of the first part: a 40 KiB line came back as
-//     three messages stamped 2026-11-26T23:35:52.891162506Z, all three.
-//   - Without a TTY, each message is one frame: an 8-byte header
-//     [stream, 0, 0, 0, size uint32 big-endian] and a body of the timestamp in
-//     the fixed-width form 2006-01-02T15:04:05.000000000Z (30 bytes), one
-//     space, and the message. The 40 KiB line (40960 bytes + "\n") was three
-//     frames, headers 01 00 00 00 00 00 40 1f, 01 00 00 00 00 00 40 1f and
-//     01 00 00 00 00 00 20 20: bodies of 31+16384, 31+16384 and 31+8192+1
-//     bytes. A line of exactly 16384 bytes gave a full part and then a frame
-//     of 32 bytes holding only the timestamp, the space and "\n"; a line of
-//     16383 bytes fitted in one frame. One write of 1 MiB holding 3943 lines
-//     of 265 bytes gave 3943 frames with bodies of 297 bytes (31+265+1), and
-//     a 1 MiB line gave 64 bodies of 16415 bytes and one of 32 for its
-//     newline. The daemon never put two messages in one frame nor one
-//     message over two frames, and no frame body exceeded 16415 bytes.
-//   - A final line without newline is one message without "\n"
-//     ("...Z last-no-newline", body 46 bytes). When the container starts
-//     again, its next line follows in the same log with a later timestamp, so
-//     a partial message is only continued by the next message of its stream
-//     when that one has the same timestamp or the partial is a full 16384-byte
-//     part; otherwise it was the last words of a run.
-//   - stdout and stderr are copied by separate goroutines: the parts of a
-//     split stdout line were interleaved with whole stderr frames (a 30 KiB
-//     stdout line came as a 16384-byte part, two stderr frames, then the last
-//     part of 14336+1 bytes, still stamped with the first part's time).
-//     Frames of one stream are in order; the order across streams is only
-//     roughly the order of the writes.
-//   - With a TTY there are no frames and stderr is merged into stdout by the
-//     terminal, which also turns "\n" into "\r\n". The body is the messages
-//     back to back, each "<timestamp> <message>": the 40 KiB line was
-//     "TS <16384 bytes>TS <16384 bytes>TS <8192 bytes>\r\n" with the same TS
-//     three times. The 16 KiB cut can fall between "\r" and "\n": a 16383-byte
-//     line gave "TS <16383 bytes>\rTS \n". A final line without newline is
-//     "TS <bytes>" up to the end of the body, so after a restart the next
-//     "TS " follows it directly.
-//   - A follow=1 stream ended at the container's exit before its last
-//     message in 7 of 12 runs (the final line without newline was missing;
-//     the stream ended cleanly after the frame before it), while a request
-//     made after the exit returned it: a reader must read again after "die".
-//   - The daemon reports an error while reading the log as a frame of stream 3
-//     holding "Error grabbing logs: <error>\n", and then goes on streaming
-//     (write_log_stream.go; not provoked here: on a corrupt json-file the
-//     20.10 daemon skipped the bad record silently). Stream 0 (stdin) never
-//     appears in logs.
-//
-// Only the copier's default buffer gives 16 KiB parts: a driver that sets its
-// own cuts elsewhere (awslogs at 262118 bytes, read back through the
-// dual-logging cache of newer engines). Frames still join such parts by
-// their shared timestamp, but in a TTY stream a cut that is not at 16 KiB is
-// not recognised, and the part's timestamp stays in the line. Likewise, in a
-// TTY stream a line left without newline when the container stopped runs
-// into the first line of its next start, timestamp included: without frames
-// nothing marks where it ended.
-package docker
+package dockerlog
 
 import (
 	"bytes"
@@ -81,18 +15,18 @@ import (
 // values are the stream bytes of the Engine's frame header.
 type StreamKind uint8
 
-// The streams a LogLine can come from. With a TTY everything is StreamStdout.
+// The streams a LogLine can come from. With a TTY everything is Stdout.
 const (
-	StreamStdout StreamKind = 1
-	StreamStderr StreamKind = 2
+	Stdout StreamKind = 1
+	Stderr StreamKind = 2
 )
 
 // String returns "stdout" or "stderr", the values of the stream label.
 func (k StreamKind) String() string {
 	switch k {
-	case StreamStdout:
+	case Stdout:
 		return "stdout"
-	case StreamStderr:
+	case Stderr:
 		return "stderr"
 	}
 	return "stream(" + strconv.Itoa(int(k)) + ")"
@@ -119,13 +53,13 @@ type LogLine struct {
 	Partial bool
 }
 
-// ErrCorruptFrame is matched by errors.Is for every *LogFrameError.
-var ErrCorruptFrame = errors.New("docker: corrupt log frame")
+// ErrCorruptFrame is matched by errors.Is for every *FrameError.
+var ErrCorruptFrame = errors.New("dockerlog: corrupt log frame")
 
-// LogFrameError reports a frame header that Docker cannot have written: an
+// FrameError reports a frame header that Docker cannot have written: an
 // unknown stream byte, non-zero padding or a size beyond 1 MiB. Whatever
 // follows cannot be framed again, so the stream is over.
-type LogFrameError struct {
+type FrameError struct {
 	// Offset is the position of the header in the stream.
 	Offset int64
 	Header [8]byte
@@ -134,22 +68,22 @@ type LogFrameError struct {
 	Reason string
 }
 
-func (e *LogFrameError) Error() string {
-	return fmt.Sprintf("docker: corrupt log frame at offset %d (header % x): %s", e.Offset, e.Header[:], e.Reason)
+func (e *FrameError) Error() string {
+	return fmt.Sprintf("dockerlog: corrupt log frame at offset %d (header % x): %s", e.Offset, e.Header[:], e.Reason)
 }
 
 // Is makes errors.Is(err, ErrCorruptFrame) true.
-func (e *LogFrameError) Is(target error) bool { return target == ErrCorruptFrame }
+func (e *FrameError) Is(target error) bool { return target == ErrCorruptFrame }
 
-// LogDaemonError is an error the daemon reported inside the log stream (a
+// DaemonError is an error the daemon reported inside the log stream (a
 // frame of stream 3), such as a log file it could not decode. The daemon goes
 // on streaming after it, and so can the caller: Next may be called again.
-type LogDaemonError struct {
+type DaemonError struct {
 	// Msg is the daemon's message without its newline, at most 4 KiB.
 	Msg string
 }
 
-func (e *LogDaemonError) Error() string { return "docker: daemon log error: " + e.Msg }
+func (e *DaemonError) Error() string { return "dockerlog: daemon log error: " + e.Msg }
 
 const (
 	lsHeaderLen = 8
@@ -172,7 +106,7 @@ const (
 	lsMarkerMax     = 48
 )
 
-// LogStream reads log lines from the body of an Engine API logs request made
+// Stream reads log lines from the body of an Engine API logs request made
 // with timestamps=1. It reads the body through a buffer of its own, so the
 // caller must not read from it as well, and it never closes it: the code that
 // opened the body closes it, which is also how a blocked Next is interrupted.
@@ -183,8 +117,8 @@ const (
 // Memory is bounded whatever the input: a 64 KiB read buffer, plus, per
 // stream, the first maxLine bytes of a line that spans several messages.
 //
-// A LogStream is not safe for concurrent use.
-type LogStream struct {
+// A Stream is not safe for concurrent use.
+type Stream struct {
 	r       io.Reader
 	tty     bool
 	maxLine int
@@ -194,7 +128,7 @@ type LogStream struct {
 	base       int64 // stream offset of buf[0]
 	eof        bool  // r has reported io.EOF
 	rerr       error // a read error that came with data, returned once that is used
-	err        error // io.EOF, io.ErrUnexpectedEOF or a *LogFrameError, for good
+	err        error // io.EOF, io.ErrUnexpectedEOF or a *FrameError, for good
 
 	// The message being consumed. Multiplexed: the rest of a frame body.
 	// TTY: the rest of the current part, up to the next possible cut.
@@ -248,7 +182,7 @@ func (l *lsLine) end(stripCR bool) (kept []byte, dropped int) {
 	return kept, total - len(kept)
 }
 
-// lsOut is a line ready to be copied out; kept aliases the LogStream's
+// lsOut is a line ready to be copied out; kept aliases the Stream's
 // buffers and is valid until the next call.
 type lsOut struct {
 	time    int64
@@ -258,21 +192,21 @@ type lsOut struct {
 	partial bool
 }
 
-// NewLogStream returns a LogStream reading r, which is multiplexed unless tty
+// NewStream returns a Stream reading r, which is multiplexed unless tty
 // is set (the container's Config.Tty). Lines longer than maxLine bytes are cut
 // to their first maxLine bytes (fewer when that would split a UTF-8
 // character) followed by the truncation marker; maxLine <= 0 means 256 KiB.
-func NewLogStream(r io.Reader, tty bool, maxLine int) *LogStream {
+func NewStream(r io.Reader, tty bool, maxLine int) *Stream {
 	if maxLine <= 0 {
 		maxLine = lsDefaultMax
 	}
-	return &LogStream{r: r, tty: tty, maxLine: maxLine, buf: make([]byte, lsBufSize)}
+	return &Stream{r: r, tty: tty, maxLine: maxLine, buf: make([]byte, lsBufSize)}
 }
 
 // Buffered returns the number of bytes read from the body but not yet parsed.
 // When it is 0, the next call to Next reads the body and may block; when it
 // is not, Next blocks only if those bytes end inside a frame or a line.
-func (s *LogStream) Buffered() int { return s.wpos - s.rpos }
+func (s *Stream) Buffered() int { return s.wpos - s.rpos }
 
 // Next returns the next line, in a newly allocated Line that the caller owns.
 //
@@ -280,10 +214,10 @@ func (s *LogStream) Buffered() int { return s.wpos - s.rpos }
 // with Partial set (the earlier one first when both streams have one), then
 // io.EOF. A body that ends inside a frame gives io.ErrUnexpectedEOF and the
 // pending lines are dropped: the caller reads again from the last line it
-// kept. A corrupt frame gives a *LogFrameError. These three are returned for
-// good. A *LogDaemonError, or an error from the body's Read, leaves the
+// kept. A corrupt frame gives a *FrameError. These three are returned for
+// good. A *DaemonError, or an error from the body's Read, leaves the
 // stream intact: Next may be called again.
-func (s *LogStream) Next() (LogLine, error) {
+func (s *Stream) Next() (LogLine, error) {
 	o, err := s.next()
 	if err != nil {
 		return LogLine{}, err
@@ -300,7 +234,7 @@ func (s *LogStream) Next() (LogLine, error) {
 // returned slice back in packs many lines into few allocations: the caller
 // owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
 // needs any line that was appended to it. On error dst is returned as it was.
-func (s *LogStream) NextAppend(dst []byte) (LogLine, []byte, error) {
+func (s *Stream) NextAppend(dst []byte) (LogLine, []byte, error) {
 	o, err := s.next()
 	if err != nil {
 		return LogLine{}, dst, err
@@ -312,7 +246,7 @@ func (s *LogStream) NextAppend(dst []byte) (LogLine, []byte, error) {
 	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, dst, nil
 }
 
-func (s *LogStream) next() (lsOut, error) {
+func (s *Stream) next() (lsOut, error) {
 	if s.err != nil {
 		return lsOut{}, s.err
 	}
@@ -338,7 +272,7 @@ func (s *LogStream) next() (lsOut, error) {
 // nextMux parses frames. A frame that is whole in the buffer and completes a
 // line by itself is handed out directly; anything else goes through the
 // stream's pending line.
-func (s *LogStream) nextMux() (lsOut, error) {
+func (s *Stream) nextMux() (lsOut, error) {
 	for {
 		if s.open {
 			if s.kind == 3 {
@@ -387,7 +321,7 @@ func (s *LogStream) nextMux() (lsOut, error) {
 		h := s.buf[s.rpos : s.rpos+lsHeaderLen]
 		size := int(binary.BigEndian.Uint32(h[4:]))
 		if reason := lsCheckHeader(h); reason != "" {
-			e := &LogFrameError{Offset: s.base + int64(s.rpos), Size: uint32(size), Reason: reason}
+			e := &FrameError{Offset: s.base + int64(s.rpos), Size: uint32(size), Reason: reason}
 			copy(e.Header[:], h)
 			return lsOut{}, e
 		}
@@ -442,7 +376,7 @@ func (s *LogStream) nextMux() (lsOut, error) {
 
 // daemonMessage consumes a stream-3 frame, keeping the start of its message.
 // It returns nil while more of the frame is to come.
-func (s *LogStream) daemonMessage() error {
+func (s *Stream) daemonMessage() error {
 	n := min(s.left, s.wpos-s.rpos)
 	if room := lsDaemonMsgMax - len(s.sysMsg); room > 0 {
 		s.sysMsg = append(s.sysMsg, s.buf[s.rpos:s.rpos+min(n, room)]...)
@@ -457,13 +391,13 @@ func (s *LogStream) daemonMessage() error {
 	if len(msg) > 0 && msg[len(msg)-1] == '\n' {
 		msg = msg[:len(msg)-1]
 	}
-	return &LogDaemonError{Msg: string(msg)}
+	return &DaemonError{Msg: string(msg)}
 }
 
 // nextRaw parses a TTY stream: messages back to back, each ending at "\n" or,
 // when the line was split, after 16384 bytes where the next part's timestamp
 // follows.
-func (s *LogStream) nextRaw() (lsOut, error) {
+func (s *Stream) nextRaw() (lsOut, error) {
 	l := &s.lines[0]
 	for {
 		if !s.open {
@@ -486,7 +420,7 @@ func (s *LogStream) nextRaw() (lsOut, error) {
 				if i := bytes.IndexByte(w[scanned:], '\n'); i >= 0 {
 					i += scanned
 					s.rpos = start + i + 1
-					return lsDirect(StreamStdout, t, w[:i], s.maxLine), nil
+					return lsDirect(Stdout, t, w[:i], s.maxLine), nil
 				}
 				scanned = len(w)
 				if len(w) == lsPartSize || s.eof {
@@ -519,7 +453,7 @@ func (s *LogStream) nextRaw() (lsOut, error) {
 			s.rpos += i + 1
 			s.open = false
 			kept, dropped := l.end(true)
-			return lsOut{time: l.time, kind: StreamStdout, kept: kept, dropped: dropped}, nil
+			return lsOut{time: l.time, kind: Stdout, kept: kept, dropped: dropped}, nil
 		}
 		l.add(w, s.maxLine)
 		s.rpos += len(w)
@@ -533,7 +467,7 @@ func (s *LogStream) nextRaw() (lsOut, error) {
 			}
 			s.open = false
 			kept, dropped := l.end(false)
-			return lsOut{time: l.time, kind: StreamStdout, kept: kept, dropped: dropped, partial: true}, nil
+			return lsOut{time: l.time, kind: Stdout, kept: kept, dropped: dropped, partial: true}, nil
 		}
 	}
 }
@@ -541,7 +475,7 @@ func (s *LogStream) nextRaw() (lsOut, error) {
 // fillStamp reads until the buffer holds enough to tell whether a timestamp
 // prefix starts at rpos. It stops early at a byte no timestamp contains, so a
 // TTY stream without timestamps is not held back waiting for more output.
-func (s *LogStream) fillStamp() error {
+func (s *Stream) fillStamp() error {
 	for checked := 0; ; {
 		w := s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)]
 		for ; checked < len(w); checked++ {
@@ -560,7 +494,7 @@ func (s *LogStream) fillStamp() error {
 
 // flushPartial returns, at the clean end of the body, the pending lines that
 // never got their newline, the earlier first, and then io.EOF.
-func (s *LogStream) flushPartial() (lsOut, error) {
+func (s *Stream) flushPartial() (lsOut, error) {
 	var l *lsLine
 	var kind StreamKind
 	for i := range s.lines {
@@ -577,7 +511,7 @@ func (s *LogStream) flushPartial() (lsOut, error) {
 
 // fill reads once more into the buffer, first sliding the unread bytes to
 // its start. It returns io.EOF when the body has ended and nothing was added.
-func (s *LogStream) fill() error {
+func (s *Stream) fill() error {
 	if s.rerr != nil {
 		err := s.rerr
 		s.rerr = nil
@@ -592,12 +526,12 @@ func (s *LogStream) fill() error {
 		s.rpos = 0
 	}
 	if s.wpos == len(s.buf) {
-		return errors.New("docker: log stream buffer full") // unreachable: callers ask for less than the buffer
+		return errors.New("dockerlog: log stream buffer full") // unreachable: callers ask for less than the buffer
 	}
 	for range lsMaxEmptyReads {
 		n, err := s.r.Read(s.buf[s.wpos:])
 		if n < 0 || n > len(s.buf)-s.wpos {
-			return fmt.Errorf("docker: log stream reader returned %d bytes for a %d-byte buffer", n, len(s.buf)-s.wpos)
+			return fmt.Errorf("dockerlog: log stream reader returned %d bytes for a %d-byte buffer", n, len(s.buf)-s.wpos)
 		}
 		s.wpos += n
 		if err == io.EOF {

@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"encoding/binary"
