@@ -109,7 +109,7 @@ func decodeFast(line, dst []byte, stamps *stampCache) (Record, []byte, bool) {
 	if len(rest) < len(fastTimeKey)+len(`"}`) || string(rest[:len(fastTimeKey)]) != fastTimeKey {
 		return Record{}, dst, false
 	}
-	t, ok := stamps.parse(rest[len(fastTimeKey) : len(rest)-len(`"}`)])
+	t, ok := stamps.parseExact(rest[len(fastTimeKey) : len(rest)-len(`"}`)])
 	if !ok {
 		return Record{}, dst, false
 	}

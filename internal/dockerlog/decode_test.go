@@ -364,8 +364,8 @@ func TestParseTime(t *testing.T) {
 		}
 		s := []byte(tm.Format(layout))
 		var fresh stampCache
-		got, ok := fresh.parse(s)
-		got2, ok2 := cache.parse(s)
+		got, ok := fresh.parseExact(s)
+		got2, ok2 := cache.parseExact(s)
 		if !ok || !ok2 || got != ns || got2 != ns {
 			t.Fatalf("%s: got %d %v (cached %d %v), want %d", s, got, ok, got2, ok2, ns)
 		}

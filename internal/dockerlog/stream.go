@@ -141,7 +141,7 @@ type Stream struct {
 
 	lines  [2]lsLine // pending line per stream; TTY uses lines[0]
 	sysMsg []byte
-	stamps lsStampCache
+	stamps stampCache
 }
 
 // lsLine is a line that spans messages (or buffer refills), kept to its first
@@ -345,7 +345,7 @@ func (s *Stream) nextMux() (lsOut, error) {
 			}
 			continue
 		}
-		t, n := s.stamps.parse(s.buf[s.rpos+lsHeaderLen : s.rpos+lsHeaderLen+win])
+		t, n := s.stamps.parsePrefix(s.buf[s.rpos+lsHeaderLen : s.rpos+lsHeaderLen+win])
 		l := &s.lines[kind-1]
 		if l.active && t != l.time && l.partLen != lsPartSize {
 			// Not the rest of the pending line, which is therefore the
@@ -410,7 +410,7 @@ func (s *Stream) nextRaw() (lsOut, error) {
 					return lsOut{}, err
 				}
 			}
-			t, n := s.stamps.parse(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
+			t, n := s.stamps.parsePrefix(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
 			// Wait for the whole part when it can still come: it normally
 			// fits in the buffer and then needs no staging. Nothing is
 			// consumed until then, so a read error leaves the line start.
@@ -443,7 +443,7 @@ func (s *Stream) nextRaw() (lsOut, error) {
 			if err := s.fillStamp(); err != nil && err != io.EOF {
 				return lsOut{}, err
 			}
-			_, n := s.stamps.parse(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
+			_, n := s.stamps.parsePrefix(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
 			s.rpos += n
 			s.partLeft = lsPartSize
 		}
@@ -479,7 +479,7 @@ func (s *Stream) fillStamp() error {
 	for checked := 0; ; {
 		w := s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)]
 		for ; checked < len(w); checked++ {
-			if !lsStampByte(w[checked]) {
+			if !stampByte(w[checked]) {
 				return nil
 			}
 		}

@@ -41,8 +41,8 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 		ev = append(ev, e)
 	}
 	stamp := func(p []byte) (int64, int) {
-		var c lsStampCache
-		return c.parse(p[:min(len(p), lsStampWindow)])
+		var c stampCache
+		return c.parsePrefix(p[:min(len(p), lsStampWindow)])
 	}
 
 	if tty {
@@ -361,8 +361,8 @@ func FuzzLogStreamTimestamp(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var c lsStampCache
-		ns, n := c.parse([]byte(s + " "))
+		var c stampCache
+		ns, n := c.parsePrefix([]byte(s + " "))
 		if n != 0 {
 			stamp := s[:n-1]
 			ref, err := time.Parse(time.RFC3339Nano, stamp)
@@ -376,8 +376,8 @@ func FuzzLogStreamTimestamp(f *testing.F) {
 			t.Fatalf("parse(%q) = %d, %d; time.Parse: %v", s, ns, n, ref)
 		}
 		// The cache must not change a result.
-		c.parse([]byte("2026-11-26T23:35:52Z "))
-		if ns2, n2 := c.parse([]byte(s + " ")); ns2 != ns || n2 != n {
+		c.parsePrefix([]byte("2026-11-26T23:35:52Z "))
+		if ns2, n2 := c.parsePrefix([]byte(s + " ")); ns2 != ns || n2 != n {
 			t.Fatalf("parse(%q) after the cache was primed = %d, %d; want %d, %d", s, ns2, n2, ns, n)
 		}
 	})

@@ -413,15 +413,15 @@ func TestLogStreamTimestamps(t *testing.T) {
 		{"1677-09-21T00:12:43.145224192Z", time.Unix(0, -1<<63)},
 	}
 	for _, tt := range tests {
-		var c lsStampCache
-		ns, n := c.parse([]byte(tt.stamp + " x"))
+		var c stampCache
+		ns, n := c.parsePrefix([]byte(tt.stamp + " x"))
 		if n != len(tt.stamp)+1 || ns != tt.want.UnixNano() {
 			t.Errorf("parse(%q) = %d, %d; want %d, %d", tt.stamp, ns, n, tt.want.UnixNano(), len(tt.stamp)+1)
 		}
 		// And again from the cache, after a different hour.
-		c.parse([]byte("2001-01-01T01:00:00Z "))
-		c.parse([]byte(tt.stamp + " "))
-		if ns2, _ := c.parse([]byte(tt.stamp + " ")); ns2 != ns {
+		c.parsePrefix([]byte("2001-01-01T01:00:00Z "))
+		c.parsePrefix([]byte(tt.stamp + " "))
+		if ns2, _ := c.parsePrefix([]byte(tt.stamp + " ")); ns2 != ns {
 			t.Errorf("cached parse(%q) = %d, want %d", tt.stamp, ns2, ns)
 		}
 	}
@@ -434,8 +434,8 @@ func TestLogStreamTimestamps(t *testing.T) {
 		"1677-09-21T00:12:43.145224191Z ",
 		"+026-11-26T23:35:52Z ", "2026-11-26T23:35:52.89116250Z\n",
 	} {
-		var c lsStampCache
-		if ns, n := c.parse([]byte(bad)); n != 0 || ns != 0 {
+		var c stampCache
+		if ns, n := c.parsePrefix([]byte(bad)); n != 0 || ns != 0 {
 			t.Errorf("parse(%q) = %d, %d; want 0, 0", bad, ns, n)
 		}
 	}

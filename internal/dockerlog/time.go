@@ -1,31 +1,33 @@
 package dockerlog
 
-import (
-	"encoding/binary"
+import "encoding/binary"
 
-	"github.com/wharf-logs/wharf/internal/civil"
-)
-
-// stampCache parses the times of records. The records of one file nearly
-// always share the date and hour, so the Unix time of the last hour seen is
-// kept and only minutes, seconds, fraction and zone are parsed.
+// stampCache parses the RFC 3339 times Docker writes: the "time" of a
+// json-file record and the timestamp prefix of every message of the Engine
+// API's log stream. The times a reader meets nearly always share the date and
+// hour, so the Unix time of the last hour seen is kept and only minutes,
+// seconds, fraction and zone are parsed. Each reader has its own; it is not
+// safe for concurrent use.
 type stampCache struct {
 	hour    [13]byte // "2006-01-02T15" of the cached hour
 	hourSec int64    // Unix seconds at the start of that hour, in UTC
 	valid   bool
 }
 
-// parse parses the RFC 3339 times Docker writes,
+// parse parses the RFC 3339 time that starts p,
 // 2006-01-02T15:04:05[.fraction](Z|±hh:mm) with 1 to 9 fraction digits, to
-// Unix nanoseconds. It accepts a subset of what time.Time.UnmarshalJSON
-// accepts and gives the same instant; ok=false sends the record to
-// encoding/json, which decides, so the subset only has to be exact, not
-// complete. Times int64 nanoseconds cannot hold (before 1677 or after 2262)
-// are refused here too.
-func (c *stampCache) parse(p []byte) (ns int64, ok bool) {
+// Unix nanoseconds, and returns its length. It returns (0, 0) when p does not
+// start with such a time, or with one that int64 nanoseconds cannot hold
+// (before 1677 or after 2262). What follows the time is not looked at,
+// except that a fraction of more than nine digits is refused.
+//
+// It runs for every line read and is kept in one piece: with the parse of
+// a new hour moved out to a function of its own, Decode of a 265-byte record
+// took 2% more instructions.
+func (c *stampCache) parse(p []byte) (ns int64, n int) {
 	if len(p) < len("2006-01-02T15:04:05Z") ||
 		p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' {
-		return 0, false
+		return 0, 0
 	}
 	var base int64
 	if c.valid && string(p[:13]) == string(c.hour[:]) {
@@ -38,67 +40,70 @@ func (c *stampCache) parse(p []byte) (ns int64, ok bool) {
 		hour, ok5 := digits2(p[11:13])
 		year := y1*100 + y2
 		if !(ok1 && ok2 && ok3 && ok4 && ok5) ||
-			month < 1 || month > 12 || day < 1 || day > civil.DaysIn(year, month) || hour > 23 {
-			return 0, false
+			month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 {
+			return 0, 0
 		}
-		base = civil.DaysFromCivil(year, month, day)*86400 + hour*3600
+		base = daysFromCivil(year, month, day)*86400 + hour*3600
 		copy(c.hour[:], p[:13])
 		c.hourSec, c.valid = base, true
 	}
 	minute, ok1 := digits2(p[14:16])
 	sec, ok2 := digits2(p[17:19])
 	if !ok1 || !ok2 || minute > 59 || sec > 59 {
-		return 0, false
+		return 0, 0
 	}
 
-	// The zone ends the time: its length says where the fraction ends.
-	zone := p[len(p)-1:]
+	i := 19
+	var frac int64
+	if p[i] == '.' {
+		i++
+		n := 0 // fraction digits
+		if len(p)-i >= 8 {
+			// Docker writes eight digits or more nearly always: take eight
+			// at once.
+			if v, ok := digits8(p[i:]); ok {
+				frac, n = int64(v)*10, 8
+				if len(p)-i > 8 && p[i+8]-'0' <= 9 {
+					frac, n = frac+int64(p[i+8]-'0'), 9
+				}
+			}
+		}
+		if n == 0 {
+			for i+n < len(p) && n < 9 && p[i+n]-'0' <= 9 {
+				frac = frac*10 + int64(p[i+n]-'0')
+				n++
+			}
+			if n == 0 {
+				return 0, 0
+			}
+			frac *= pow10[9-n]
+		}
+		// A tenth digit fails below, as it is not a zone.
+		i += n
+	}
+	if i >= len(p) {
+		return 0, 0
+	}
 	var offset int64
-	if zone[0] != 'Z' {
-		if len(p) < len("2006-01-02T15:04:05-07:00") {
-			return 0, false
+	switch p[i] {
+	case 'Z':
+		i++
+	case '+', '-':
+		if len(p) < i+6 || p[i+3] != ':' {
+			return 0, 0
 		}
-		zone = p[len(p)-6:]
-		if (zone[0] != '+' && zone[0] != '-') || zone[3] != ':' {
-			return 0, false
-		}
-		oh, ok1 := digits2(zone[1:3])
-		om, ok2 := digits2(zone[4:6])
+		oh, ok1 := digits2(p[i+1 : i+3])
+		om, ok2 := digits2(p[i+4 : i+6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
+			return 0, 0
 		}
 		offset = oh*3600 + om*60
-		if zone[0] == '-' {
+		if p[i] == '-' {
 			offset = -offset
 		}
-	}
-	var frac int64
-	switch f := p[19 : len(p)-len(zone)]; {
-	case len(f) == 0:
-	case f[0] != '.' || len(f) == 1 || len(f) > 10:
-		return 0, false
-	case len(f) >= 9:
-		// Eight digits or more, as in most times Docker writes.
-		v, ok := digits8(f[1:9])
-		if !ok {
-			return 0, false
-		}
-		frac = int64(v) * 10
-		if len(f) == 10 {
-			d := f[9] - '0'
-			if d > 9 {
-				return 0, false
-			}
-			frac += int64(d)
-		}
+		i += 6
 	default:
-		for _, d := range f[1:] {
-			if d -= '0'; d > 9 {
-				return 0, false
-			}
-			frac = frac*10 + int64(d)
-		}
-		frac *= pow10[10-len(f)]
+		return 0, 0
 	}
 
 	secs := base + minute*60 + sec - offset
@@ -106,9 +111,68 @@ func (c *stampCache) parse(p []byte) (ns int64, ok bool) {
 	// -9223372037*1e9 + 145224192.
 	if secs > 9223372036 || secs == 9223372036 && frac > 854775807 ||
 		secs < -9223372037 || secs == -9223372037 && frac < 145224192 {
-		return 0, false
+		return 0, 0
 	}
-	return secs*1e9 + frac, true
+	return secs*1e9 + frac, i
+}
+
+// parseExact parses p, which must be a time and nothing else: the "time" of
+// a json-file record. It accepts a subset of what time.Time.UnmarshalJSON
+// accepts and gives the same instant; ok=false sends the record to
+// encoding/json, which decides, so the subset only has to be exact, not
+// complete.
+func (c *stampCache) parseExact(p []byte) (ns int64, ok bool) {
+	ns, n := c.parse(p)
+	return ns, n > 0 && n == len(p)
+}
+
+// parsePrefix parses the timestamp prefix of a log stream message: a time
+// and one space. It returns the length of both, or (0, 0) when p does not
+// start with them.
+func (c *stampCache) parsePrefix(p []byte) (ns int64, n int) {
+	ns, n = c.parse(p)
+	if n == 0 || n >= len(p) || p[n] != ' ' {
+		return 0, 0
+	}
+	return ns, n + 1
+}
+
+// stampByte reports whether b can appear in a timestamp prefix before its
+// space.
+func stampByte(b byte) bool {
+	return b-'0' <= 9 || b == '-' || b == ':' || b == '.' || b == 'T' || b == 'Z' || b == '+'
+}
+
+// daysIn returns the number of days of month (1-12) in year.
+func daysIn(year, month int64) int64 {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the given proleptic
+// Gregorian date (H. Hinnant's days_from_civil), for years 0 to 9999.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // digits8 parses eight ASCII digits at once (D. Lemire's SWAR method).
