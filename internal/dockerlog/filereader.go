@@ -11,22 +11,16 @@ import (
 )
 
 const (
-	// partSize is the log text of every part of a split line but the last:
-	// the size of the copier's buffer.
-	partSize = 16 << 10
 	// MaxRecord bounds a record, newline included. Docker's are at most
 	// about 100 KiB (16 KiB of text, each byte escaped to six in the worst
 	// case, plus attrs); anything longer is not a record it wrote and is
 	// skipped rather than buffered.
 	MaxRecord = 1 << 20
 
-	defaultMaxLine = 256 << 10
 	// The read buffer starts small, for the many containers that log
 	// little, and doubles while reads fill it, up to bufSize.
 	initialBufSize = 4 << 10
 	bufSize        = 64 << 10
-	markerMax      = 48
-	maxEmptyReads  = 100
 )
 
 // ErrCorruptRecord is matched by errors.Is for every *CorruptRecordError.
@@ -153,46 +147,6 @@ type FileReader struct {
 	// delivered is the checkpoint resumed from: lines up to it, and
 	// corrupt records before its Seen, were handed out already.
 	delivered FilePosition
-}
-
-// pendingLine is a line split over several records, kept to its first
-// maxLine bytes while the rest is only counted.
-type pendingLine struct {
-	active  bool
-	time    int64
-	start   int64 // file offset of its first record
-	end     int64 // file offset after its latest record
-	kept    []byte
-	total   int
-	last    byte // the last byte added, to drop the "\r" of "\r\n"
-	partLen int  // text bytes of its latest record
-}
-
-func (l *pendingLine) begin(t, start int64) {
-	l.active, l.time, l.start, l.kept, l.total, l.last, l.partLen = true, t, start, l.kept[:0], 0, 0, 0
-}
-
-func (l *pendingLine) add(p []byte, limit int) {
-	if len(p) == 0 {
-		return
-	}
-	if room := limit - len(l.kept); room > 0 {
-		l.kept = append(l.kept, p[:min(room, len(p))]...)
-	}
-	l.total += len(p)
-	l.last = p[len(p)-1]
-}
-
-// finish closes the line and returns its kept bytes, which alias l until
-// the line is begun again, and the number of bytes beyond them.
-func (l *pendingLine) finish(stripCR bool) (kept []byte, dropped int) {
-	total := l.total
-	if stripCR && total > 0 && l.last == '\r' {
-		total--
-	}
-	kept = l.kept[:min(len(l.kept), total)]
-	l.active = false
-	return kept, total - len(kept)
 }
 
 // NewFileReader returns a FileReader of r, which starts at a record boundary at
@@ -350,7 +304,7 @@ func (r *FileReader) take(dst []byte, s, e, next int) (Line, []byte, bool, error
 		k = 1
 	}
 	p := &r.lines[k]
-	if p.active && rec.Time != p.time && p.partLen != partSize {
+	if p.active && !p.continuedBy(rec.Time) {
 		// Not the rest of the pending line, which is therefore the end of
 		// an earlier run of the container. The record is taken again by
 		// the next call.
@@ -390,15 +344,15 @@ func (r *FileReader) take(dst []byte, s, e, next int) (Line, []byte, bool, error
 		}, dst, true, nil
 	}
 	if !p.active {
-		p.begin(rec.Time, r.base+int64(s))
+		p.begin(rec.Time, r.base+int64(s), r.maxLine)
 	}
 	p.end = end
 	if last {
-		p.add(text[:len(text)-1], r.maxLine)
+		p.add(text[:len(text)-1])
 		l, out, ok := r.emit(dst[:start], k, end, false)
 		return l, out, ok, nil
 	}
-	p.add(text, r.maxLine)
+	p.add(text)
 	p.partLen = len(text)
 	return Line{}, dst[:start], false, nil
 }

@@ -101,8 +101,8 @@ func fuzzRead(t *testing.T, data []byte, step, maxLine int, resume ...FilePositi
 	next := r.Next
 	for flushing := false; ; {
 		l, err := next()
-		if len(r.buf) > MaxRecord || len(r.lines[0].kept) > maxLine || len(r.lines[1].kept) > maxLine {
-			t.Fatalf("memory bound exceeded: buffer %d, kept %d and %d", len(r.buf), len(r.lines[0].kept), len(r.lines[1].kept))
+		if len(r.buf) > MaxRecord || r.lines[0].text.Kept() > maxLine || r.lines[1].text.Kept() > maxLine {
+			t.Fatalf("memory bound exceeded: buffer %d, kept %d and %d", len(r.buf), r.lines[0].text.Kept(), r.lines[1].text.Kept())
 		}
 		switch {
 		case err == nil:

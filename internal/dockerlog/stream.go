@@ -91,19 +91,13 @@ const (
 	// margin admits drivers with larger parts and the details option, and
 	// still rejects a desynchronised stream before it can allocate.
 	lsMaxFrame = 1 << 20
-	// lsPartSize is the size of every part of a split line but the last:
-	// the copier's default buffer.
-	lsPartSize = 16 << 10
 	// lsStampWindow is the longest timestamp prefix, with its space:
 	// 2006-01-02T15:04:05.999999999-07:00 plus one.
 	lsStampWindow = 36
 	// lsBufSize holds several whole frames and any whole TTY message, so
 	// ordinary lines are copied once, from this buffer to the caller.
-	lsBufSize       = 64 << 10
-	lsDefaultMax    = 256 << 10
-	lsDaemonMsgMax  = 4 << 10
-	lsMaxEmptyReads = 100
-	lsMarkerMax     = 48
+	lsBufSize      = 64 << 10
+	lsDaemonMsgMax = 4 << 10
 )
 
 // Stream reads log lines from the body of an Engine API logs request made
@@ -139,47 +133,9 @@ type Stream struct {
 	stamp    int64 // multiplexed: the frame's timestamp
 	partLeft int   // TTY: bytes before the next possible 16 KiB cut
 
-	lines  [2]lsLine // pending line per stream; TTY uses lines[0]
+	lines  [2]pendingLine // per stream: stdout, stderr; TTY uses lines[0]
 	sysMsg []byte
 	stamps stampCache
-}
-
-// lsLine is a line that spans messages (or buffer refills), kept to its first
-// maxLine bytes while the rest is only counted.
-type lsLine struct {
-	active  bool
-	time    int64
-	kept    []byte
-	total   int
-	last    byte // the last byte added, to drop the "\r" of "\r\n"
-	partLen int  // content bytes of the latest part
-}
-
-func (l *lsLine) start(t int64) {
-	l.active, l.time, l.kept, l.total, l.last, l.partLen = true, t, l.kept[:0], 0, 0, 0
-}
-
-func (l *lsLine) add(p []byte, limit int) {
-	if len(p) == 0 {
-		return
-	}
-	if room := limit - len(l.kept); room > 0 {
-		l.kept = append(l.kept, p[:min(room, len(p))]...)
-	}
-	l.total += len(p)
-	l.last = p[len(p)-1]
-}
-
-// end closes the line and returns its kept bytes, which alias l until the
-// line is started again, and the number of bytes beyond them.
-func (l *lsLine) end(stripCR bool) (kept []byte, dropped int) {
-	total := l.total
-	if stripCR && total > 0 && l.last == '\r' {
-		total--
-	}
-	kept = l.kept[:min(len(l.kept), total)]
-	l.active = false
-	return kept, total - len(kept)
 }
 
 // lsOut is a line ready to be copied out; kept aliases the Stream's
@@ -198,7 +154,7 @@ type lsOut struct {
 // character) followed by the truncation marker; maxLine <= 0 means 256 KiB.
 func NewStream(r io.Reader, tty bool, maxLine int) *Stream {
 	if maxLine <= 0 {
-		maxLine = lsDefaultMax
+		maxLine = defaultMaxLine
 	}
 	return &Stream{r: r, tty: tty, maxLine: maxLine, buf: make([]byte, lsBufSize)}
 }
@@ -222,7 +178,7 @@ func (s *Stream) Next() (LogLine, error) {
 	if err != nil {
 		return LogLine{}, err
 	}
-	var mb [lsMarkerMax]byte
+	var mb [markerMax]byte
 	marker := linecap.AppendMarker(mb[:0], o.dropped)
 	line := make([]byte, len(o.kept)+len(marker))
 	copy(line[copy(line, o.kept):], marker)
@@ -283,19 +239,19 @@ func (s *Stream) nextMux() (lsOut, error) {
 			}
 			l := &s.lines[s.kind-1]
 			if !l.active {
-				l.start(s.stamp)
+				l.begin(s.stamp, 0, s.maxLine)
 			}
 			if n := min(s.left, s.wpos-s.rpos); n > 0 {
 				p := s.buf[s.rpos : s.rpos+n]
 				s.rpos += n
 				s.left -= n
 				if s.left == 0 && p[n-1] == '\n' {
-					l.add(p[:n-1], s.maxLine)
+					l.add(p[:n-1])
 					s.open = false
-					kept, dropped := l.end(true)
+					kept, dropped := l.finish(true)
 					return lsOut{time: l.time, kind: StreamKind(s.kind), kept: kept, dropped: dropped}, nil
 				}
-				l.add(p, s.maxLine)
+				l.add(p)
 			}
 			if s.left == 0 {
 				s.open = false
@@ -347,12 +303,12 @@ func (s *Stream) nextMux() (lsOut, error) {
 		}
 		t, n := s.stamps.parsePrefix(s.buf[s.rpos+lsHeaderLen : s.rpos+lsHeaderLen+win])
 		l := &s.lines[kind-1]
-		if l.active && t != l.time && l.partLen != lsPartSize {
+		if l.active && !l.continuedBy(t) {
 			// Not the rest of the pending line, which is therefore the
 			// last line of an earlier run of the container.
 			s.rpos += lsHeaderLen + n
 			s.open, s.kind, s.left, s.size, s.stamp = true, kind, size-n, size-n, t
-			kept, dropped := l.end(false)
+			kept, dropped := l.finish(false)
 			return lsOut{time: l.time, kind: StreamKind(kind), kept: kept, dropped: dropped, partial: true}, nil
 		}
 		// Wait for the whole frame when it fits: the daemon writes a frame
@@ -416,14 +372,14 @@ func (s *Stream) nextRaw() (lsOut, error) {
 			// consumed until then, so a read error leaves the line start.
 			for scanned := 0; ; {
 				start := s.rpos + n
-				w := s.buf[start:min(s.wpos, start+lsPartSize)]
+				w := s.buf[start:min(s.wpos, start+partSize)]
 				if i := bytes.IndexByte(w[scanned:], '\n'); i >= 0 {
 					i += scanned
 					s.rpos = start + i + 1
 					return lsDirect(Stdout, t, w[:i], s.maxLine), nil
 				}
 				scanned = len(w)
-				if len(w) == lsPartSize || s.eof {
+				if len(w) == partSize || s.eof {
 					break
 				}
 				if err := s.fill(); err != nil {
@@ -434,8 +390,8 @@ func (s *Stream) nextRaw() (lsOut, error) {
 				}
 			}
 			s.rpos += n
-			s.open, s.partLeft = true, lsPartSize
-			l.start(t)
+			s.open, s.partLeft = true, partSize
+			l.begin(t, 0, s.maxLine)
 		}
 		if s.partLeft == 0 {
 			// A 16 KiB cut: the next part of the line starts with its own
@@ -445,17 +401,17 @@ func (s *Stream) nextRaw() (lsOut, error) {
 			}
 			_, n := s.stamps.parsePrefix(s.buf[s.rpos:min(s.wpos, s.rpos+lsStampWindow)])
 			s.rpos += n
-			s.partLeft = lsPartSize
+			s.partLeft = partSize
 		}
 		w := s.buf[s.rpos:min(s.wpos, s.rpos+s.partLeft)]
 		if i := bytes.IndexByte(w, '\n'); i >= 0 {
-			l.add(w[:i], s.maxLine)
+			l.add(w[:i])
 			s.rpos += i + 1
 			s.open = false
-			kept, dropped := l.end(true)
+			kept, dropped := l.finish(true)
 			return lsOut{time: l.time, kind: Stdout, kept: kept, dropped: dropped}, nil
 		}
-		l.add(w, s.maxLine)
+		l.add(w)
 		s.rpos += len(w)
 		s.partLeft -= len(w)
 		if s.partLeft == 0 {
@@ -466,7 +422,7 @@ func (s *Stream) nextRaw() (lsOut, error) {
 				return lsOut{}, err
 			}
 			s.open = false
-			kept, dropped := l.end(false)
+			kept, dropped := l.finish(false)
 			return lsOut{time: l.time, kind: Stdout, kept: kept, dropped: dropped, partial: true}, nil
 		}
 	}
@@ -495,7 +451,7 @@ func (s *Stream) fillStamp() error {
 // flushPartial returns, at the clean end of the body, the pending lines that
 // never got their newline, the earlier first, and then io.EOF.
 func (s *Stream) flushPartial() (lsOut, error) {
-	var l *lsLine
+	var l *pendingLine
 	var kind StreamKind
 	for i := range s.lines {
 		if c := &s.lines[i]; c.active && (l == nil || c.time < l.time) {
@@ -505,7 +461,7 @@ func (s *Stream) flushPartial() (lsOut, error) {
 	if l == nil {
 		return lsOut{}, io.EOF
 	}
-	kept, dropped := l.end(false)
+	kept, dropped := l.finish(false)
 	return lsOut{time: l.time, kind: kind, kept: kept, dropped: dropped, partial: true}, nil
 }
 
@@ -528,7 +484,7 @@ func (s *Stream) fill() error {
 	if s.wpos == len(s.buf) {
 		return errors.New("dockerlog: log stream buffer full") // unreachable: callers ask for less than the buffer
 	}
-	for range lsMaxEmptyReads {
+	for range maxEmptyReads {
 		n, err := s.r.Read(s.buf[s.wpos:])
 		if n < 0 || n > len(s.buf)-s.wpos {
 			return fmt.Errorf("dockerlog: log stream reader returned %d bytes for a %d-byte buffer", n, len(s.buf)-s.wpos)

@@ -17,7 +17,7 @@ import (
 // full and cut afterwards. Stream must return the same events.
 func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 	if maxLine <= 0 {
-		maxLine = lsDefaultMax
+		maxLine = defaultMaxLine
 	}
 	var ev []lsEvent
 	emit := func(t int64, k StreamKind, line []byte, terminated bool) {
@@ -51,7 +51,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 			t, n := stamp(in[pos:])
 			pos += n
 			var line []byte
-			left := lsPartSize
+			left := partSize
 			for {
 				chunk := in[pos:min(len(in), pos+left)]
 				if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
@@ -69,7 +69,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 				}
 				_, n := stamp(in[pos:])
 				pos += n
-				left = lsPartSize
+				left = partSize
 			}
 		}
 		return append(ev, lsEOF)
@@ -124,7 +124,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 			}
 			t, n := stamp(body)
 			k := h[0] - 1
-			if p := pend[k]; p != nil && t != p.time && p.last != lsPartSize {
+			if p := pend[k]; p != nil && t != p.time && p.last != partSize {
 				emit(p.time, StreamKind(k+1), p.data, false)
 				pend[k] = nil
 			}
@@ -160,12 +160,12 @@ func lsFuzzReader(in []byte, how byte) io.Reader {
 	case 4:
 		return lsChunkReader(string(in), 1+int(how/6)*37)
 	case 5:
-		return lsChunkReader(string(in), lsPartSize+int(how))
+		return lsChunkReader(string(in), partSize+int(how))
 	}
 	return r
 }
 
-var lsFuzzMaxLines = []int{0, 1, 2, 5, 31, 100, lsPartSize - 1, lsPartSize, lsPartSize + 1, 40000}
+var lsFuzzMaxLines = []int{0, 1, 2, 5, 31, 100, partSize - 1, partSize, partSize + 1, 40000}
 
 // lsRead reads s to its end like lsReadAll, and checks that its memory stays
 // within the bounds its documentation promises.
@@ -175,7 +175,7 @@ func lsRead(t *testing.T, s *Stream) []lsEvent {
 		t.Fatalf("read buffer grew to %d", cap(s.buf))
 	}
 	for i := range s.lines {
-		if c := cap(s.lines[i].kept); c > 2*s.maxLine+64 {
+		if c := s.lines[i].text.Cap(); c > 2*s.maxLine+64 {
 			t.Fatalf("pending line holds %d bytes for a %d-byte maximum", c, s.maxLine)
 		}
 	}
@@ -193,7 +193,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 			"",
 			lsTS(0) + " hello\r\n",
 			lsRawLine(0, long+"\r\n") + lsTS(1) + " tail",
-			lsTS(0) + " " + long[:lsPartSize] + lsTS(1) + " \n",
+			lsTS(0) + " " + long[:partSize] + lsTS(1) + " \n",
 			"no stamp\n2026-11-26T23:35:52Z x\r\n2026-11-26T23:35:52.5+01:00 y",
 		}
 	} else {
@@ -201,7 +201,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 			"",
 			lsMsg(1, 0, "hello\n") + lsMsg(2, 1, "err\r\n"),
 			lsMuxLine(1, 0, long+"\n") + lsMsg(2, 1, "x"),
-			lsMsg(1, 0, long[:lsPartSize]) + lsMsg(2, 1, "e\n") + lsMsg(1, 0, "\n"),
+			lsMsg(1, 0, long[:partSize]) + lsMsg(2, 1, "e\n") + lsMsg(1, 0, "\n"),
 			lsMsg(1, 0, "last") + lsMsg(1, 9, "first\n") + lsFrame(3, "Error grabbing logs: x\n"),
 			"\x01\x00\x00\x00\x00\x10\x00\x01",
 			lsMsg(1, 0, "ok\n")[:20],
@@ -242,7 +242,7 @@ func FuzzLogStreamRaw(f *testing.F) {
 // it, nor a newline.
 func lsGenLines(prog []byte) (lines []string, ended []bool) {
 	alphabet := []string{"a", "b", "c", " ", "\r", "\t", "é", "€", "x"}
-	sizes := []int{0, 1, 2, 100, 265, lsPartSize - 2, lsPartSize - 1, lsPartSize, lsPartSize + 1, 2*lsPartSize - 1, 2 * lsPartSize, 40 * 1024}
+	sizes := []int{0, 1, 2, 100, 265, partSize - 2, partSize - 1, partSize, partSize + 1, 2*partSize - 1, 2 * partSize, 40 * 1024}
 	for len(prog) >= 2 && len(lines) < 40 {
 		op, arg := prog[0], prog[1]
 		prog = prog[2:]
@@ -267,7 +267,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prog, order []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		if maxLine == 0 {
-			maxLine = lsDefaultMax
+			maxLine = defaultMaxLine
 		}
 		lines, ended := lsGenLines(prog)
 		expect := func(i int, k StreamKind) lsEvent {
@@ -312,7 +312,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 			if i < len(order) {
 				k = int(order[i] % 2)
 			}
-			if !ended[i] && (line == "" || len(line)%lsPartSize == 0) {
+			if !ended[i] && (line == "" || len(line)%partSize == 0) {
 				continue
 			}
 			if ended[i] {

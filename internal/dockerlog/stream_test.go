@@ -46,9 +46,9 @@ func lsPattern(tag string, n int) string {
 // lsSplit splits line (with its newline, if any) into Docker's 16 KiB parts.
 func lsSplit(line string) []string {
 	var parts []string
-	for len(line) > lsPartSize {
-		parts = append(parts, line[:lsPartSize])
-		line = line[lsPartSize:]
+	for len(line) > partSize {
+		parts = append(parts, line[:partSize])
+		line = line[partSize:]
 	}
 	return append(parts, line)
 }
@@ -143,7 +143,7 @@ var lsUnexpectedEOF = lsEvent{Err: io.ErrUnexpectedEOF.Error()}
 func TestLogStreamMux(t *testing.T) {
 	long40k := lsPattern("long40k:", 40*1024)
 	split := lsPattern("split:", 30*1024)
-	crSplit := lsPattern("crsplit:", lsPartSize-1)
+	crSplit := lsPattern("crsplit:", partSize-1)
 	tests := []struct {
 		name    string
 		in      string
@@ -172,23 +172,23 @@ func TestLogStreamMux(t *testing.T) {
 			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
-		{"parts stamped differently are joined at 16 KiB", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(1, 5, long40k[lsPartSize:2*lsPartSize]) + lsMsg(1, 9, long40k[2*lsPartSize:]+"\n"), 0, []lsEvent{
+		{"parts stamped differently are joined at 16 KiB", lsMsg(1, 0, long40k[:partSize]) + lsMsg(1, 5, long40k[partSize:2*partSize]) + lsMsg(1, 9, long40k[2*partSize:]+"\n"), 0, []lsEvent{
 			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
-		{"stdout parts interleaved with stderr lines", lsMsg(1, 0, split[:lsPartSize]) + lsMuxLine(2, 1, "err-1\n") + lsMsg(2, 2, "err-2-start ") + lsMsg(2, 2, "err-2-end\n") + lsMsg(1, 0, split[lsPartSize:]+"\n"), 0, []lsEvent{
+		{"stdout parts interleaved with stderr lines", lsMsg(1, 0, split[:partSize]) + lsMuxLine(2, 1, "err-1\n") + lsMsg(2, 2, "err-2-start ") + lsMsg(2, 2, "err-2-end\n") + lsMsg(1, 0, split[partSize:]+"\n"), 0, []lsEvent{
 			lsLineEvent(1, Stderr, "err-1"),
 			lsLineEvent(2, Stderr, "err-2-start err-2-end"),
 			lsLineEvent(0, Stdout, split),
 			lsEOF,
 		}},
-		{"both streams split at once", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(2, 1, split[:lsPartSize]) + lsMsg(1, 0, long40k[lsPartSize:2*lsPartSize]) + lsMsg(2, 1, split[lsPartSize:]+"\n") + lsMsg(1, 0, long40k[2*lsPartSize:]+"\n"), 0, []lsEvent{
+		{"both streams split at once", lsMsg(1, 0, long40k[:partSize]) + lsMsg(2, 1, split[:partSize]) + lsMsg(1, 0, long40k[partSize:2*partSize]) + lsMsg(2, 1, split[partSize:]+"\n") + lsMsg(1, 0, long40k[2*partSize:]+"\n"), 0, []lsEvent{
 			lsLineEvent(1, Stderr, split),
 			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
-		{"exactly 16 KiB: a full part and a lone newline", lsMuxLine(1, 0, long40k[:lsPartSize]+"\n"), 0, []lsEvent{
-			lsLineEvent(0, Stdout, long40k[:lsPartSize]),
+		{"exactly 16 KiB: a full part and a lone newline", lsMuxLine(1, 0, long40k[:partSize]+"\n"), 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k[:partSize]),
 			lsEOF,
 		}},
 		{"crlf cut between the parts", lsMuxLine(1, 0, crSplit+"\r\n"), 0, []lsEvent{
@@ -211,8 +211,8 @@ func TestLogStreamMux(t *testing.T) {
 			lsLineEvent(100, Stdout, "first"),
 			lsEOF,
 		}},
-		{"a full part then a restart joins, like Docker", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(1, 100, "first\n"), 0, []lsEvent{
-			lsLineEvent(0, Stdout, long40k[:lsPartSize]+"first"),
+		{"a full part then a restart joins, like Docker", lsMsg(1, 0, long40k[:partSize]) + lsMsg(1, 100, "first\n"), 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k[:partSize]+"first"),
 			lsEOF,
 		}},
 		{"empty frames are skipped", lsFrame(1, "") + lsMsg(1, 0, "a") + lsFrame(2, "") + lsMsg(1, 0, "b\n"), 0, []lsEvent{
@@ -310,7 +310,7 @@ func TestLogStreamMux(t *testing.T) {
 
 func TestLogStreamRaw(t *testing.T) {
 	long40k := lsPattern("long40k:", 40*1024)
-	crSplit := lsPattern("crsplit:", lsPartSize-1)
+	crSplit := lsPattern("crsplit:", partSize-1)
 	tests := []struct {
 		name    string
 		in      string
@@ -330,7 +330,7 @@ func TestLogStreamRaw(t *testing.T) {
 			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
-		{"parts stamped differently", lsTS(0) + " " + long40k[:lsPartSize] + lsTS(7) + " " + long40k[lsPartSize:] + "\r\n", 0, []lsEvent{
+		{"parts stamped differently", lsTS(0) + " " + long40k[:partSize] + lsTS(7) + " " + long40k[partSize:] + "\r\n", 0, []lsEvent{
 			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
@@ -348,8 +348,8 @@ func TestLogStreamRaw(t *testing.T) {
 			{Time: lsNS(1), Stream: Stdout, Line: "err-no-newlinelast-no-newline", Partial: true},
 			lsEOF,
 		}},
-		{"final line of exactly 16 KiB", lsTS(0) + " " + long40k[:lsPartSize], 0, []lsEvent{
-			{Time: lsNS(0), Stream: Stdout, Line: long40k[:lsPartSize], Partial: true},
+		{"final line of exactly 16 KiB", lsTS(0) + " " + long40k[:partSize], 0, []lsEvent{
+			{Time: lsNS(0), Stream: Stdout, Line: long40k[:partSize], Partial: true},
 			lsEOF,
 		}},
 		{"a final cr stays", lsTS(0) + " progress\r", 0, []lsEvent{
@@ -500,7 +500,7 @@ type lsGenReader struct {
 }
 
 func newLsGenReader(tty bool, total int) *lsGenReader {
-	part := lsTS(0) + " " + strings.Repeat("z", lsPartSize)
+	part := lsTS(0) + " " + strings.Repeat("z", partSize)
 	if !tty {
 		part = lsFrame(1, part)
 	}
@@ -512,7 +512,7 @@ func (g *lsGenReader) Read(p []byte) (int, error) {
 		if g.left <= 0 {
 			return 0, io.EOF
 		}
-		g.left -= lsPartSize
+		g.left -= partSize
 		g.pos = 0
 	}
 	n := copy(p, g.chunk[g.pos:])
