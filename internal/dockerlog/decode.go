@@ -220,6 +220,10 @@ func skipPlain(s []byte, i int) int {
 // when only its first bytes belong there: later writes overwrite the rest.
 // For that, buf always has room for the rest of s plus a word: no escape
 // makes the text longer, and invalid UTF-8, which does, grows buf first.
+//
+// It is one function of about a hundred lines on purpose: the word loop
+// and the escapes share i, w and buf, which stay in registers only while
+// they stay in one function, and every record's text passes through here.
 func unquote(dst, s []byte) (_ []byte, end int, ok bool) {
 	buf := slices.Grow(dst, len(s)+8)
 	// Most text has long runs without escapes: find the first stretch that

@@ -231,35 +231,8 @@ func (s *Stream) next() (lsOut, error) {
 func (s *Stream) nextMux() (lsOut, error) {
 	for {
 		if s.open {
-			if s.kind == 3 {
-				if err := s.daemonMessage(); err != nil {
-					return lsOut{}, err
-				}
-				continue
-			}
-			l := &s.lines[s.kind-1]
-			if !l.active {
-				l.begin(s.stamp, 0, s.maxLine)
-			}
-			if n := min(s.left, s.wpos-s.rpos); n > 0 {
-				p := s.buf[s.rpos : s.rpos+n]
-				s.rpos += n
-				s.left -= n
-				if s.left == 0 && p[n-1] == '\n' {
-					l.add(p[:n-1])
-					s.open = false
-					kept, dropped := l.finish(true)
-					return lsOut{time: l.time, kind: StreamKind(s.kind), kept: kept, dropped: dropped}, nil
-				}
-				l.add(p)
-			}
-			if s.left == 0 {
-				s.open = false
-				l.partLen = s.size
-				continue
-			}
-			if err := s.fill(); err != nil {
-				return lsOut{}, lsUnexpected(err)
+			if o, done, err := s.frameBody(); done || err != nil {
+				return o, err
 			}
 			continue
 		}
@@ -328,6 +301,38 @@ func (s *Stream) nextMux() (lsOut, error) {
 		}
 		s.open, s.kind, s.left, s.size, s.stamp = true, kind, content, content, t
 	}
+}
+
+// frameBody consumes what the buffer holds of the open frame's body, into
+// its stream's pending line or the daemon's message, and reads more when
+// the body goes on. done reports a line the frame completed, in o; without
+// it, and without an error, the caller goes on.
+func (s *Stream) frameBody() (o lsOut, done bool, err error) {
+	if s.kind == 3 {
+		return lsOut{}, false, s.daemonMessage()
+	}
+	l := &s.lines[s.kind-1]
+	if !l.active {
+		l.begin(s.stamp, 0, s.maxLine)
+	}
+	if n := min(s.left, s.wpos-s.rpos); n > 0 {
+		p := s.buf[s.rpos : s.rpos+n]
+		s.rpos += n
+		s.left -= n
+		if s.left == 0 && p[n-1] == '\n' {
+			l.add(p[:n-1])
+			s.open = false
+			kept, dropped := l.finish(true)
+			return lsOut{time: l.time, kind: StreamKind(s.kind), kept: kept, dropped: dropped}, true, nil
+		}
+		l.add(p)
+	}
+	if s.left == 0 {
+		s.open = false
+		l.partLen = s.size
+		return lsOut{}, false, nil
+	}
+	return lsOut{}, false, lsUnexpected(s.fill())
 }
 
 // daemonMessage consumes a stream-3 frame, keeping the start of its message.
