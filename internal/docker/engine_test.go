@@ -368,8 +368,8 @@ func TestClientRequests(t *testing.T) {
 	ls := dockerlog.NewStream(body, true, 1<<10)
 	line, err := ls.Next()
 	body.Close()
-	if err != nil || string(line.Line) != "two" || line.Time != at(2) {
-		t.Errorf("Logs since the second line: first line %q at %d, %v", line.Line, line.Time, err)
+	if err != nil || string(line.Text) != "two" || line.Time != at(2) {
+		t.Errorf("Logs since the second line: first line %q at %d, %v", line.Text, line.Time, err)
 	}
 	body, err = c.Logs(ctx, stopped, LogsOptions{Follow: true})
 	if err != nil {

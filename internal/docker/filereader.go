@@ -117,7 +117,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	add := func(l dockerlog.Line) error {
 		tp := f.Position()
 		tp.Offset = l.Pos.Resume
-		return b.add(l.Time, l.Stderr, l.Text, l.Truncated, &filePos{tail: tp, line: l.Pos})
+		return b.add(l, &tp)
 	}
 	// finishFile takes the lines a finished file still holds.
 	finishFile := func() error {

@@ -168,7 +168,7 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 	// at the end of a stream opened while the container ran is not kept: the
 	// next read, after the container stopped, brings it whole (or again
 	// partial, and then final).
-	var held []dockerlog.LogLine
+	var held []dockerlog.Line
 	for {
 		b.room()
 		line, arena, err := ls.NextAppend(b.arena)
@@ -185,7 +185,7 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 		}
 		if !(errors.Is(err, io.EOF) && info.Running) {
 			for _, h := range held {
-				if aerr := b.add(h.Time, h.Stream == dockerlog.Stderr, h.Line, h.Truncated, nil); aerr != nil {
+				if aerr := b.add(h, nil); aerr != nil {
 					return false, aerr
 				}
 			}
@@ -200,7 +200,7 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 			}
 			return false, err
 		}
-		if err := b.add(line.Time, line.Stream == dockerlog.Stderr, line.Line, line.Truncated, nil); err != nil {
+		if err := b.add(line, nil); err != nil {
 			return false, err
 		}
 		if ls.Buffered() == 0 {

@@ -18,8 +18,8 @@ type Record struct {
 	// Time is the record's "time" in Unix nanoseconds: when Docker read the
 	// start of the line it belongs to.
 	Time int64
-	// Stderr reports that "stream" is "stderr" rather than "stdout".
-	Stderr bool
+	// Stream is Stdout or Stderr, as "stream" says.
+	Stream StreamKind
 	// Log is the unescaped "log" text, with its trailing "\n" unless the
 	// record is a part of a longer line. It aliases the dst given to
 	// Decode.
@@ -86,11 +86,11 @@ func decodeFast(line, dst []byte, stamps *stampCache) (Record, []byte, bool) {
 	}
 	// rest starts at the closing quote of "log".
 	rest := line[len(fastPrefix)+n:]
-	var stderr bool
+	stream := Stdout
 	switch {
 	case len(rest) >= len(fastStdout) && string(rest[:len(fastStdout)]) == fastStdout:
 	case len(rest) >= len(fastStderr) && string(rest[:len(fastStderr)]) == fastStderr:
-		stderr = true
+		stream = Stderr
 	default:
 		return Record{}, dst, false
 	}
@@ -113,7 +113,7 @@ func decodeFast(line, dst []byte, stamps *stampCache) (Record, []byte, bool) {
 	if !ok {
 		return Record{}, dst, false
 	}
-	return Record{Time: t, Stderr: stderr, Log: dst[start:len(dst):len(dst)]}, dst, true
+	return Record{Time: t, Stream: stream, Log: dst[start:len(dst):len(dst)]}, dst, true
 }
 
 // SWAR constants: a byte value repeated in every byte of a word.
@@ -489,11 +489,11 @@ func decodeSlow(line, dst []byte) (Record, []byte, error) {
 	if t := v.Time.t; t.Before(minTime) || t.After(maxTime) {
 		return Record{}, dst, fmt.Errorf("dockerlog: time %s out of range", t.UTC().Format(time.RFC3339Nano))
 	}
-	var stderr bool
+	stream := Stdout
 	switch v.Stream {
 	case "stdout":
 	case "stderr":
-		stderr = true
+		stream = Stderr
 	case "":
 		return Record{}, dst, errors.New("dockerlog: missing stream")
 	default:
@@ -501,5 +501,5 @@ func decodeSlow(line, dst []byte) (Record, []byte, error) {
 	}
 	start := len(dst)
 	dst = append(dst, v.Log...)
-	return Record{Time: v.Time.t.UnixNano(), Stderr: stderr, Log: dst[start:len(dst):len(dst)]}, dst, nil
+	return Record{Time: v.Time.t.UnixNano(), Stream: stream, Log: dst[start:len(dst):len(dst)]}, dst, nil
 }

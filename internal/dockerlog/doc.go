@@ -126,4 +126,9 @@
 // split lines by the rule above, cuts overlong ones, and reports the
 // daemon's own errors without ending. It has no position of its own: the
 // caller resumes by time, with since=.
+//
+// Both return a [Line]: the time of the line's first part, its stream, its
+// text, whether it was cut or left without newline, and, from a FileReader,
+// its FilePosition. The rule that joins parts, and the text kept of a long
+// line, are the same for both.
 package dockerlog

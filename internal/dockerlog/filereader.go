@@ -51,27 +51,6 @@ func (e *CorruptRecordError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrCorruptRecord) true.
 func (e *CorruptRecordError) Is(target error) bool { return target == ErrCorruptRecord }
 
-// Line is one log line, rejoined from the records Docker split it into.
-type Line struct {
-	// Time is the time of the line's first record in Unix nanoseconds.
-	Time int64
-	// Stderr reports that the line came from the container's stderr.
-	Stderr bool
-	// Text is the line without its "\n" and without a "\r" just before
-	// it. It belongs to the caller: see Next and NextAppend.
-	Text []byte
-	// Truncated reports that the line was longer than the FileReader's maximum
-	// and was cut; the marker " …[truncated N bytes]" ends Text, which is
-	// therefore up to 41 bytes longer than the maximum.
-	Truncated bool
-	// Partial reports that the line has no newline: the container stopped
-	// in the middle of it, as a later record of the same stream with
-	// another time showed, or Flush was called before its end came.
-	Partial bool
-	// Pos is where the line is in the file.
-	Pos FilePosition
-}
-
 // FilePosition locates a line in a json-file log. Stored by a checkpoint once
 // the line and every line before it are delivered, it lets NewFileReaderAt
 // return exactly the lines after it: none lost, none repeated.
@@ -299,10 +278,7 @@ func (r *FileReader) take(dst []byte, s, e, next int) (Line, []byte, bool, error
 		r.rpos = next
 		return Line{}, dst, false, r.corrupt(r.base+int64(s), r.base+int64(e), r.base+int64(next), err)
 	}
-	k := 0
-	if rec.Stderr {
-		k = 1
-	}
+	k := int(rec.Stream) - 1
 	p := &r.lines[k]
 	if p.active && !p.continuedBy(rec.Time) {
 		// Not the rest of the pending line, which is therefore the end of
@@ -337,7 +313,7 @@ func (r *FileReader) take(dst []byte, s, e, next int) (Line, []byte, bool, error
 		dst = linecap.AppendMarker(dst[:start+len(text)], dropped)
 		return Line{
 			Time:      rec.Time,
-			Stderr:    rec.Stderr,
+			Stream:    rec.Stream,
 			Text:      dst[start:len(dst):len(dst)],
 			Truncated: dropped > 0,
 			Pos:       pos,
@@ -374,7 +350,7 @@ func (r *FileReader) emit(dst []byte, k int, seen int64, partial bool) (Line, []
 	dst = linecap.AppendMarker(dst, dropped)
 	return Line{
 		Time:      p.time,
-		Stderr:    k == 1,
+		Stream:    StreamKind(k + 1),
 		Text:      dst[start:len(dst):len(dst)],
 		Truncated: dropped > 0,
 		Partial:   partial,

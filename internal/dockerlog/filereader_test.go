@@ -94,7 +94,7 @@ func checkLines(t *testing.T, got []Line, wants []want, offs []int64) {
 		if w.seen == 0 {
 			w.seen = w.end
 		}
-		gw := want{string(g.Text), g.Stderr, g.Time - base.UnixNano(), g.Partial, g.Truncated, -1, -1, -1}
+		gw := want{string(g.Text), g.Stream == Stderr, g.Time - base.UnixNano(), g.Partial, g.Truncated, -1, -1, -1}
 		for k, o := range offs {
 			if o == g.Pos.End && gw.end < 0 {
 				gw.end = k
@@ -493,7 +493,7 @@ func checkResume(t testing.TB, file []byte, all []Line) {
 
 func equalLines(a, b []Line) bool {
 	return slices.EqualFunc(a, b, func(x, y Line) bool {
-		return x.Time == y.Time && x.Stderr == y.Stderr && bytes.Equal(x.Text, y.Text) &&
+		return x.Time == y.Time && x.Stream == y.Stream && bytes.Equal(x.Text, y.Text) &&
 			x.Truncated == y.Truncated && x.Partial == y.Partial && x.Pos == y.Pos
 	})
 }
@@ -596,7 +596,7 @@ func TestReaderRoundTrip(t *testing.T) {
 	var got [2][]string
 	for _, l := range lines {
 		k := 0
-		if l.Stderr {
+		if l.Stream == Stderr {
 			k = 1
 		}
 		if l.Partial || l.Truncated {

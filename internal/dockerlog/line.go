@@ -1,6 +1,59 @@
 package dockerlog
 
-import "github.com/wharf-logs/wharf/internal/linecap"
+import (
+	"strconv"
+
+	"github.com/wharf-logs/wharf/internal/linecap"
+)
+
+// StreamKind says which output of a container a log line came from. Its
+// values are the stream bytes of the Engine's frame header.
+type StreamKind uint8
+
+// The streams a Line can come from. With a TTY everything is Stdout.
+const (
+	Stdout StreamKind = 1
+	Stderr StreamKind = 2
+)
+
+// String returns "stdout" or "stderr", the values of the stream label.
+func (k StreamKind) String() string {
+	switch k {
+	case Stdout:
+		return "stdout"
+	case Stderr:
+		return "stderr"
+	}
+	return "stream(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Line is one log line, rejoined from the parts Docker split it into, as
+// both readers return it: a FileReader from a json-file, a Stream from an
+// Engine API logs body.
+type Line struct {
+	// Time is the time of the line's first part in Unix nanoseconds: when
+	// Docker read the start of the line. From a Stream it is 0 when the
+	// message had no valid RFC 3339 timestamp prefix; the whole message is
+	// then in Text.
+	Time   int64
+	Stream StreamKind
+	// Text is the line without its "\n" and without a "\r" just before it.
+	// It belongs to the caller: see the readers' Next and NextAppend.
+	Text []byte
+	// Truncated reports that the line was longer than the reader's maximum
+	// and was cut; the marker " …[truncated N bytes]" ends Text, which is
+	// therefore up to 41 bytes longer than the maximum.
+	Truncated bool
+	// Partial reports that the line has no newline: the container stopped
+	// in the middle of it, as a later part of the same stream with another
+	// time showed, or the data ended (a FileReader's Flush, the end of a
+	// Stream's body) before the rest came. Every part of a split line
+	// carries Time, so a logs request with since=Time returns the whole
+	// line again.
+	Partial bool
+	// Pos is where the line is in its json-file; a Stream leaves it zero.
+	Pos FilePosition
+}
 
 // Limits both readers share.
 const (

@@ -61,7 +61,7 @@ func readLogFile(t *testing.T, path string) (streams [2][]liveLine, all []Line) 
 	}
 	for _, l := range all {
 		k := 0
-		if l.Stderr {
+		if l.Stream == Stderr {
 			k = 1
 		}
 		streams[k] = append(streams[k], liveLine{l.Time, string(l.Text), l.Partial})

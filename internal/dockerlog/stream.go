@@ -11,48 +11,6 @@ import (
 	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
-// StreamKind says which output of a container a log line came from. Its
-// values are the stream bytes of the Engine's frame header.
-type StreamKind uint8
-
-// The streams a LogLine can come from. With a TTY everything is Stdout.
-const (
-	Stdout StreamKind = 1
-	Stderr StreamKind = 2
-)
-
-// String returns "stdout" or "stderr", the values of the stream label.
-func (k StreamKind) String() string {
-	switch k {
-	case Stdout:
-		return "stdout"
-	case Stderr:
-		return "stderr"
-	}
-	return "stream(" + strconv.Itoa(int(k)) + ")"
-}
-
-// LogLine is one log line, rejoined from the parts Docker split it into.
-type LogLine struct {
-	// Time is the timestamp of the line's first part in Unix nanoseconds:
-	// when Docker read the start of the line. It is 0 when the message had
-	// no valid RFC 3339 timestamp prefix; the whole message is then in Line.
-	Time   int64
-	Stream StreamKind
-	// Line is the line without its "\n" and without a "\r" just before it.
-	// It belongs to the caller: see Next and NextAppend.
-	Line []byte
-	// Truncated reports that the line was longer than the stream's maximum
-	// and was cut; the marker " …[truncated N bytes]" ends Line, which is
-	// therefore up to 41 bytes longer than the maximum.
-	Truncated bool
-	// Partial reports that the line has no newline: the container stopped
-	// in the middle of it, or the body ended before the rest came. Every
-	// part of a split line carries Time, so a request with since=Time
-	// returns the whole line again.
-	Partial bool
-}
-
 // ErrCorruptFrame is matched by errors.Is for every *FrameError.
 var ErrCorruptFrame = errors.New("dockerlog: corrupt log frame")
 
@@ -164,7 +122,7 @@ func NewStream(r io.Reader, tty bool, maxLine int) *Stream {
 // is not, Next blocks only if those bytes end inside a frame or a line.
 func (s *Stream) Buffered() int { return s.wpos - s.rpos }
 
-// Next returns the next line, in a newly allocated Line that the caller owns.
+// Next returns the next line, in a newly allocated Text that the caller owns.
 //
 // At the clean end of the body, any line left without newline is returned
 // with Partial set (the earlier one first when both streams have one), then
@@ -173,33 +131,33 @@ func (s *Stream) Buffered() int { return s.wpos - s.rpos }
 // kept. A corrupt frame gives a *FrameError. These three are returned for
 // good. A *DaemonError, or an error from the body's Read, leaves the
 // stream intact: Next may be called again.
-func (s *Stream) Next() (LogLine, error) {
+func (s *Stream) Next() (Line, error) {
 	o, err := s.next()
 	if err != nil {
-		return LogLine{}, err
+		return Line{}, err
 	}
 	var mb [markerMax]byte
 	marker := linecap.AppendMarker(mb[:0], o.dropped)
 	line := make([]byte, len(o.kept)+len(marker))
 	copy(line[copy(line, o.kept):], marker)
-	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, nil
+	return Line{Time: o.time, Stream: o.kind, Text: line, Truncated: o.dropped > 0, Partial: o.partial}, nil
 }
 
 // NextAppend is Next, but appends the line to dst and returns the extended
-// slice; Line is the appended part, with its capacity clipped. Passing the
+// slice; Text is the appended part, with its capacity clipped. Passing the
 // returned slice back in packs many lines into few allocations: the caller
 // owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
 // needs any line that was appended to it. On error dst is returned as it was.
-func (s *Stream) NextAppend(dst []byte) (LogLine, []byte, error) {
+func (s *Stream) NextAppend(dst []byte) (Line, []byte, error) {
 	o, err := s.next()
 	if err != nil {
-		return LogLine{}, dst, err
+		return Line{}, dst, err
 	}
 	start := len(dst)
 	dst = append(dst, o.kept...)
 	dst = linecap.AppendMarker(dst, o.dropped)
 	line := dst[start:len(dst):len(dst)]
-	return LogLine{Time: o.time, Stream: o.kind, Line: line, Truncated: o.dropped > 0, Partial: o.partial}, dst, nil
+	return Line{Time: o.time, Stream: o.kind, Text: line, Truncated: o.dropped > 0, Partial: o.partial}, dst, nil
 }
 
 func (s *Stream) next() (lsOut, error) {

@@ -216,7 +216,7 @@ func lsReadLogs(t *testing.T, d *lsDockerAPI, id string, tty, follow bool) [2][]
 		if l.Truncated {
 			t.Errorf("follow=%v: %v line %d truncated", follow, l.Stream, len(got[l.Stream-1]))
 		}
-		got[l.Stream-1] = append(got[l.Stream-1], lsLiveLine{l.Time, string(l.Line), l.Partial})
+		got[l.Stream-1] = append(got[l.Stream-1], lsLiveLine{l.Time, string(l.Text), l.Partial})
 	}
 }
 

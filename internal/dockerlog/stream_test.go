@@ -116,7 +116,7 @@ func lsReadAll(s *Stream) []lsEvent {
 			}
 			continue
 		}
-		ev = append(ev, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line), Truncated: l.Truncated, Partial: l.Partial})
+		ev = append(ev, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text), Truncated: l.Truncated, Partial: l.Partial})
 	}
 	return append(ev, lsEvent{Err: "too many events"})
 }
@@ -455,7 +455,7 @@ func TestLogStreamOwnership(t *testing.T) {
 		in.WriteString(lsMuxLine(byte(1+i%2), i, line+"\n"))
 	}
 	s := NewStream(strings.NewReader(in.String()), false, 0)
-	var lines []LogLine
+	var lines []Line
 	for {
 		l, err := s.Next()
 		if err != nil {
@@ -465,7 +465,7 @@ func TestLogStreamOwnership(t *testing.T) {
 	}
 	s = NewStream(strings.NewReader(in.String()), false, 0)
 	var arena []byte
-	var appended []LogLine
+	var appended []Line
 	for {
 		l, next, err := s.NextAppend(arena)
 		if err != nil {
@@ -474,8 +474,8 @@ func TestLogStreamOwnership(t *testing.T) {
 			}
 			break
 		}
-		if cap(l.Line) != len(l.Line) {
-			t.Fatalf("line capacity %d not clipped to its length %d", cap(l.Line), len(l.Line))
+		if cap(l.Text) != len(l.Text) {
+			t.Fatalf("line capacity %d not clipped to its length %d", cap(l.Text), len(l.Text))
 		}
 		arena = next
 		appended = append(appended, l)
@@ -484,7 +484,7 @@ func TestLogStreamOwnership(t *testing.T) {
 		t.Fatalf("got %d and %d lines, want %d", len(lines), len(appended), len(want))
 	}
 	for i := range want {
-		if string(lines[i].Line) != want[i] || string(appended[i].Line) != want[i] {
+		if string(lines[i].Text) != want[i] || string(appended[i].Text) != want[i] {
 			t.Fatalf("line %d changed after later reads", i)
 		}
 	}
@@ -535,8 +535,8 @@ func TestLogStreamBoundedMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !l.Partial || !l.Truncated || !bytes.HasSuffix(l.Line, []byte(fmt.Sprintf(" …[truncated %d bytes]", total-maxLine))) {
-				t.Fatalf("got partial=%v truncated=%v, line ending %q", l.Partial, l.Truncated, l.Line[max(0, len(l.Line)-40):])
+			if !l.Partial || !l.Truncated || !bytes.HasSuffix(l.Text, []byte(fmt.Sprintf(" …[truncated %d bytes]", total-maxLine))) {
+				t.Fatalf("got partial=%v truncated=%v, line ending %q", l.Partial, l.Truncated, l.Text[max(0, len(l.Text)-40):])
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*maxLine {
 				t.Errorf("reading a %d-byte line allocated %d bytes", total, alloc)
@@ -578,7 +578,7 @@ func TestLogStreamReaderFaults(t *testing.T) {
 				got = append(got, lsEvent{Err: err.Error()})
 				break
 			}
-			got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line)})
+			got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text)})
 		}
 		if timeouts != 1 {
 			t.Errorf("saw %d timeouts, want 1", timeouts)
@@ -608,7 +608,7 @@ func TestLogStreamReaderFaults(t *testing.T) {
 					got = append(got, lsEvent{Err: err.Error()})
 					break
 				}
-				got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line)})
+				got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text)})
 			}
 			lsCompare(t, got, want)
 		}
