@@ -159,7 +159,13 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 	watching.Inc()
 	defer watching.Dec()
 	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "api", "since", w.pos.since(), "tty", info.TTY)
+	return s.readStream(ctx, w, info, body)
+}
 
+// readStream reads the lines of a logs body to its end. more reports that
+// the body ended cleanly while the container ran, so the caller should read
+// again.
+func (s *Source) readStream(ctx context.Context, w *watched, info Container, body io.Reader) (more bool, err error) {
 	ls := dockerlog.NewStream(body, info.TTY, s.cfg.MaxLineBytes)
 	b := s.newBatcher(ctx, w, sourceAPI, true)
 	// A line without newline is held until the next read shows whether the
