@@ -1,6 +1,7 @@
 // Package linecap cuts over-long log lines the same way wherever they are
 // read (Engine API streams, json-files, plain files): the kept bytes never end
 // in a partial UTF-8 sequence, and a marker says how many bytes were dropped.
+// Lines Loki would refuse as too long are cut with the same marker.
 package linecap
 
 import (
@@ -32,6 +33,19 @@ func AppendMarker(dst []byte, dropped int) []byte {
 	dst = append(dst, " …[truncated "...)
 	dst = strconv.AppendInt(dst, int64(dropped), 10)
 	return append(dst, " bytes]"...)
+}
+
+// MarkerLen returns the length of the marker AppendMarker appends for
+// dropped bytes, for a caller that must fit line and marker in a limit.
+func MarkerLen(dropped int) int {
+	if dropped <= 0 {
+		return 0
+	}
+	n := len(" …[truncated  bytes]") + 1
+	for ; dropped >= 10; dropped /= 10 {
+		n++
+	}
+	return n
 }
 
 // Builder assembles a line that arrives in pieces (the parts Docker split

@@ -37,6 +37,14 @@ func TestAppendMarker(t *testing.T) {
 	}
 }
 
+func TestMarkerLen(t *testing.T) {
+	for _, n := range []int{-1, 0, 1, 9, 10, 99, 100, 12345, 1<<31 - 1, 1<<63 - 1} {
+		if got, want := MarkerLen(n), len(AppendMarker(nil, n)); got != want {
+			t.Errorf("MarkerLen(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
 func TestBuilder(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
