@@ -6,7 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/tail"
 )
 
 // Metrics labels of the two ways of reading a container's log.
@@ -74,13 +76,16 @@ func (b *batcher) room() {
 	}
 }
 
-// add takes one line (text must not change afterwards). fp, when set, is the
-// line's place in the json-file; the position then records it.
-func (b *batcher) add(t int64, stderr bool, text []byte, truncated bool, fp *filePos) error {
+// add takes one line, as either reader returns it (its Text must not change
+// afterwards). file, when set, is the follower's position in the line's
+// json-file with its Offset at l.Pos.Resume: the container's position then
+// records it, with l.Pos, to resume from.
+func (b *batcher) add(l dockerlog.Line, file *tail.Position) error {
 	k := 0
-	if stderr {
+	if l.Stream == dockerlog.Stderr {
 		k = 1
 	}
+	t := l.Time
 	w := b.w
 	p := &w.pos.streams[k]
 	if t == 0 {
@@ -95,8 +100,8 @@ func (b *batcher) add(t int64, stderr bool, text []byte, truncated bool, fp *fil
 				b.seen[k]++
 				b.replaying[k] = b.seen[k] < p.count
 			}
-			if fp != nil {
-				w.pos.hasFile, w.pos.file = true, *fp
+			if file != nil {
+				w.pos.hasFile, w.pos.file = true, filePos{tail: *file, line: l.Pos}
 			}
 			return nil
 		}
@@ -107,15 +112,15 @@ func (b *batcher) add(t int64, stderr bool, text []byte, truncated bool, fp *fil
 	} else {
 		*p = streamPos{time: t, count: 1}
 	}
-	if fp != nil {
-		w.pos.hasFile, w.pos.file = true, *fp
+	if file != nil {
+		w.pos.hasFile, w.pos.file = true, filePos{tail: *file, line: l.Pos}
 	} else {
 		w.pos.hasFile = false
 	}
-	b.batch = append(b.batch, entry.Entry{Time: t, Line: text, Stream: w.streams.Load()[k]})
-	b.batchBytes += len(text)
+	b.batch = append(b.batch, entry.Entry{Time: t, Line: l.Text, Stream: w.streams.Load()[k]})
+	b.batchBytes += len(l.Text)
 	b.read++
-	if truncated {
+	if l.Truncated {
 		b.truncated++
 	}
 	if len(b.batch) >= submitEntries || b.batchBytes >= submitBytes {

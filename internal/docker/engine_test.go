@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -363,11 +365,11 @@ func TestClientRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := NewLogStream(body, true, 1<<10)
+	ls := dockerlog.NewStream(body, true, 1<<10)
 	line, err := ls.Next()
 	body.Close()
-	if err != nil || string(line.Line) != "two" || line.Time != at(2) {
-		t.Errorf("Logs since the second line: first line %q at %d, %v", line.Line, line.Time, err)
+	if err != nil || string(line.Text) != "two" || line.Time != at(2) {
+		t.Errorf("Logs since the second line: first line %q at %d, %v", line.Text, line.Time, err)
 	}
 	body, err = c.Logs(ctx, stopped, LogsOptions{Follow: true})
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 )
 
 // fakeEngine is a Docker Engine API for unit tests, served by httptest on a
@@ -81,7 +83,7 @@ type fakeSpec struct {
 // makes a frame header dockerd cannot have written.
 type fakeLine struct {
 	Time   int64 // Unix ns, as the daemon stamped it
-	Stream StreamKind
+	Stream dockerlog.StreamKind
 	Text   string // without newline
 }
 
@@ -616,9 +618,9 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 	}
 	follow := q.Get("follow") == "1" || q.Get("follow") == "true"
 	stamps := q.Get("timestamps") == "1" || q.Get("timestamps") == "true"
-	want := map[StreamKind]bool{
-		StreamStdout: q.Get("stdout") == "1" || q.Get("stdout") == "true",
-		StreamStderr: q.Get("stderr") == "1" || q.Get("stderr") == "true",
+	want := map[dockerlog.StreamKind]bool{
+		dockerlog.Stdout: q.Get("stdout") == "1" || q.Get("stdout") == "true",
+		dockerlog.Stderr: q.Get("stderr") == "1" || q.Get("stderr") == "true",
 	}
 	fe.mu.Lock()
 	c := fe.containers[id]
@@ -638,7 +640,7 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 	case apiErr != nil:
 		fakeError(w, apiErr.status, apiErr.msg)
 		return
-	case !want[StreamStdout] && !want[StreamStderr]:
+	case !want[dockerlog.Stdout] && !want[dockerlog.Stderr]:
 		fakeError(w, http.StatusBadRequest, "Bad parameters: you must choose at least one stream")
 		return
 	}
@@ -664,7 +666,7 @@ func (fe *fakeEngine) serveLogs(w http.ResponseWriter, r *http.Request, id strin
 		buf = buf[:0]
 		for _, l := range lines[min(sent, limit):limit] {
 			daemonErr := l.Stream == 3
-			if !daemonErr && l.Time < since || l.Stream <= StreamStderr && !want[l.Stream] {
+			if !daemonErr && l.Time < since || l.Stream <= dockerlog.Stderr && !want[l.Stream] {
 				continue
 			}
 			body := l.Text

@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/jsonfile"
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
 
@@ -105,49 +105,68 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "file", "path", info.LogPath, "resume", w.pos.hasFile)
 
 	fr := &followerReader{f: f, ctx: ctx}
-	var jr *jsonfile.Reader
-	if resume {
-		jr = jsonfile.NewReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
-	} else {
-		jr = jsonfile.NewReader(fr, f.Position().Offset, s.cfg.MaxLineBytes)
-	}
 	// Without a file position the log is read from the start of the file
 	// and what the position's times say was read is skipped.
-	b := s.newBatcher(ctx, w, sourceFile, !resume)
-	add := func(l jsonfile.Line) error {
-		tp := f.Position()
-		tp.Offset = l.Pos.Resume
-		return b.add(l.Time, l.Stderr, l.Text, l.Truncated, &filePos{tail: tp, line: l.Pos})
+	j := &jsonFile{f: f, fr: fr, b: s.newBatcher(ctx, w, sourceFile, !resume)}
+	if resume {
+		j.jr = dockerlog.NewFileReaderAt(fr, w.pos.file.line, s.cfg.MaxLineBytes)
+	} else {
+		j.jr = dockerlog.NewFileReader(fr, f.Position().Offset, s.cfg.MaxLineBytes)
 	}
-	// finishFile takes the lines a finished file still holds.
-	finishFile := func() error {
-		for {
-			b.room()
-			l, arena, err := jr.NextAppend(b.arena)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err == nil {
-				b.arena = arena
-				if err := add(l); err != nil {
-					return err
-				}
-				continue
-			}
-			if !errors.Is(err, jsonfile.ErrCorruptRecord) {
-				break
-			}
+	return false, s.followFile(j, info)
+}
+
+// jsonFile is the reading of one container's json-file log: the follower,
+// the FileReader of the file being read and the batcher its lines go to.
+// It belongs to the goroutine of readFile.
+type jsonFile struct {
+	f  *tail.Follower
+	fr *followerReader
+	jr *dockerlog.FileReader
+	b  *batcher
+}
+
+// add hands a line to the batcher with its place in the file.
+func (j *jsonFile) add(l dockerlog.Line) error {
+	tp := j.f.Position()
+	tp.Offset = l.Pos.Resume
+	return j.b.add(l, &tp)
+}
+
+// finish takes the lines a finished file still holds.
+func (j *jsonFile) finish() error {
+	for {
+		j.b.room()
+		l, arena, err := j.jr.NextAppend(j.b.arena)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		for {
-			l, err := jr.Flush()
-			if err != nil {
-				return nil
-			}
-			if err := add(l); err != nil {
+		if err == nil {
+			j.b.arena = arena
+			if err := j.add(l); err != nil {
 				return err
 			}
+			continue
+		}
+		if !errors.Is(err, dockerlog.ErrCorruptRecord) {
+			break
 		}
 	}
+	for {
+		l, err := j.jr.Flush()
+		if err != nil {
+			return nil
+		}
+		if err := j.add(l); err != nil {
+			return err
+		}
+	}
+}
+
+// followFile reads j's lines through rotations until the container stops
+// (the follower then reports io.EOF) or an error ends it.
+func (s *Source) followFile(j *jsonFile, info Container) error {
+	fr, b := j.fr, j.b
 	for {
 		// Hand off what is held before waiting for more.
 		fr.deadline = time.Time{}
@@ -155,41 +174,41 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 			fr.deadline = time.Unix(0, 1)
 		}
 		b.room()
-		l, arena, err := jr.NextAppend(b.arena)
+		l, arena, err := j.jr.NextAppend(b.arena)
 		switch {
 		case err == nil:
 			b.arena = arena
-			if err := add(l); err != nil {
-				return false, err
+			if err := j.add(l); err != nil {
+				return err
 			}
-		case errors.Is(err, jsonfile.ErrCorruptRecord):
+		case errors.Is(err, dockerlog.ErrCorruptRecord):
 			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "corrupt_record").Inc()
 			s.warn.Warn("corrupt-record", "skipping a corrupt json-file record", "container", info.Name, "error", err)
 		case errors.Is(err, tail.ErrIdle):
 			if err := b.flush(); err != nil {
-				return false, err
+				return err
 			}
 		case errors.Is(err, tail.ErrFileEnd):
 			// Rotated away and read to its end: what it still holds is
 			// complete, and the next file starts a new reader.
 			fr.ended = true
-			err := finishFile()
+			err := j.finish()
 			fr.ended = false
 			if err != nil {
-				return false, err
+				return err
 			}
-			jr = jsonfile.NewReader(fr, 0, s.cfg.MaxLineBytes)
+			j.jr = dockerlog.NewFileReader(fr, 0, s.cfg.MaxLineBytes)
 		case errors.Is(err, io.EOF):
 			// Stopped: the container is not running and everything is read.
-			if err := finishFile(); err != nil {
-				return false, err
+			if err := j.finish(); err != nil {
+				return err
 			}
-			return false, b.flush()
+			return b.flush()
 		default:
 			if ferr := b.flush(); ferr != nil {
-				return false, ferr
+				return ferr
 			}
-			return false, err
+			return err
 		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wharf-logs/wharf/internal/jsonfile"
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
 
@@ -39,7 +39,7 @@ type streamPos struct {
 // reopen it, the line's Resume) and the line's position in it.
 type filePos struct {
 	tail tail.Position
-	line jsonfile.Position
+	line dockerlog.FilePosition
 }
 
 // since is the time to reopen the log from through the API: the older
@@ -123,7 +123,7 @@ func parsePosition(s string) (position, error) {
 			return bad(err.Error())
 		}
 		p.hasFile = true
-		p.file = filePos{tail: tp, line: jsonfile.Position{End: n[4], Seen: n[5], Resume: n[6]}}
+		p.file = filePos{tail: tp, line: dockerlog.FilePosition{End: n[4], Seen: n[5], Resume: n[6]}}
 		if !(p.file.line.Resume <= p.file.line.Seen && p.file.line.End <= p.file.line.Seen) {
 			return bad("offsets out of order")
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/backoff"
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 )
 
 // read runs the reader of one container until the container stops, is
@@ -159,8 +160,14 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 	watching.Inc()
 	defer watching.Dec()
 	s.deps.Logger.Debug("reading container", "container", info.Name, "read_from", "api", "since", w.pos.since(), "tty", info.TTY)
+	return s.readStream(ctx, w, info, body)
+}
 
-	ls := NewLogStream(body, info.TTY, s.cfg.MaxLineBytes)
+// readStream reads the lines of a logs body to its end. more reports that
+// the body ended cleanly while the container ran, so the caller should read
+// again.
+func (s *Source) readStream(ctx context.Context, w *watched, info Container, body io.Reader) (more bool, err error) {
+	ls := dockerlog.NewStream(body, info.TTY, s.cfg.MaxLineBytes)
 	b := s.newBatcher(ctx, w, sourceAPI, true)
 	// A line without newline is held until the next read shows whether the
 	// stream ended right after it. A follow stream often ends at container
@@ -168,12 +175,12 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 	// at the end of a stream opened while the container ran is not kept: the
 	// next read, after the container stopped, brings it whole (or again
 	// partial, and then final).
-	var held []LogLine
+	var held []dockerlog.Line
 	for {
 		b.room()
 		line, arena, err := ls.NextAppend(b.arena)
 		b.arena = arena
-		var daemonErr *LogDaemonError
+		var daemonErr *dockerlog.DaemonError
 		switch {
 		case err == nil && line.Partial:
 			held = append(held, line)
@@ -185,7 +192,7 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 		}
 		if !(errors.Is(err, io.EOF) && info.Running) {
 			for _, h := range held {
-				if aerr := b.add(h.Time, h.Stream == StreamStderr, h.Line, h.Truncated, nil); aerr != nil {
+				if aerr := b.add(h, nil); aerr != nil {
 					return false, aerr
 				}
 			}
@@ -200,7 +207,7 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 			}
 			return false, err
 		}
-		if err := b.add(line.Time, line.Stream == StreamStderr, line.Line, line.Truncated, nil); err != nil {
+		if err := b.add(line, nil); err != nil {
 			return false, err
 		}
 		if ls.Buffered() == 0 {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -73,7 +74,7 @@ func TestSourceReaderSurvivesRepeatedDrops(t *testing.T) {
 			case "/containers/abc/logs":
 				n := reads
 				reads++
-				line := lsMuxLine(1, n, "line "+string(rune('a'+n))+"\n")
+				line := muxLine(1, n, "line "+string(rune('a'+n))+"\n")
 				if n < drops {
 					return memResponse(r, 200, errAfter(line, io.ErrUnexpectedEOF)), nil
 				}
@@ -146,7 +147,7 @@ func TestSourceReaderKickedWhileGivingUp(t *testing.T) {
 				if reads <= 6 {
 					return memResponse(r, 500, strings.NewReader(`{"message":"error opening log file"}`)), nil
 				}
-				return memResponse(r, 200, strings.NewReader(lsMuxLine(1, 1, "the line\n"))), nil
+				return memResponse(r, 200, strings.NewReader(muxLine(1, 1, "the line\n"))), nil
 			}
 			t.Errorf("unexpected request %s", r.URL)
 			return memResponse(r, 404, strings.NewReader("{}")), nil
@@ -278,4 +279,13 @@ func TestSourceReconnectAfterDrops(t *testing.T) {
 			})
 		})
 	}
+}
+
+// muxLine returns a line of stream kind (shorter than Docker's 16 KiB parts)
+// as one multiplexed frame, stamped i microseconds after a fixed time.
+func muxLine(kind byte, i int, line string) string {
+	t := time.Date(2026, 11, 26, 23, 35, 52, 891162506, time.UTC).Add(time.Duration(i) * time.Microsecond)
+	body := t.Format("2006-01-02T15:04:05.000000000Z07:00") + " " + line
+	h := []byte{kind, 0, 0, 0}
+	return string(binary.BigEndian.AppendUint32(h, uint32(len(body)))) + body
 }

@@ -24,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/source"
@@ -39,10 +40,10 @@ var srcT0 = time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC).UnixNano()
 func at(us int) int64 { return srcT0 + int64(us)*1000 + 123 }
 
 func stdoutLine(t int64, text string) fakeLine {
-	return fakeLine{Time: t, Stream: StreamStdout, Text: text}
+	return fakeLine{Time: t, Stream: dockerlog.Stdout, Text: text}
 }
 func stderrLine(t int64, text string) fakeLine {
-	return fakeLine{Time: t, Stream: StreamStderr, Text: text}
+	return fakeLine{Time: t, Stream: dockerlog.Stderr, Text: text}
 }
 
 // cid returns a container id for name, 64 hex digits like Docker's.
@@ -323,7 +324,7 @@ func (h *srcHarness) waitLines(id string, n int) {
 func (h *srcHarness) assertLines(id string, want []fakeLine) {
 	h.t.Helper()
 	got := h.sub.entriesOf(id)
-	for _, k := range []StreamKind{StreamStdout, StreamStderr} {
+	for _, k := range []dockerlog.StreamKind{dockerlog.Stdout, dockerlog.Stderr} {
 		var w, g []string
 		for _, l := range want {
 			if l.Stream == k {
@@ -377,7 +378,7 @@ func TestSourceReadsRunningContainer(t *testing.T) {
 				// A terminal has one output: stderr arrives as stdout.
 				for _, ls := range [][]fakeLine{first, more} {
 					for i := range ls {
-						ls[i].Stream = StreamStdout
+						ls[i].Stream = dockerlog.Stdout
 					}
 				}
 			}

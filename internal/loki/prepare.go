@@ -1,11 +1,11 @@
 package loki
 
 import (
-	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/linecap"
 )
 
 // Limits keeps entries out of a push that Loki would certainly refuse, so
@@ -67,10 +67,10 @@ func (l Limits) Prepare(e *entry.Entry, now time.Time) string {
 }
 
 // truncate returns a new line of at most max bytes: the start of line, cut
-// on a UTF-8 boundary, and a marker saying how much was cut.
+// on a UTF-8 boundary, and linecap's marker saying how much was cut. Room is
+// made for the marker of the whole line's length, the longest it can be.
 func truncate(line []byte, max int) []byte {
-	marker := func(n int) string { return " …[truncated " + strconv.Itoa(n) + " bytes]" }
-	keep := max - len(marker(len(line)))
+	keep := max - linecap.MarkerLen(len(line))
 	if keep < 0 {
 		keep = 0
 	}
@@ -79,5 +79,5 @@ func truncate(line []byte, max int) []byte {
 	}
 	out := make([]byte, 0, max)
 	out = append(out, line[:keep]...)
-	return append(out, marker(len(line)-keep)...)
+	return linecap.AppendMarker(out, len(line)-keep)
 }

@@ -93,12 +93,10 @@ type LineReader struct {
 	scan int      // buf[r:scan] holds no '\n'
 	pend error    // io.EOF or ErrFileEnd, returned after the partial line before it
 
-	// A line longer than max: its first max bytes are in long, and the
-	// bytes after them are counted in dropped until its '\n'.
+	// A line longer than max, being read to its '\n': long keeps its first
+	// max bytes and counts the rest.
 	skipping bool
-	long     []byte
-	dropped  int
-	lastCR   bool // the last byte dropped was '\r'
+	long     linecap.Builder
 	out      []byte
 
 	start    *regexp.Regexp
@@ -185,30 +183,20 @@ func (r *LineReader) nextLine(ctx context.Context, deadline time.Time) (Line, er
 			}
 			r.scan = r.w
 			if r.w-r.r > r.max {
-				r.long = append(r.long[:0], r.buf[r.r:r.r+r.max]...)
-				r.dropped = r.w - r.r - r.max
-				r.lastCR = r.buf[r.w-1] == '\r'
+				r.long.Reset(r.max)
+				r.long.Add(r.buf[r.r:r.w])
 				r.skipping = true
 				r.r, r.scan = r.w, r.w
 			}
 		} else {
 			if i := bytes.IndexByte(r.buf[r.r:r.w], '\n'); i >= 0 {
 				e := r.r + i
-				r.dropped += i
-				if i > 0 {
-					r.lastCR = r.buf[e-1] == '\r'
-				}
-				if r.lastCR {
-					r.dropped-- // the '\r' of a "\r\n" ending is not content
-				}
+				r.long.Add(r.buf[r.r:e])
 				r.r, r.scan = e+1, e+1
 				return r.emitLong(r.posAt(e+1), false), nil
 			}
-			if r.w > r.r {
-				r.dropped += r.w - r.r
-				r.lastCR = r.buf[r.w-1] == '\r'
-				r.r, r.scan = r.w, r.w
-			}
+			r.long.Add(r.buf[r.r:r.w])
+			r.r, r.scan = r.w, r.w
 		}
 		err := r.fill(ctx, deadline)
 		if err == nil {
@@ -276,15 +264,12 @@ func (r *LineReader) emit(line []byte, end Position, partial bool) Line {
 	return Line{Bytes: r.out, End: end, Truncated: true, Partial: partial, Lines: 1}
 }
 
-// emitLong returns the line kept in long and ends skipping.
+// emitLong returns the line kept in long and ends skipping. The '\r' of a
+// "\r\n" ending is not content.
 func (r *LineReader) emitLong(end Position, partial bool) Line {
 	r.skipping = false
-	if r.dropped == 0 {
-		return Line{Bytes: r.long, End: end, Partial: partial, Lines: 1}
-	}
-	kept, dropped := linecap.Cut(r.long, r.dropped)
-	r.long = linecap.AppendMarker(kept, dropped)
-	return Line{Bytes: r.long, End: end, Truncated: true, Partial: partial, Lines: 1}
+	line, truncated := r.long.EndMarked(!partial)
+	return Line{Bytes: line, End: end, Truncated: truncated, Partial: partial, Lines: 1}
 }
 
 // nextEntry joins lines into multiline entries.

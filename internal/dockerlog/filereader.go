@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -11,31 +11,25 @@ import (
 )
 
 const (
-	// partSize is the log text of every part of a split line but the last:
-	// the size of the copier's buffer.
-	partSize = 16 << 10
 	// MaxRecord bounds a record, newline included. Docker's are at most
 	// about 100 KiB (16 KiB of text, each byte escaped to six in the worst
 	// case, plus attrs); anything longer is not a record it wrote and is
 	// skipped rather than buffered.
 	MaxRecord = 1 << 20
 
-	defaultMaxLine = 256 << 10
 	// The read buffer starts small, for the many containers that log
 	// little, and doubles while reads fill it, up to bufSize.
 	initialBufSize = 4 << 10
 	bufSize        = 64 << 10
-	markerMax      = 48
-	maxEmptyReads  = 100
 )
 
 // ErrCorruptRecord is matched by errors.Is for every *CorruptRecordError.
-var ErrCorruptRecord = errors.New("jsonfile: corrupt record")
+var ErrCorruptRecord = errors.New("dockerlog: corrupt record")
 
-var errRecordTooLong = fmt.Errorf("jsonfile: record longer than %d bytes", MaxRecord)
+var errRecordTooLong = fmt.Errorf("dockerlog: record longer than %d bytes", MaxRecord)
 
-// CorruptRecordError reports a record the Reader skipped: not valid JSON,
-// without a valid time or stream, or longer than MaxRecord. The Reader goes
+// CorruptRecordError reports a record the FileReader skipped: not valid JSON,
+// without a valid time or stream, or longer than MaxRecord. The FileReader goes
 // on after it: Next may be called again.
 type CorruptRecordError struct {
 	// Offset is the file offset of the record.
@@ -47,8 +41,8 @@ type CorruptRecordError struct {
 }
 
 func (e *CorruptRecordError) Error() string {
-	return fmt.Sprintf("jsonfile: corrupt record at offset %d (%d bytes): %s",
-		e.Offset, e.Len, strings.TrimPrefix(e.Err.Error(), "jsonfile: "))
+	return fmt.Sprintf("dockerlog: corrupt record at offset %d (%d bytes): %s",
+		e.Offset, e.Len, strings.TrimPrefix(e.Err.Error(), "dockerlog: "))
 }
 
 // Unwrap returns Err.
@@ -57,34 +51,13 @@ func (e *CorruptRecordError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrCorruptRecord) true.
 func (e *CorruptRecordError) Is(target error) bool { return target == ErrCorruptRecord }
 
-// Line is one log line, rejoined from the records Docker split it into.
-type Line struct {
-	// Time is the time of the line's first record in Unix nanoseconds.
-	Time int64
-	// Stderr reports that the line came from the container's stderr.
-	Stderr bool
-	// Text is the line without its "\n" and without a "\r" just before
-	// it. It belongs to the caller: see Next and NextAppend.
-	Text []byte
-	// Truncated reports that the line was longer than the Reader's maximum
-	// and was cut; the marker " …[truncated N bytes]" ends Text, which is
-	// therefore up to 41 bytes longer than the maximum.
-	Truncated bool
-	// Partial reports that the line has no newline: the container stopped
-	// in the middle of it, as a later record of the same stream with
-	// another time showed, or Flush was called before its end came.
-	Partial bool
-	// Pos is where the line is in the file.
-	Pos Position
-}
-
-// Position locates a line in a json-file log. Stored by a checkpoint once
-// the line and every line before it are delivered, it lets NewReaderAt
+// FilePosition locates a line in a json-file log. Stored by a checkpoint once
+// the line and every line before it are delivered, it lets NewFileReaderAt
 // return exactly the lines after it: none lost, none repeated.
-type Position struct {
+type FilePosition struct {
 	// End is the file offset just after the line's last record.
 	End int64
-	// Seen is the offset the Reader had read up to when the line was
+	// Seen is the offset the FileReader had read up to when the line was
 	// known to be complete: End, except for a Partial line, whose end is
 	// only known at the next record of its stream (Seen is where that
 	// record starts) or at Flush (the end of the data). Seen never
@@ -100,13 +73,13 @@ type Position struct {
 }
 
 // before reports whether the line at p was returned before the line at q
-// by a Reader: lines come in the order of Seen, and, among those sharing a
+// by a FileReader: lines come in the order of Seen, and, among those sharing a
 // Seen, of decreasing End.
-func (p Position) before(q Position) bool {
+func (p FilePosition) before(q FilePosition) bool {
 	return p.Seen < q.Seen || p.Seen == q.Seen && p.End > q.End
 }
 
-// Reader reads log lines from a json-file log. It reads through a buffer of
+// FileReader reads log lines from a json-file log. It reads through a buffer of
 // its own, so the caller must not read from r as well, and it never closes
 // r: the code that opened the file closes it.
 //
@@ -118,9 +91,9 @@ func (p Position) before(q Position) bool {
 // # Checkpoints
 //
 // A line's Pos, stored once it is delivered, is a checkpoint: open the file
-// at Pos.Resume and read it with NewReaderAt(f, pos, maxLine). Resume is
+// at Pos.Resume and read it with NewFileReaderAt(f, pos, maxLine). Resume is
 // before any line the other stream had in progress, so none loses its
-// first parts; the Reader then drops what it reads again up to the stored
+// first parts; the FileReader then drops what it reads again up to the stored
 // line, including the last parts of a line that began before Resume, which
 // would otherwise come back as a line of their own.
 //
@@ -129,8 +102,8 @@ func (p Position) before(q Position) bool {
 // maxLine bytes of a line split over several records.
 //
 // Its errors do not name the file, which it does not know: the caller
-// wraps them with the path. A Reader is not safe for concurrent use.
-type Reader struct {
+// wraps them with the path. A FileReader is not safe for concurrent use.
+type FileReader struct {
 	r       io.Reader
 	maxLine int
 
@@ -152,73 +125,33 @@ type Reader struct {
 	skipped int64
 	// delivered is the checkpoint resumed from: lines up to it, and
 	// corrupt records before its Seen, were handed out already.
-	delivered Position
+	delivered FilePosition
 }
 
-// pendingLine is a line split over several records, kept to its first
-// maxLine bytes while the rest is only counted.
-type pendingLine struct {
-	active  bool
-	time    int64
-	start   int64 // file offset of its first record
-	end     int64 // file offset after its latest record
-	kept    []byte
-	total   int
-	last    byte // the last byte added, to drop the "\r" of "\r\n"
-	partLen int  // text bytes of its latest record
-}
-
-func (l *pendingLine) begin(t, start int64) {
-	l.active, l.time, l.start, l.kept, l.total, l.last, l.partLen = true, t, start, l.kept[:0], 0, 0, 0
-}
-
-func (l *pendingLine) add(p []byte, limit int) {
-	if len(p) == 0 {
-		return
-	}
-	if room := limit - len(l.kept); room > 0 {
-		l.kept = append(l.kept, p[:min(room, len(p))]...)
-	}
-	l.total += len(p)
-	l.last = p[len(p)-1]
-}
-
-// finish closes the line and returns its kept bytes, which alias l until
-// the line is begun again, and the number of bytes beyond them.
-func (l *pendingLine) finish(stripCR bool) (kept []byte, dropped int) {
-	total := l.total
-	if stripCR && total > 0 && l.last == '\r' {
-		total--
-	}
-	kept = l.kept[:min(len(l.kept), total)]
-	l.active = false
-	return kept, total - len(kept)
-}
-
-// NewReader returns a Reader of r, which starts at a record boundary at
+// NewFileReader returns a FileReader of r, which starts at a record boundary at
 // file offset offset, normally 0. Lines longer than maxLine bytes are cut to
 // their first maxLine bytes (fewer when that would split a UTF-8
 // character) followed by the truncation marker; maxLine <= 0 means 256 KiB.
-func NewReader(r io.Reader, offset int64, maxLine int) *Reader {
+func NewFileReader(r io.Reader, offset int64, maxLine int) *FileReader {
 	if maxLine <= 0 {
 		maxLine = defaultMaxLine
 	}
-	return &Reader{r: r, maxLine: maxLine, base: offset, buf: make([]byte, initialBufSize)}
+	return &FileReader{r: r, maxLine: maxLine, base: offset, buf: make([]byte, initialBufSize)}
 }
 
-// NewReaderAt returns a Reader that resumes after the line at p, a Pos a
-// Reader of the same file returned: r starts at file offset p.Resume. The
-// lines up to the one at p, and the corrupt records before it, are read
-// again but not returned.
-func NewReaderAt(r io.Reader, p Position, maxLine int) *Reader {
-	rd := NewReader(r, p.Resume, maxLine)
+// NewFileReaderAt returns a FileReader that resumes after the line at p, a
+// Pos a FileReader of the same file returned: r starts at file offset
+// p.Resume. The lines up to the one at p, and the corrupt records before it,
+// are read again but not returned.
+func NewFileReaderAt(r io.Reader, p FilePosition, maxLine int) *FileReader {
+	rd := NewFileReader(r, p.Resume, maxLine)
 	rd.delivered = p
 	return rd
 }
 
 // Skipped returns the number of corrupt records skipped so far, each of
 // which was also reported by a *CorruptRecordError.
-func (r *Reader) Skipped() int64 { return r.skipped }
+func (r *FileReader) Skipped() int64 { return r.skipped }
 
 // Next returns the next line, in a newly allocated Text that the caller
 // owns.
@@ -227,7 +160,7 @@ func (r *Reader) Skipped() int64 { return r.skipped }
 // or line for a later call. A *CorruptRecordError reports a record that was
 // skipped, and an error from r's Read is passed on; after either, as after
 // io.EOF, Next may be called again.
-func (r *Reader) Next() (Line, error) {
+func (r *FileReader) Next() (Line, error) {
 	l, out, err := r.next(r.out[:0], false)
 	r.out = out[:0]
 	if err != nil {
@@ -242,7 +175,7 @@ func (r *Reader) Next() (Line, error) {
 // returned slice back in packs many lines into few allocations: the caller
 // owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
 // needs any line that was appended to it. On error dst is returned as it was.
-func (r *Reader) NextAppend(dst []byte) (Line, []byte, error) {
+func (r *FileReader) NextAppend(dst []byte) (Line, []byte, error) {
 	return r.next(dst, false)
 }
 
@@ -251,7 +184,7 @@ func (r *Reader) NextAppend(dst []byte) (Line, []byte, error) {
 // unterminated last record as whole, then returns the lines still waiting
 // for their end, with Partial set (the one whose last record is later
 // first), and only then io.EOF.
-func (r *Reader) Flush() (Line, error) {
+func (r *FileReader) Flush() (Line, error) {
 	l, out, err := r.next(r.out[:0], true)
 	r.out = out[:0]
 	if err != nil {
@@ -263,7 +196,7 @@ func (r *Reader) Flush() (Line, error) {
 
 // next returns the next line appended to dst. With final set, the end of
 // the data is the end of the file.
-func (r *Reader) next(dst []byte, final bool) (Line, []byte, error) {
+func (r *FileReader) next(dst []byte, final bool) (Line, []byte, error) {
 	for {
 		nl := -1
 		if r.rpos < r.wpos {
@@ -318,7 +251,7 @@ func (r *Reader) next(dst []byte, final bool) (Line, []byte, error) {
 			}
 			continue
 		}
-		// The order of Position.before.
+		// The order of FilePosition.before.
 		k := -1
 		for i := range r.lines {
 			if c := &r.lines[i]; c.active && (k < 0 || c.end > r.lines[k].end) {
@@ -338,19 +271,16 @@ func (r *Reader) next(dst []byte, final bool) (Line, []byte, error) {
 // newline, if it has one). It reports whether it produced a line or an
 // error; when it does not, the record was consumed into a pending line or
 // skipped.
-func (r *Reader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
+func (r *FileReader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
 	start := len(dst)
 	rec, dst, err := decode(r.buf[s:e], dst, &r.stamps)
 	if err != nil {
 		r.rpos = next
 		return Line{}, dst, false, r.corrupt(r.base+int64(s), r.base+int64(e), r.base+int64(next), err)
 	}
-	k := 0
-	if rec.Stderr {
-		k = 1
-	}
+	k := int(rec.Stream) - 1
 	p := &r.lines[k]
-	if p.active && rec.Time != p.time && p.partLen != partSize {
+	if p.active && !p.continuedBy(rec.Time) {
 		// Not the rest of the pending line, which is therefore the end of
 		// an earlier run of the container. The record is taken again by
 		// the next call.
@@ -368,7 +298,7 @@ func (r *Reader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
 	last := text[len(text)-1] == '\n'
 	if last && !p.active {
 		// A whole line in one record, decoded in place: the common case.
-		pos := Position{End: end, Seen: end, Resume: r.resume(end)}
+		pos := FilePosition{End: end, Seen: end, Resume: r.resume(end)}
 		if !r.delivered.before(pos) {
 			return Line{}, dst[:start], false, nil
 		}
@@ -383,32 +313,32 @@ func (r *Reader) take(dst []byte, s, e, next int) (Line, []byte, bool, error) {
 		dst = linecap.AppendMarker(dst[:start+len(text)], dropped)
 		return Line{
 			Time:      rec.Time,
-			Stderr:    rec.Stderr,
+			Stream:    rec.Stream,
 			Text:      dst[start:len(dst):len(dst)],
 			Truncated: dropped > 0,
 			Pos:       pos,
 		}, dst, true, nil
 	}
 	if !p.active {
-		p.begin(rec.Time, r.base+int64(s))
+		p.begin(rec.Time, r.base+int64(s), r.maxLine)
 	}
 	p.end = end
 	if last {
-		p.add(text[:len(text)-1], r.maxLine)
+		p.add(text[:len(text)-1])
 		l, out, ok := r.emit(dst[:start], k, end, false)
 		return l, out, ok, nil
 	}
-	p.add(text, r.maxLine)
+	p.add(text)
 	p.partLen = len(text)
 	return Line{}, dst[:start], false, nil
 }
 
 // emit ends the pending line of stream k, known complete at file offset
 // seen, and appends it to dst, unless it was delivered before.
-func (r *Reader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte, bool) {
+func (r *FileReader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte, bool) {
 	p := &r.lines[k]
 	kept, dropped := p.finish(!partial)
-	pos := Position{End: p.end, Seen: seen, Resume: r.resume(seen)}
+	pos := FilePosition{End: p.end, Seen: seen, Resume: r.resume(seen)}
 	if !r.delivered.before(pos) {
 		return Line{}, dst, false
 	}
@@ -420,7 +350,7 @@ func (r *Reader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte
 	dst = linecap.AppendMarker(dst, dropped)
 	return Line{
 		Time:      p.time,
-		Stderr:    k == 1,
+		Stream:    StreamKind(k + 1),
 		Text:      dst[start:len(dst):len(dst)],
 		Truncated: dropped > 0,
 		Partial:   partial,
@@ -430,7 +360,7 @@ func (r *Reader) emit(dst []byte, k int, seen int64, partial bool) (Line, []byte
 
 // resume returns where to read again from once the lines known complete at
 // offset seen are delivered: before any line still in progress.
-func (r *Reader) resume(seen int64) int64 {
+func (r *FileReader) resume(seen int64) int64 {
 	for i := range r.lines {
 		if l := &r.lines[i]; l.active && l.start < seen {
 			seen = l.start
@@ -442,7 +372,7 @@ func (r *Reader) resume(seen int64) int64 {
 // corrupt counts and reports the corrupt record at file offsets [off, end),
 // followed by its newline up to after, unless it was reported before the
 // checkpoint being resumed from.
-func (r *Reader) corrupt(off, end, after int64, err error) error {
+func (r *FileReader) corrupt(off, end, after int64, err error) error {
 	if after <= r.delivered.Seen {
 		return nil
 	}
@@ -453,7 +383,7 @@ func (r *Reader) corrupt(off, end, after int64, err error) error {
 // fill reads once more into the buffer, first sliding the unread bytes to
 // its start, and growing it when they fill it. It returns io.EOF when the
 // data has ended for now and nothing was added.
-func (r *Reader) fill() error {
+func (r *FileReader) fill() error {
 	if r.rerr != nil {
 		err := r.rerr
 		r.rerr = nil
@@ -475,7 +405,7 @@ func (r *Reader) fill() error {
 	for range maxEmptyReads {
 		n, err := r.r.Read(r.buf[r.wpos:])
 		if n < 0 || n > len(r.buf)-r.wpos {
-			return fmt.Errorf("jsonfile: reader returned %d bytes for a %d-byte buffer", n, len(r.buf)-r.wpos)
+			return fmt.Errorf("dockerlog: reader returned %d bytes for a %d-byte buffer", n, len(r.buf)-r.wpos)
 		}
 		r.filled = n == len(r.buf)-r.wpos
 		r.wpos += n

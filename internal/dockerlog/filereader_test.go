@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func buildFile(recs []tr) (file []byte, offs []int64) {
 
 // readAll reads r to its end, then flushes it, and returns every line and
 // every corrupt-record error.
-func readAll(t testing.TB, r *Reader) (lines []Line, corrupt []*CorruptRecordError) {
+func readAll(t testing.TB, r *FileReader) (lines []Line, corrupt []*CorruptRecordError) {
 	t.Helper()
 	next := r.Next
 	for flushing := false; ; {
@@ -94,7 +94,7 @@ func checkLines(t *testing.T, got []Line, wants []want, offs []int64) {
 		if w.seen == 0 {
 			w.seen = w.end
 		}
-		gw := want{string(g.Text), g.Stderr, g.Time - base.UnixNano(), g.Partial, g.Truncated, -1, -1, -1}
+		gw := want{string(g.Text), g.Stream == Stderr, g.Time - base.UnixNano(), g.Partial, g.Truncated, -1, -1, -1}
 		for k, o := range offs {
 			if o == g.Pos.End && gw.end < 0 {
 				gw.end = k
@@ -197,14 +197,14 @@ func TestReader(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			file, offs := buildFile(tt.recs)
-			got, corrupt := readAll(t, NewReader(bytes.NewReader(file), 0, tt.maxLine))
+			got, corrupt := readAll(t, NewFileReader(bytes.NewReader(file), 0, tt.maxLine))
 			if len(corrupt) > 0 {
 				t.Errorf("corrupt records: %v", corrupt)
 			}
 			checkLines(t, got, tt.want, offs)
 			// Read one byte at a time, and starting at another offset:
 			// same lines, offsets shifted.
-			got2, _ := readAll(t, NewReader(iotest.OneByteReader(bytes.NewReader(file)), 1000, tt.maxLine))
+			got2, _ := readAll(t, NewFileReader(iotest.OneByteReader(bytes.NewReader(file)), 1000, tt.maxLine))
 			for i := range got2 {
 				got2[i].Pos.End -= 1000
 				got2[i].Pos.Seen -= 1000
@@ -229,7 +229,7 @@ func TestReaderCorruptRecords(t *testing.T) {
 	last, _ := buildFile([]tr{{"q\n", false, 1}})
 	file = append(file, last...)
 
-	r := NewReader(bytes.NewReader(file), 0, 0)
+	r := NewFileReader(bytes.NewReader(file), 0, 0)
 	lines, corrupt := readAll(t, r)
 	if len(lines) != 2 || string(lines[0].Text) != "a" || string(lines[1].Text) != strings.Repeat("p", partSize)+"q" {
 		t.Errorf("lines: %d, want a and the joined line", len(lines))
@@ -243,7 +243,7 @@ func TestReaderCorruptRecords(t *testing.T) {
 			t.Errorf("corrupt record %d at offset %d, want %d", i, c.Offset, wantOffsets[i])
 		}
 	}
-	if msg := corrupt[2].Error(); msg != fmt.Sprintf("jsonfile: corrupt record at offset %d (0 bytes): bad JSON: unexpected end of JSON input", wantOffsets[2]) {
+	if msg := corrupt[2].Error(); msg != fmt.Sprintf("dockerlog: corrupt record at offset %d (0 bytes): bad JSON: unexpected end of JSON input", wantOffsets[2]) {
 		t.Errorf("error message %q", msg)
 	}
 	if !strings.Contains(corrupt[1].Error(), "missing time") {
@@ -256,7 +256,7 @@ func TestReaderRecordTooLong(t *testing.T) {
 	huge := bytes.Repeat([]byte("x"), 10<<20)
 	file := slices.Concat(good, huge, []byte("\n"), good)
 
-	r := NewReader(bytes.NewReader(file), 0, 0)
+	r := NewFileReader(bytes.NewReader(file), 0, 0)
 	lines, corrupt := readAll(t, r)
 	if len(lines) != 2 {
 		t.Errorf("got %d lines, want 2", len(lines))
@@ -274,7 +274,7 @@ func TestReaderRecordTooLong(t *testing.T) {
 	// The same, tailing: the long record is dropped as it comes, and
 	// reported once its newline arrives.
 	f := &growReader{data: file}
-	r = NewReader(f, 0, 0)
+	r = NewFileReader(f, 0, 0)
 	var n, errs int
 	for f.limit < len(file) {
 		f.limit = min(len(file), f.limit+3<<20)
@@ -301,7 +301,7 @@ func TestReaderRecordTooLong(t *testing.T) {
 	}
 
 	// A long record at the end of a complete file is reported by Flush.
-	r = NewReader(bytes.NewReader(slices.Concat(good, huge)), 0, 0)
+	r = NewFileReader(bytes.NewReader(slices.Concat(good, huge)), 0, 0)
 	lines, corrupt = readAll(t, r)
 	if len(lines) != 1 || len(corrupt) != 1 || corrupt[0].Len != int64(len(huge)) {
 		t.Errorf("at the end: %d lines, corrupt %v", len(lines), corrupt)
@@ -330,7 +330,7 @@ func (g *growReader) Read(p []byte) (int, error) {
 func readGrowing(t testing.TB, data []byte, step, maxLine int) []Line {
 	t.Helper()
 	g := &growReader{data: data}
-	r := NewReader(g, 0, maxLine)
+	r := NewFileReader(g, 0, maxLine)
 	var lines []Line
 	for {
 		for {
@@ -395,7 +395,7 @@ func TestReaderTailingFile(t *testing.T) {
 	}
 	defer f.Close()
 	file, offs := buildFile([]tr{{"a\n", false, 0}, {strings.Repeat("p", partSize), false, 1}, {"q\n", false, 1}})
-	r := NewReader(f, 0, 0)
+	r := NewFileReader(f, 0, 0)
 	expect := func(want string, end int64) {
 		t.Helper()
 		l, err := r.Next()
@@ -440,7 +440,7 @@ func TestReaderResume(t *testing.T) {
 			recs = append(recs, tr{strings.Repeat("o", partSize), false, 1 << 40}, tr{strings.Repeat("e", partSize), true, 1 << 40})
 		}
 		file, _ := buildFile(recs)
-		all, _ := readAll(t, NewReader(bytes.NewReader(file), 0, 0))
+		all, _ := readAll(t, NewFileReader(bytes.NewReader(file), 0, 0))
 		checkResume(t, file, all)
 		for _, l := range all {
 			if l.Pos.Resume < l.Pos.Seen {
@@ -458,10 +458,10 @@ func TestReaderResume(t *testing.T) {
 }
 
 // checkResume checks the positions of all, the lines of file, and that a
-// Reader resuming after any of them returns the rest.
+// FileReader resuming after any of them returns the rest.
 func checkResume(t testing.TB, file []byte, all []Line) {
 	t.Helper()
-	var prev Position
+	var prev FilePosition
 	for i, l := range all {
 		p := l.Pos
 		if p.Seen < prev.Seen || p.Resume < prev.Resume || p.Resume > p.Seen || p.End > p.Seen ||
@@ -484,7 +484,7 @@ func checkResume(t testing.TB, file []byte, all []Line) {
 		default:
 			continue
 		}
-		got, _ := readAll(t, NewReaderAt(bytes.NewReader(file[l.Pos.Resume:]), l.Pos, 0))
+		got, _ := readAll(t, NewFileReaderAt(bytes.NewReader(file[l.Pos.Resume:]), l.Pos, 0))
 		if !equalLines(got, all[i+1:]) {
 			t.Fatalf("resuming after line %d at %+v: %d lines, want %d", i, l.Pos, len(got), len(all)-i-1)
 		}
@@ -493,7 +493,7 @@ func checkResume(t testing.TB, file []byte, all []Line) {
 
 func equalLines(a, b []Line) bool {
 	return slices.EqualFunc(a, b, func(x, y Line) bool {
-		return x.Time == y.Time && x.Stderr == y.Stderr && bytes.Equal(x.Text, y.Text) &&
+		return x.Time == y.Time && x.Stream == y.Stream && bytes.Equal(x.Text, y.Text) &&
 			x.Truncated == y.Truncated && x.Partial == y.Partial && x.Pos == y.Pos
 	})
 }
@@ -589,14 +589,14 @@ func TestReaderRoundTrip(t *testing.T) {
 		queues[k] = queues[k][1:]
 	}
 	file, _ := buildFile(recs)
-	lines, corrupt := readAll(t, NewReader(bytes.NewReader(file), 0, 0))
+	lines, corrupt := readAll(t, NewFileReader(bytes.NewReader(file), 0, 0))
 	if len(corrupt) > 0 {
 		t.Fatal(corrupt)
 	}
 	var got [2][]string
 	for _, l := range lines {
 		k := 0
-		if l.Stderr {
+		if l.Stream == Stderr {
 			k = 1
 		}
 		if l.Partial || l.Truncated {
@@ -612,17 +612,17 @@ func TestReaderRoundTrip(t *testing.T) {
 }
 
 // TestReaderReadErrors checks that an error from the file is returned and
-// that the Reader goes on after it.
+// that the FileReader goes on after it.
 func TestReaderReadErrors(t *testing.T) {
 	file, _ := buildFile(randomRecords(rand.New(rand.NewPCG(7, 8)), 100))
-	want, _ := readAll(t, NewReader(bytes.NewReader(file), 0, 0))
+	want, _ := readAll(t, NewFileReader(bytes.NewReader(file), 0, 0))
 	for name, r := range map[string]io.Reader{
 		"data with error": iotest.DataErrReader(bytes.NewReader(file)),
 		"half reads":      iotest.HalfReader(bytes.NewReader(file)),
 		"timeouts":        &flakyReader{r: bytes.NewReader(file)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			rd := NewReader(r, 0, 0)
+			rd := NewFileReader(r, 0, 0)
 			var got []Line
 			for errs := 0; ; {
 				l, err := rd.Next()
@@ -676,7 +676,7 @@ func (f *flakyReader) Read(p []byte) (int, error) {
 }
 
 func TestReaderNoProgress(t *testing.T) {
-	r := NewReader(emptyReader{}, 0, 0)
+	r := NewFileReader(emptyReader{}, 0, 0)
 	if _, err := r.Next(); err != io.ErrNoProgress {
 		t.Errorf("err = %v, want io.ErrNoProgress", err)
 	}
@@ -688,14 +688,14 @@ func (emptyReader) Read([]byte) (int, error) { return 0, nil }
 
 func TestReaderOwnership(t *testing.T) {
 	file, _ := buildFile([]tr{{"first\n", false, 0}, {"second\n", false, 1}})
-	r := NewReader(bytes.NewReader(file), 0, 0)
+	r := NewFileReader(bytes.NewReader(file), 0, 0)
 	a, _ := r.Next()
 	b, _ := r.Next()
 	if string(a.Text) != "first" || string(b.Text) != "second" {
 		t.Fatalf("Next's lines share memory: %q %q", a.Text, b.Text)
 	}
 
-	r = NewReader(bytes.NewReader(file), 0, 0)
+	r = NewFileReader(bytes.NewReader(file), 0, 0)
 	dst := []byte("kept:")
 	a, dst, _ = r.NextAppend(dst)
 	b, dst, _ = r.NextAppend(dst)
@@ -710,7 +710,7 @@ func TestReaderOwnership(t *testing.T) {
 
 func TestReaderAllocations(t *testing.T) {
 	file := benchFile("plain", 1000)
-	r := NewReader(&cycleReader{data: file}, 0, 0)
+	r := NewFileReader(&cycleReader{data: file}, 0, 0)
 	var dst []byte
 	allocs := testing.AllocsPerRun(1000, func() {
 		var err error

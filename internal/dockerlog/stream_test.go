@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import (
 	"bytes"
@@ -46,9 +46,9 @@ func lsPattern(tag string, n int) string {
 // lsSplit splits line (with its newline, if any) into Docker's 16 KiB parts.
 func lsSplit(line string) []string {
 	var parts []string
-	for len(line) > lsPartSize {
-		parts = append(parts, line[:lsPartSize])
-		line = line[lsPartSize:]
+	for len(line) > partSize {
+		parts = append(parts, line[:partSize])
+		line = line[partSize:]
 	}
 	return append(parts, line)
 }
@@ -99,13 +99,13 @@ func lsLineEvent(ts int, k StreamKind, line string) lsEvent {
 
 // lsTerminal reports whether err ends a stream for good.
 func lsTerminal(err error) bool {
-	var de *LogDaemonError
+	var de *DaemonError
 	return !errors.As(err, &de)
 }
 
 // lsReadAll reads s to its end, recording daemon errors and going on after
 // them, and returns every line and error in order.
-func lsReadAll(s *LogStream) []lsEvent {
+func lsReadAll(s *Stream) []lsEvent {
 	var ev []lsEvent
 	for range 1 << 20 {
 		l, err := s.Next()
@@ -116,7 +116,7 @@ func lsReadAll(s *LogStream) []lsEvent {
 			}
 			continue
 		}
-		ev = append(ev, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line), Truncated: l.Truncated, Partial: l.Partial})
+		ev = append(ev, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text), Truncated: l.Truncated, Partial: l.Partial})
 	}
 	return append(ev, lsEvent{Err: "too many events"})
 }
@@ -143,7 +143,7 @@ var lsUnexpectedEOF = lsEvent{Err: io.ErrUnexpectedEOF.Error()}
 func TestLogStreamMux(t *testing.T) {
 	long40k := lsPattern("long40k:", 40*1024)
 	split := lsPattern("split:", 30*1024)
-	crSplit := lsPattern("crsplit:", lsPartSize-1)
+	crSplit := lsPattern("crsplit:", partSize-1)
 	tests := []struct {
 		name    string
 		in      string
@@ -152,135 +152,135 @@ func TestLogStreamMux(t *testing.T) {
 	}{
 		{"empty", "", 0, []lsEvent{lsEOF}},
 		{"lines", lsMsg(1, 0, "first\n") + lsMsg(2, 1, "err\n") + lsMsg(1, 2, "\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "first"),
-			lsLineEvent(1, StreamStderr, "err"),
-			lsLineEvent(2, StreamStdout, ""),
+			lsLineEvent(0, Stdout, "first"),
+			lsLineEvent(1, Stderr, "err"),
+			lsLineEvent(2, Stdout, ""),
 			lsEOF,
 		}},
 		{"crlf and bare cr", lsMsg(1, 0, "crlf\r\n") + lsMsg(1, 1, "a\rb\n") + lsMsg(1, 2, "cr\r\r\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "crlf"),
-			lsLineEvent(1, StreamStdout, "a\rb"),
-			lsLineEvent(2, StreamStdout, "cr\r"),
+			lsLineEvent(0, Stdout, "crlf"),
+			lsLineEvent(1, Stdout, "a\rb"),
+			lsLineEvent(2, Stdout, "cr\r"),
 			lsEOF,
 		}},
 		{"interior newline stays in its message", lsMsg(1, 0, "two\nlines\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "two\nlines"),
+			lsLineEvent(0, Stdout, "two\nlines"),
 			lsEOF,
 		}},
 		{"40 KiB line in three parts", lsMuxLine(1, 0, long40k+"\n") + lsMsg(1, 1, "after\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k),
-			lsLineEvent(1, StreamStdout, "after"),
+			lsLineEvent(0, Stdout, long40k),
+			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
-		{"parts stamped differently are joined at 16 KiB", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(1, 5, long40k[lsPartSize:2*lsPartSize]) + lsMsg(1, 9, long40k[2*lsPartSize:]+"\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k),
+		{"parts stamped differently are joined at 16 KiB", lsMsg(1, 0, long40k[:partSize]) + lsMsg(1, 5, long40k[partSize:2*partSize]) + lsMsg(1, 9, long40k[2*partSize:]+"\n"), 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
-		{"stdout parts interleaved with stderr lines", lsMsg(1, 0, split[:lsPartSize]) + lsMuxLine(2, 1, "err-1\n") + lsMsg(2, 2, "err-2-start ") + lsMsg(2, 2, "err-2-end\n") + lsMsg(1, 0, split[lsPartSize:]+"\n"), 0, []lsEvent{
-			lsLineEvent(1, StreamStderr, "err-1"),
-			lsLineEvent(2, StreamStderr, "err-2-start err-2-end"),
-			lsLineEvent(0, StreamStdout, split),
+		{"stdout parts interleaved with stderr lines", lsMsg(1, 0, split[:partSize]) + lsMuxLine(2, 1, "err-1\n") + lsMsg(2, 2, "err-2-start ") + lsMsg(2, 2, "err-2-end\n") + lsMsg(1, 0, split[partSize:]+"\n"), 0, []lsEvent{
+			lsLineEvent(1, Stderr, "err-1"),
+			lsLineEvent(2, Stderr, "err-2-start err-2-end"),
+			lsLineEvent(0, Stdout, split),
 			lsEOF,
 		}},
-		{"both streams split at once", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(2, 1, split[:lsPartSize]) + lsMsg(1, 0, long40k[lsPartSize:2*lsPartSize]) + lsMsg(2, 1, split[lsPartSize:]+"\n") + lsMsg(1, 0, long40k[2*lsPartSize:]+"\n"), 0, []lsEvent{
-			lsLineEvent(1, StreamStderr, split),
-			lsLineEvent(0, StreamStdout, long40k),
+		{"both streams split at once", lsMsg(1, 0, long40k[:partSize]) + lsMsg(2, 1, split[:partSize]) + lsMsg(1, 0, long40k[partSize:2*partSize]) + lsMsg(2, 1, split[partSize:]+"\n") + lsMsg(1, 0, long40k[2*partSize:]+"\n"), 0, []lsEvent{
+			lsLineEvent(1, Stderr, split),
+			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
-		{"exactly 16 KiB: a full part and a lone newline", lsMuxLine(1, 0, long40k[:lsPartSize]+"\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k[:lsPartSize]),
+		{"exactly 16 KiB: a full part and a lone newline", lsMuxLine(1, 0, long40k[:partSize]+"\n"), 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k[:partSize]),
 			lsEOF,
 		}},
 		{"crlf cut between the parts", lsMuxLine(1, 0, crSplit+"\r\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, crSplit),
+			lsLineEvent(0, Stdout, crSplit),
 			lsEOF,
 		}},
 		{"final line without newline", lsMsg(1, 0, "first\n") + lsMsg(1, 1, "last-no-newline") + lsMsg(2, 2, "err-no-newline"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "first"),
-			{Time: lsNS(1), Stream: StreamStdout, Line: "last-no-newline", Partial: true},
-			{Time: lsNS(2), Stream: StreamStderr, Line: "err-no-newline", Partial: true},
+			lsLineEvent(0, Stdout, "first"),
+			{Time: lsNS(1), Stream: Stdout, Line: "last-no-newline", Partial: true},
+			{Time: lsNS(2), Stream: Stderr, Line: "err-no-newline", Partial: true},
 			lsEOF,
 		}},
 		{"pending lines at the end come out oldest first", lsMsg(2, 1, "err-no-newline") + lsMsg(1, 2, "out-no-newline"), 0, []lsEvent{
-			{Time: lsNS(1), Stream: StreamStderr, Line: "err-no-newline", Partial: true},
-			{Time: lsNS(2), Stream: StreamStdout, Line: "out-no-newline", Partial: true},
+			{Time: lsNS(1), Stream: Stderr, Line: "err-no-newline", Partial: true},
+			{Time: lsNS(2), Stream: Stdout, Line: "out-no-newline", Partial: true},
 			lsEOF,
 		}},
 		{"a restart does not continue the last run's line", lsMsg(1, 0, "last-no-newline") + lsMsg(1, 100, "first\n"), 0, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: "last-no-newline", Partial: true},
-			lsLineEvent(100, StreamStdout, "first"),
+			{Time: lsNS(0), Stream: Stdout, Line: "last-no-newline", Partial: true},
+			lsLineEvent(100, Stdout, "first"),
 			lsEOF,
 		}},
-		{"a full part then a restart joins, like Docker", lsMsg(1, 0, long40k[:lsPartSize]) + lsMsg(1, 100, "first\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k[:lsPartSize]+"first"),
+		{"a full part then a restart joins, like Docker", lsMsg(1, 0, long40k[:partSize]) + lsMsg(1, 100, "first\n"), 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k[:partSize]+"first"),
 			lsEOF,
 		}},
 		{"empty frames are skipped", lsFrame(1, "") + lsMsg(1, 0, "a") + lsFrame(2, "") + lsMsg(1, 0, "b\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "ab"),
+			lsLineEvent(0, Stdout, "ab"),
 			lsEOF,
 		}},
 		{"no timestamp", lsFrame(1, "hello world\n") + lsFrame(1, "2026-13-01T00:00:00Z bad month\n"), 0, []lsEvent{
-			{Stream: StreamStdout, Line: "hello world"},
-			{Stream: StreamStdout, Line: "2026-13-01T00:00:00Z bad month"},
+			{Stream: Stdout, Line: "hello world"},
+			{Stream: Stdout, Line: "2026-13-01T00:00:00Z bad month"},
 			lsEOF,
 		}},
 		{"truncated", lsMsg(1, 0, "0123456789abcdef\n") + lsMsg(1, 1, "0123456789\n"), 10, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: "0123456789 …[truncated 6 bytes]", Truncated: true},
-			lsLineEvent(1, StreamStdout, "0123456789"),
+			{Time: lsNS(0), Stream: Stdout, Line: "0123456789 …[truncated 6 bytes]", Truncated: true},
+			lsLineEvent(1, Stdout, "0123456789"),
 			lsEOF,
 		}},
 		{"truncated after dropping the cr", lsMsg(1, 0, "0123456789\r\n") + lsMsg(1, 1, "0123456789a\r\n"), 10, []lsEvent{
-			lsLineEvent(0, StreamStdout, "0123456789"),
-			{Time: lsNS(1), Stream: StreamStdout, Line: "0123456789 …[truncated 1 bytes]", Truncated: true},
+			lsLineEvent(0, Stdout, "0123456789"),
+			{Time: lsNS(1), Stream: Stdout, Line: "0123456789 …[truncated 1 bytes]", Truncated: true},
 			lsEOF,
 		}},
 		{"truncation keeps whole characters", lsMsg(1, 0, "12345678é!\n") + lsMsg(1, 1, "123456789é\n"), 10, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: "12345678é …[truncated 1 bytes]", Truncated: true},
-			{Time: lsNS(1), Stream: StreamStdout, Line: "123456789 …[truncated 2 bytes]", Truncated: true},
+			{Time: lsNS(0), Stream: Stdout, Line: "12345678é …[truncated 1 bytes]", Truncated: true},
+			{Time: lsNS(1), Stream: Stdout, Line: "123456789 …[truncated 2 bytes]", Truncated: true},
 			lsEOF,
 		}},
 		{"truncated across parts", lsMuxLine(1, 0, long40k+"\r\n"), 100, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: long40k[:100] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-100), Truncated: true},
+			{Time: lsNS(0), Stream: Stdout, Line: long40k[:100] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-100), Truncated: true},
 			lsEOF,
 		}},
 		{"truncated partial", lsMuxLine(1, 0, long40k), 100, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: long40k[:100] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-100), Truncated: true, Partial: true},
+			{Time: lsNS(0), Stream: Stdout, Line: long40k[:100] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-100), Truncated: true, Partial: true},
 			lsEOF,
 		}},
 		{"daemon error, then more lines", lsMsg(1, 0, "before\n") + lsFrame(3, "Error grabbing logs: invalid character 'z'\n") + lsMsg(1, 1, "after\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "before"),
-			{Err: "docker: daemon log error: Error grabbing logs: invalid character 'z'"},
-			lsLineEvent(1, StreamStdout, "after"),
+			lsLineEvent(0, Stdout, "before"),
+			{Err: "dockerlog: daemon log error: Error grabbing logs: invalid character 'z'"},
+			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
 		{"daemon error larger than the buffer", lsFrame(3, strings.Repeat("x", 100<<10)) + lsMsg(1, 1, "after\n"), 0, []lsEvent{
-			{Err: "docker: daemon log error: " + strings.Repeat("x", lsDaemonMsgMax)},
-			lsLineEvent(1, StreamStdout, "after"),
+			{Err: "dockerlog: daemon log error: " + strings.Repeat("x", lsDaemonMsgMax)},
+			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
 		{"frame larger than the buffer", lsMsg(1, 0, strings.Repeat("y", 200<<10)+"\n") + lsMsg(1, 1, "after\n"), 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, strings.Repeat("y", 200<<10)),
-			lsLineEvent(1, StreamStdout, "after"),
+			lsLineEvent(0, Stdout, strings.Repeat("y", 200<<10)),
+			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
 		{"size beyond 1 MiB", lsMsg(1, 0, "ok\n") + "\x01\x00\x00\x00\x7f\xff\xff\xff" + "rest", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "ok"),
-			{Err: "docker: corrupt log frame at offset 42 (header 01 00 00 00 7f ff ff ff): size 2147483647 exceeds the 1048576-byte limit"},
+			lsLineEvent(0, Stdout, "ok"),
+			{Err: "dockerlog: corrupt log frame at offset 42 (header 01 00 00 00 7f ff ff ff): size 2147483647 exceeds the 1048576-byte limit"},
 		}},
 		{"stdin stream", "\x00\x00\x00\x00\x00\x00\x00\x01x", 0, []lsEvent{
-			{Err: "docker: corrupt log frame at offset 0 (header 00 00 00 00 00 00 00 01): unknown stream 0"},
+			{Err: "dockerlog: corrupt log frame at offset 0 (header 00 00 00 00 00 00 00 01): unknown stream 0"},
 		}},
 		{"unknown stream", "\x04\x00\x00\x00\x00\x00\x00\x01x", 0, []lsEvent{
-			{Err: "docker: corrupt log frame at offset 0 (header 04 00 00 00 00 00 00 01): unknown stream 4"},
+			{Err: "dockerlog: corrupt log frame at offset 0 (header 04 00 00 00 00 00 00 01): unknown stream 4"},
 		}},
 		{"padding", "\x01\x00\x01\x00\x00\x00\x00\x01x", 0, []lsEvent{
-			{Err: "docker: corrupt log frame at offset 0 (header 01 00 01 00 00 00 00 01): non-zero padding"},
+			{Err: "dockerlog: corrupt log frame at offset 0 (header 01 00 01 00 00 00 00 01): non-zero padding"},
 		}},
 		{"a tty stream read as multiplexed", lsTS(0) + " hello\r\n", 0, []lsEvent{
-			{Err: "docker: corrupt log frame at offset 0 (header 32 30 32 36 2d 31 31 2d): unknown stream 50"},
+			{Err: "dockerlog: corrupt log frame at offset 0 (header 32 30 32 36 2d 31 31 2d): unknown stream 50"},
 		}},
 		{"end inside a header", lsMsg(1, 0, "ok\n") + "\x01\x00\x00", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "ok"),
+			lsLineEvent(0, Stdout, "ok"),
 			lsUnexpectedEOF,
 		}},
 		{"end inside a body drops the pending line", lsMsg(1, 0, "pending") + lsMsg(1, 0, "more\n")[:20], 0, []lsEvent{
@@ -292,14 +292,14 @@ func TestLogStreamMux(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lsCompare(t, lsReadAll(NewLogStream(strings.NewReader(tt.in), false, tt.maxLine)), tt.want)
+			lsCompare(t, lsReadAll(NewStream(strings.NewReader(tt.in), false, tt.maxLine)), tt.want)
 			// Every way of cutting the input into reads gives the same lines.
 			for name, r := range map[string]io.Reader{
 				"one byte": iotest.OneByteReader(strings.NewReader(tt.in)),
 				"half":     iotest.HalfReader(strings.NewReader(tt.in)),
 				"data+eof": iotest.DataErrReader(strings.NewReader(tt.in)),
 			} {
-				got := lsReadAll(NewLogStream(r, false, tt.maxLine))
+				got := lsReadAll(NewStream(r, false, tt.maxLine))
 				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 					t.Errorf("%s reader: got %v", name, got)
 				}
@@ -310,7 +310,7 @@ func TestLogStreamMux(t *testing.T) {
 
 func TestLogStreamRaw(t *testing.T) {
 	long40k := lsPattern("long40k:", 40*1024)
-	crSplit := lsPattern("crsplit:", lsPartSize-1)
+	crSplit := lsPattern("crsplit:", partSize-1)
 	tests := []struct {
 		name    string
 		in      string
@@ -319,41 +319,41 @@ func TestLogStreamRaw(t *testing.T) {
 	}{
 		{"empty", "", 0, []lsEvent{lsEOF}},
 		{"crlf", lsTS(0) + " first\r\n" + lsTS(1) + " a\rb\r\n" + lsTS(2) + " \r\n" + lsTS(3) + " lf only\n", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "first"),
-			lsLineEvent(1, StreamStdout, "a\rb"),
-			lsLineEvent(2, StreamStdout, ""),
-			lsLineEvent(3, StreamStdout, "lf only"),
+			lsLineEvent(0, Stdout, "first"),
+			lsLineEvent(1, Stdout, "a\rb"),
+			lsLineEvent(2, Stdout, ""),
+			lsLineEvent(3, Stdout, "lf only"),
 			lsEOF,
 		}},
 		{"40 KiB line in three parts", lsRawLine(0, long40k+"\r\n") + lsTS(1) + " after\r\n", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k),
-			lsLineEvent(1, StreamStdout, "after"),
+			lsLineEvent(0, Stdout, long40k),
+			lsLineEvent(1, Stdout, "after"),
 			lsEOF,
 		}},
-		{"parts stamped differently", lsTS(0) + " " + long40k[:lsPartSize] + lsTS(7) + " " + long40k[lsPartSize:] + "\r\n", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k),
+		{"parts stamped differently", lsTS(0) + " " + long40k[:partSize] + lsTS(7) + " " + long40k[partSize:] + "\r\n", 0, []lsEvent{
+			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
 		{"crlf cut between the parts", lsRawLine(0, crSplit+"\r\n") + lsTS(1) + " next\r\n", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, crSplit),
-			lsLineEvent(1, StreamStdout, "next"),
+			lsLineEvent(0, Stdout, crSplit),
+			lsLineEvent(1, Stdout, "next"),
 			lsEOF,
 		}},
 		{"no timestamp at 16 KiB is content", lsTS(0) + " " + long40k + "\r\n", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, long40k),
+			lsLineEvent(0, Stdout, long40k),
 			lsEOF,
 		}},
 		{"final line without newline", lsTS(0) + " first\r\n" + lsTS(1) + " err-no-newlinelast-no-newline", 0, []lsEvent{
-			lsLineEvent(0, StreamStdout, "first"),
-			{Time: lsNS(1), Stream: StreamStdout, Line: "err-no-newlinelast-no-newline", Partial: true},
+			lsLineEvent(0, Stdout, "first"),
+			{Time: lsNS(1), Stream: Stdout, Line: "err-no-newlinelast-no-newline", Partial: true},
 			lsEOF,
 		}},
-		{"final line of exactly 16 KiB", lsTS(0) + " " + long40k[:lsPartSize], 0, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: long40k[:lsPartSize], Partial: true},
+		{"final line of exactly 16 KiB", lsTS(0) + " " + long40k[:partSize], 0, []lsEvent{
+			{Time: lsNS(0), Stream: Stdout, Line: long40k[:partSize], Partial: true},
 			lsEOF,
 		}},
 		{"a final cr stays", lsTS(0) + " progress\r", 0, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: "progress\r", Partial: true},
+			{Time: lsNS(0), Stream: Stdout, Line: "progress\r", Partial: true},
 			lsEOF,
 		}},
 		{"frames are bytes like any other", lsMsg(1, 0, "x\n"), 0, []lsEvent{
@@ -361,13 +361,13 @@ func TestLogStreamRaw(t *testing.T) {
 			lsEOF,
 		}},
 		{"no timestamp", "hello world\r\n\r\n", 0, []lsEvent{
-			{Stream: StreamStdout, Line: "hello world"},
-			{Stream: StreamStdout, Line: ""},
+			{Stream: Stdout, Line: "hello world"},
+			{Stream: Stdout, Line: ""},
 			lsEOF,
 		}},
 		{"truncated", lsRawLine(0, long40k+"\r\n") + lsTS(1) + " 0123456789\r\n", 10, []lsEvent{
-			{Time: lsNS(0), Stream: StreamStdout, Line: long40k[:10] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-10), Truncated: true},
-			lsLineEvent(1, StreamStdout, "0123456789"),
+			{Time: lsNS(0), Stream: Stdout, Line: long40k[:10] + fmt.Sprintf(" …[truncated %d bytes]", len(long40k)-10), Truncated: true},
+			lsLineEvent(1, Stdout, "0123456789"),
 			lsEOF,
 		}},
 	}
@@ -375,16 +375,16 @@ func TestLogStreamRaw(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for i := range tt.want {
 				if tt.want[i].Err == "" {
-					tt.want[i].Stream = StreamStdout
+					tt.want[i].Stream = Stdout
 				}
 			}
-			lsCompare(t, lsReadAll(NewLogStream(strings.NewReader(tt.in), true, tt.maxLine)), tt.want)
+			lsCompare(t, lsReadAll(NewStream(strings.NewReader(tt.in), true, tt.maxLine)), tt.want)
 			for name, r := range map[string]io.Reader{
 				"one byte": iotest.OneByteReader(strings.NewReader(tt.in)),
 				"half":     iotest.HalfReader(strings.NewReader(tt.in)),
 				"data+eof": iotest.DataErrReader(strings.NewReader(tt.in)),
 			} {
-				got := lsReadAll(NewLogStream(r, true, tt.maxLine))
+				got := lsReadAll(NewStream(r, true, tt.maxLine))
 				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 					t.Errorf("%s reader: got %v", name, got)
 				}
@@ -413,15 +413,15 @@ func TestLogStreamTimestamps(t *testing.T) {
 		{"1677-09-21T00:12:43.145224192Z", time.Unix(0, -1<<63)},
 	}
 	for _, tt := range tests {
-		var c lsStampCache
-		ns, n := c.parse([]byte(tt.stamp + " x"))
+		var c stampCache
+		ns, n := c.parsePrefix([]byte(tt.stamp + " x"))
 		if n != len(tt.stamp)+1 || ns != tt.want.UnixNano() {
 			t.Errorf("parse(%q) = %d, %d; want %d, %d", tt.stamp, ns, n, tt.want.UnixNano(), len(tt.stamp)+1)
 		}
 		// And again from the cache, after a different hour.
-		c.parse([]byte("2001-01-01T01:00:00Z "))
-		c.parse([]byte(tt.stamp + " "))
-		if ns2, _ := c.parse([]byte(tt.stamp + " ")); ns2 != ns {
+		c.parsePrefix([]byte("2001-01-01T01:00:00Z "))
+		c.parsePrefix([]byte(tt.stamp + " "))
+		if ns2, _ := c.parsePrefix([]byte(tt.stamp + " ")); ns2 != ns {
 			t.Errorf("cached parse(%q) = %d, want %d", tt.stamp, ns2, ns)
 		}
 	}
@@ -434,8 +434,8 @@ func TestLogStreamTimestamps(t *testing.T) {
 		"1677-09-21T00:12:43.145224191Z ",
 		"+026-11-26T23:35:52Z ", "2026-11-26T23:35:52.89116250Z\n",
 	} {
-		var c lsStampCache
-		if ns, n := c.parse([]byte(bad)); n != 0 || ns != 0 {
+		var c stampCache
+		if ns, n := c.parsePrefix([]byte(bad)); n != 0 || ns != 0 {
 			t.Errorf("parse(%q) = %d, %d; want 0, 0", bad, ns, n)
 		}
 	}
@@ -454,8 +454,8 @@ func TestLogStreamOwnership(t *testing.T) {
 		want = append(want, line)
 		in.WriteString(lsMuxLine(byte(1+i%2), i, line+"\n"))
 	}
-	s := NewLogStream(strings.NewReader(in.String()), false, 0)
-	var lines []LogLine
+	s := NewStream(strings.NewReader(in.String()), false, 0)
+	var lines []Line
 	for {
 		l, err := s.Next()
 		if err != nil {
@@ -463,9 +463,9 @@ func TestLogStreamOwnership(t *testing.T) {
 		}
 		lines = append(lines, l)
 	}
-	s = NewLogStream(strings.NewReader(in.String()), false, 0)
+	s = NewStream(strings.NewReader(in.String()), false, 0)
 	var arena []byte
-	var appended []LogLine
+	var appended []Line
 	for {
 		l, next, err := s.NextAppend(arena)
 		if err != nil {
@@ -474,8 +474,8 @@ func TestLogStreamOwnership(t *testing.T) {
 			}
 			break
 		}
-		if cap(l.Line) != len(l.Line) {
-			t.Fatalf("line capacity %d not clipped to its length %d", cap(l.Line), len(l.Line))
+		if cap(l.Text) != len(l.Text) {
+			t.Fatalf("line capacity %d not clipped to its length %d", cap(l.Text), len(l.Text))
 		}
 		arena = next
 		appended = append(appended, l)
@@ -484,7 +484,7 @@ func TestLogStreamOwnership(t *testing.T) {
 		t.Fatalf("got %d and %d lines, want %d", len(lines), len(appended), len(want))
 	}
 	for i := range want {
-		if string(lines[i].Line) != want[i] || string(appended[i].Line) != want[i] {
+		if string(lines[i].Text) != want[i] || string(appended[i].Text) != want[i] {
 			t.Fatalf("line %d changed after later reads", i)
 		}
 	}
@@ -500,7 +500,7 @@ type lsGenReader struct {
 }
 
 func newLsGenReader(tty bool, total int) *lsGenReader {
-	part := lsTS(0) + " " + strings.Repeat("z", lsPartSize)
+	part := lsTS(0) + " " + strings.Repeat("z", partSize)
 	if !tty {
 		part = lsFrame(1, part)
 	}
@@ -512,7 +512,7 @@ func (g *lsGenReader) Read(p []byte) (int, error) {
 		if g.left <= 0 {
 			return 0, io.EOF
 		}
-		g.left -= lsPartSize
+		g.left -= partSize
 		g.pos = 0
 	}
 	n := copy(p, g.chunk[g.pos:])
@@ -527,7 +527,7 @@ func TestLogStreamBoundedMemory(t *testing.T) {
 		t.Run(fmt.Sprintf("tty=%v", tty), func(t *testing.T) {
 			const maxLine = 64 << 10
 			total := 10 << 20
-			s := NewLogStream(newLsGenReader(tty, total), tty, maxLine)
+			s := NewStream(newLsGenReader(tty, total), tty, maxLine)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			l, err := s.Next()
@@ -535,8 +535,8 @@ func TestLogStreamBoundedMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !l.Partial || !l.Truncated || !bytes.HasSuffix(l.Line, []byte(fmt.Sprintf(" …[truncated %d bytes]", total-maxLine))) {
-				t.Fatalf("got partial=%v truncated=%v, line ending %q", l.Partial, l.Truncated, l.Line[max(0, len(l.Line)-40):])
+			if !l.Partial || !l.Truncated || !bytes.HasSuffix(l.Text, []byte(fmt.Sprintf(" …[truncated %d bytes]", total-maxLine))) {
+				t.Fatalf("got partial=%v truncated=%v, line ending %q", l.Partial, l.Truncated, l.Text[max(0, len(l.Text)-40):])
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*maxLine {
 				t.Errorf("reading a %d-byte line allocated %d bytes", total, alloc)
@@ -560,12 +560,12 @@ func (lsBadReader) Read(p []byte) (int, error) { return len(p) + 1, nil }
 
 func TestLogStreamReaderFaults(t *testing.T) {
 	in := lsMsg(1, 0, "one\n") + lsMuxLine(1, 1, lsPattern("long:", 40000)+"\n") + lsMsg(2, 2, "two\n")
-	want := lsReadAll(NewLogStream(strings.NewReader(in), false, 0))
+	want := lsReadAll(NewStream(strings.NewReader(in), false, 0))
 
 	t.Run("timeout", func(t *testing.T) {
 		// TimeoutReader fails its second read once; Next passes the error
 		// on and picks up where it was on the next call.
-		s := NewLogStream(iotest.TimeoutReader(iotest.HalfReader(strings.NewReader(in))), false, 0)
+		s := NewStream(iotest.TimeoutReader(iotest.HalfReader(strings.NewReader(in))), false, 0)
 		var got []lsEvent
 		timeouts := 0
 		for range 100 {
@@ -578,7 +578,7 @@ func TestLogStreamReaderFaults(t *testing.T) {
 				got = append(got, lsEvent{Err: err.Error()})
 				break
 			}
-			got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line)})
+			got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text)})
 		}
 		if timeouts != 1 {
 			t.Errorf("saw %d timeouts, want 1", timeouts)
@@ -588,16 +588,16 @@ func TestLogStreamReaderFaults(t *testing.T) {
 	t.Run("error with data", func(t *testing.T) {
 		boom := errors.New("boom")
 		r := io.MultiReader(iotest.DataErrReader(strings.NewReader(in[:20])), iotest.ErrReader(boom))
-		s := NewLogStream(r, false, 0)
+		s := NewStream(r, false, 0)
 		if _, err := s.Next(); err != boom {
 			t.Fatalf("got %v, want boom", err)
 		}
 	})
 	t.Run("tty timeout", func(t *testing.T) {
 		raw := lsTS(0) + " one\r\n" + lsRawLine(1, lsPattern("long:", 40000)+"\r\n") + lsTS(2) + " two\r\n"
-		want := lsReadAll(NewLogStream(strings.NewReader(raw), true, 0))
+		want := lsReadAll(NewStream(strings.NewReader(raw), true, 0))
 		for _, chunk := range []int{1, 7, 100, 5000} {
-			s := NewLogStream(iotest.TimeoutReader(lsChunkReader(raw, chunk)), true, 0)
+			s := NewStream(iotest.TimeoutReader(lsChunkReader(raw, chunk)), true, 0)
 			var got []lsEvent
 			for range 100000 {
 				l, err := s.Next()
@@ -608,28 +608,28 @@ func TestLogStreamReaderFaults(t *testing.T) {
 					got = append(got, lsEvent{Err: err.Error()})
 					break
 				}
-				got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Line)})
+				got = append(got, lsEvent{Time: l.Time, Stream: l.Stream, Line: string(l.Text)})
 			}
 			lsCompare(t, got, want)
 		}
 	})
 	t.Run("no progress", func(t *testing.T) {
 		for _, tty := range []bool{false, true} {
-			if _, err := NewLogStream(lsZeroReader{}, tty, 0).Next(); err != io.ErrNoProgress {
+			if _, err := NewStream(lsZeroReader{}, tty, 0).Next(); err != io.ErrNoProgress {
 				t.Errorf("tty=%v: got %v, want io.ErrNoProgress", tty, err)
 			}
 		}
 	})
 	t.Run("bad count", func(t *testing.T) {
-		if _, err := NewLogStream(lsBadReader{}, false, 0).Next(); err == nil || !strings.HasPrefix(err.Error(), "docker: ") {
+		if _, err := NewStream(lsBadReader{}, false, 0).Next(); err == nil || !strings.HasPrefix(err.Error(), "dockerlog: ") {
 			t.Errorf("got %v, want a docker: error", err)
 		}
 	})
 	t.Run("errors are sticky", func(t *testing.T) {
-		s := NewLogStream(strings.NewReader("\x09\x00\x00\x00\x00\x00\x00\x00"), false, 0)
+		s := NewStream(strings.NewReader("\x09\x00\x00\x00\x00\x00\x00\x00"), false, 0)
 		_, err1 := s.Next()
 		_, err2 := s.Next()
-		var fe *LogFrameError
+		var fe *FrameError
 		if !errors.Is(err1, ErrCorruptFrame) || !errors.As(err1, &fe) || err2 != err1 || fe.Size != 0 || fe.Header[0] != 9 {
 			t.Errorf("got %v then %v", err1, err2)
 		}
@@ -657,7 +657,7 @@ func (c *lsChunked) Read(p []byte) (int, error) {
 
 func TestLogStreamBuffered(t *testing.T) {
 	in := lsMsg(1, 0, "a\n") + lsMsg(1, 1, "b\n")
-	s := NewLogStream(strings.NewReader(in), false, 0)
+	s := NewStream(strings.NewReader(in), false, 0)
 	if s.Buffered() != 0 {
 		t.Fatalf("Buffered before reading = %d", s.Buffered())
 	}
@@ -678,10 +678,10 @@ func TestLogStreamAllocs(t *testing.T) {
 	}
 	data := in.String()
 	r := strings.NewReader(data)
-	s := NewLogStream(r, false, 0)
+	s := NewStream(r, false, 0)
 	perLine := testing.AllocsPerRun(10, func() {
 		r.Reset(data)
-		*s = *NewLogStream(r, false, 0)
+		*s = *NewStream(r, false, 0)
 		for {
 			if _, err := s.Next(); err != nil {
 				break
@@ -694,7 +694,7 @@ func TestLogStreamAllocs(t *testing.T) {
 	arena := make([]byte, 0, len(data))
 	perLine = testing.AllocsPerRun(10, func() {
 		r.Reset(data)
-		*s = *NewLogStream(r, false, 0)
+		*s = *NewStream(r, false, 0)
 		dst := arena[:0]
 		for {
 			var err error

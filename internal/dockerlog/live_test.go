@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"archive/tar"
@@ -55,13 +55,13 @@ func readLogFile(t *testing.T, path string) (streams [2][]liveLine, all []Line) 
 		t.Fatal(err)
 	}
 	defer f.Close()
-	all, corrupt := readAll(t, NewReader(f, 0, 0))
+	all, corrupt := readAll(t, NewFileReader(f, 0, 0))
 	if len(corrupt) > 0 {
 		t.Fatalf("%s: %v", path, corrupt)
 	}
 	for _, l := range all {
 		k := 0
-		if l.Stderr {
+		if l.Stream == Stderr {
 			k = 1
 		}
 		streams[k] = append(streams[k], liveLine{l.Time, string(l.Text), l.Partial})
@@ -188,7 +188,7 @@ func genImage(t *testing.T) string {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	image := fmt.Sprintf("wharf-jsonfile-gen:%d-%d", os.Getpid(), time.Now().UnixNano())
+	image := fmt.Sprintf("wharf-dockerlog-gen:%d-%d", os.Getpid(), time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	imp := exec.CommandContext(ctx, "docker", "import", "--change", `ENTRYPOINT ["/gen"]`, "--change", "LABEL wharf.test=1", "-", image)

@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 )
 
 // lsReference parses a whole body the simple way: every line is built in
-// full and cut afterwards. LogStream must return the same events.
+// full and cut afterwards. Stream must return the same events.
 func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 	if maxLine <= 0 {
-		maxLine = lsDefaultMax
+		maxLine = defaultMaxLine
 	}
 	var ev []lsEvent
 	emit := func(t int64, k StreamKind, line []byte, terminated bool) {
@@ -41,8 +41,8 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 		ev = append(ev, e)
 	}
 	stamp := func(p []byte) (int64, int) {
-		var c lsStampCache
-		return c.parse(p[:min(len(p), lsStampWindow)])
+		var c stampCache
+		return c.parsePrefix(p[:min(len(p), lsStampWindow)])
 	}
 
 	if tty {
@@ -51,25 +51,25 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 			t, n := stamp(in[pos:])
 			pos += n
 			var line []byte
-			left := lsPartSize
+			left := partSize
 			for {
 				chunk := in[pos:min(len(in), pos+left)]
 				if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
 					line = append(line, chunk[:i]...)
 					pos += i + 1
-					emit(t, StreamStdout, line, true)
+					emit(t, Stdout, line, true)
 					break
 				}
 				line = append(line, chunk...)
 				pos += len(chunk)
 				left -= len(chunk)
 				if pos == len(in) {
-					emit(t, StreamStdout, line, false)
+					emit(t, Stdout, line, false)
 					break
 				}
 				_, n := stamp(in[pos:])
 				pos += n
-				left = lsPartSize
+				left = partSize
 			}
 		}
 		return append(ev, lsEOF)
@@ -104,7 +104,7 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 		h := in[pos : pos+8]
 		size := int(binary.BigEndian.Uint32(h[4:]))
 		if reason := lsCheckHeader(h); reason != "" {
-			e := &LogFrameError{Offset: int64(pos), Size: uint32(size), Reason: reason}
+			e := &FrameError{Offset: int64(pos), Size: uint32(size), Reason: reason}
 			copy(e.Header[:], h)
 			return append(ev, lsEvent{Err: e.Error()})
 		}
@@ -117,14 +117,14 @@ func lsReference(in []byte, tty bool, maxLine int) []lsEvent {
 			}
 			msg := body[:min(len(body), lsDaemonMsgMax)]
 			msg = bytes.TrimSuffix(msg, []byte("\n"))
-			ev = append(ev, lsEvent{Err: (&LogDaemonError{Msg: string(msg)}).Error()})
+			ev = append(ev, lsEvent{Err: (&DaemonError{Msg: string(msg)}).Error()})
 		default:
 			if len(body) < min(size, lsStampWindow) {
 				return append(ev, lsUnexpectedEOF)
 			}
 			t, n := stamp(body)
 			k := h[0] - 1
-			if p := pend[k]; p != nil && t != p.time && p.last != lsPartSize {
+			if p := pend[k]; p != nil && t != p.time && p.last != partSize {
 				emit(p.time, StreamKind(k+1), p.data, false)
 				pend[k] = nil
 			}
@@ -160,22 +160,22 @@ func lsFuzzReader(in []byte, how byte) io.Reader {
 	case 4:
 		return lsChunkReader(string(in), 1+int(how/6)*37)
 	case 5:
-		return lsChunkReader(string(in), lsPartSize+int(how))
+		return lsChunkReader(string(in), partSize+int(how))
 	}
 	return r
 }
 
-var lsFuzzMaxLines = []int{0, 1, 2, 5, 31, 100, lsPartSize - 1, lsPartSize, lsPartSize + 1, 40000}
+var lsFuzzMaxLines = []int{0, 1, 2, 5, 31, 100, partSize - 1, partSize, partSize + 1, 40000}
 
 // lsRead reads s to its end like lsReadAll, and checks that its memory stays
 // within the bounds its documentation promises.
-func lsRead(t *testing.T, s *LogStream) []lsEvent {
+func lsRead(t *testing.T, s *Stream) []lsEvent {
 	ev := lsReadAll(s)
 	if len(s.buf) != lsBufSize || cap(s.buf) != lsBufSize {
 		t.Fatalf("read buffer grew to %d", cap(s.buf))
 	}
 	for i := range s.lines {
-		if c := cap(s.lines[i].kept); c > 2*s.maxLine+64 {
+		if c := s.lines[i].text.Cap(); c > 2*s.maxLine+64 {
 			t.Fatalf("pending line holds %d bytes for a %d-byte maximum", c, s.maxLine)
 		}
 	}
@@ -193,7 +193,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 			"",
 			lsTS(0) + " hello\r\n",
 			lsRawLine(0, long+"\r\n") + lsTS(1) + " tail",
-			lsTS(0) + " " + long[:lsPartSize] + lsTS(1) + " \n",
+			lsTS(0) + " " + long[:partSize] + lsTS(1) + " \n",
 			"no stamp\n2026-11-26T23:35:52Z x\r\n2026-11-26T23:35:52.5+01:00 y",
 		}
 	} else {
@@ -201,7 +201,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 			"",
 			lsMsg(1, 0, "hello\n") + lsMsg(2, 1, "err\r\n"),
 			lsMuxLine(1, 0, long+"\n") + lsMsg(2, 1, "x"),
-			lsMsg(1, 0, long[:lsPartSize]) + lsMsg(2, 1, "e\n") + lsMsg(1, 0, "\n"),
+			lsMsg(1, 0, long[:partSize]) + lsMsg(2, 1, "e\n") + lsMsg(1, 0, "\n"),
 			lsMsg(1, 0, "last") + lsMsg(1, 9, "first\n") + lsFrame(3, "Error grabbing logs: x\n"),
 			"\x01\x00\x00\x00\x00\x10\x00\x01",
 			lsMsg(1, 0, "ok\n")[:20],
@@ -212,7 +212,7 @@ func lsFuzzSeeds(f *testing.F, tty bool) {
 	}
 }
 
-// FuzzLogStreamMux feeds arbitrary bytes to a multiplexed LogStream, in
+// FuzzLogStreamMux feeds arbitrary bytes to a multiplexed Stream, in
 // arbitrary reads: it must not panic, stay within its memory bounds, and
 // agree with lsReference.
 func FuzzLogStreamMux(f *testing.F) {
@@ -220,7 +220,7 @@ func FuzzLogStreamMux(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		want := lsReference(in, false, maxLine)
-		got := lsRead(t, NewLogStream(lsFuzzReader(in, how), false, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader(in, how), false, maxLine))
 		lsCompare(t, got, want)
 	})
 }
@@ -231,7 +231,7 @@ func FuzzLogStreamRaw(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		want := lsReference(in, true, maxLine)
-		got := lsRead(t, NewLogStream(lsFuzzReader(in, how), true, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader(in, how), true, maxLine))
 		lsCompare(t, got, want)
 	})
 }
@@ -242,7 +242,7 @@ func FuzzLogStreamRaw(f *testing.F) {
 // it, nor a newline.
 func lsGenLines(prog []byte) (lines []string, ended []bool) {
 	alphabet := []string{"a", "b", "c", " ", "\r", "\t", "é", "€", "x"}
-	sizes := []int{0, 1, 2, 100, 265, lsPartSize - 2, lsPartSize - 1, lsPartSize, lsPartSize + 1, 2*lsPartSize - 1, 2 * lsPartSize, 40 * 1024}
+	sizes := []int{0, 1, 2, 100, 265, partSize - 2, partSize - 1, partSize, partSize + 1, 2*partSize - 1, 2 * partSize, 40 * 1024}
 	for len(prog) >= 2 && len(lines) < 40 {
 		op, arg := prog[0], prog[1]
 		prog = prog[2:]
@@ -267,7 +267,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, prog, order []byte, maxSel, how uint8) {
 		maxLine := lsFuzzMaxLines[int(maxSel)%len(lsFuzzMaxLines)]
 		if maxLine == 0 {
-			maxLine = lsDefaultMax
+			maxLine = defaultMaxLine
 		}
 		lines, ended := lsGenLines(prog)
 		expect := func(i int, k StreamKind) lsEvent {
@@ -294,10 +294,10 @@ func FuzzLogStreamFrames(f *testing.F) {
 			} else {
 				raw.WriteString(lsRawLine(i, line))
 			}
-			wantRaw = append(wantRaw, expect(i, StreamStdout))
+			wantRaw = append(wantRaw, expect(i, Stdout))
 		}
 		wantRaw = append(wantRaw, lsEOF)
-		got := lsRead(t, NewLogStream(lsFuzzReader([]byte(raw.String()), how), true, maxLine))
+		got := lsRead(t, NewStream(lsFuzzReader([]byte(raw.String()), how), true, maxLine))
 		lsCompare(t, got, wantRaw)
 
 		// Multiplexed: line i goes to stream 1+i%2 (or as order says), and
@@ -312,7 +312,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 			if i < len(order) {
 				k = int(order[i] % 2)
 			}
-			if !ended[i] && (line == "" || len(line)%lsPartSize == 0) {
+			if !ended[i] && (line == "" || len(line)%partSize == 0) {
 				continue
 			}
 			if ended[i] {
@@ -333,7 +333,7 @@ func FuzzLogStreamFrames(f *testing.F) {
 			msgs[k] = msgs[k][1:]
 		}
 		var byStream [2][]lsEvent
-		events := lsRead(t, NewLogStream(lsFuzzReader([]byte(mux.String()), how), false, maxLine))
+		events := lsRead(t, NewStream(lsFuzzReader([]byte(mux.String()), how), false, maxLine))
 		for _, e := range events[:len(events)-1] {
 			if e.Err != "" {
 				t.Fatalf("error %s before the end", e.Err)
@@ -361,8 +361,8 @@ func FuzzLogStreamTimestamp(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var c lsStampCache
-		ns, n := c.parse([]byte(s + " "))
+		var c stampCache
+		ns, n := c.parsePrefix([]byte(s + " "))
 		if n != 0 {
 			stamp := s[:n-1]
 			ref, err := time.Parse(time.RFC3339Nano, stamp)
@@ -376,8 +376,8 @@ func FuzzLogStreamTimestamp(f *testing.F) {
 			t.Fatalf("parse(%q) = %d, %d; time.Parse: %v", s, ns, n, ref)
 		}
 		// The cache must not change a result.
-		c.parse([]byte("2026-11-26T23:35:52Z "))
-		if ns2, n2 := c.parse([]byte(s + " ")); ns2 != ns || n2 != n {
+		c.parsePrefix([]byte("2026-11-26T23:35:52Z "))
+		if ns2, n2 := c.parsePrefix([]byte(s + " ")); ns2 != ns || n2 != n {
 			t.Fatalf("parse(%q) after the cache was primed = %d, %d; want %d, %d", s, ns2, n2, ns, n)
 		}
 	})

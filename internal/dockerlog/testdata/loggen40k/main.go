@@ -5,7 +5,7 @@
 //
 // It is built statically and imported as a one-file image by the live-daemon
 // test of the log stream parser. Keep [Line] and the scenarios in step with
-// lsLoggenExpected and lsLoggenLine in logstream_live_test.go.
+// lsLoggenExpected and lsLoggenLine in stream_live_test.go.
 //
 // Usage: loggen40k [scenario]; scenarios are e2e (the default), long, exact,
 // nonl, interleave, burst and cr.

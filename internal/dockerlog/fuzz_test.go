@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzReader reads arbitrary file contents, whole and as a file growing by
-// step bytes, and checks that the Reader never panics, stays within its
+// step bytes, and checks that the FileReader never panics, stays within its
 // memory bounds, returns the same lines both ways, gives positions that
 // only move forward and lie within the data, and resumes exactly after any
 // line from its position.
@@ -61,7 +61,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("reading as the data grows by %d bytes gives other lines", step)
 			}
 		}
-		var prev Position
+		var prev FilePosition
 		for i, l := range whole {
 			p := l.Pos
 			if p.Resume < 0 || p.Resume > p.Seen || p.End > p.Seen || p.Seen > int64(len(data)) ||
@@ -89,20 +89,20 @@ func FuzzReader(f *testing.F) {
 }
 
 // fuzzRead reads data as a file growing by step bytes, then flushes, and
-// checks the Reader's memory bounds as it goes. With a position, it resumes
+// checks the FileReader's memory bounds as it goes. With a position, it resumes
 // after it; data then starts at its Resume.
-func fuzzRead(t *testing.T, data []byte, step, maxLine int, resume ...Position) []Line {
+func fuzzRead(t *testing.T, data []byte, step, maxLine int, resume ...FilePosition) []Line {
 	g := &growReader{data: data}
-	r := NewReader(g, 0, maxLine)
+	r := NewFileReader(g, 0, maxLine)
 	if len(resume) > 0 {
-		r = NewReaderAt(g, resume[0], maxLine)
+		r = NewFileReaderAt(g, resume[0], maxLine)
 	}
 	var lines []Line
 	next := r.Next
 	for flushing := false; ; {
 		l, err := next()
-		if len(r.buf) > MaxRecord || len(r.lines[0].kept) > maxLine || len(r.lines[1].kept) > maxLine {
-			t.Fatalf("memory bound exceeded: buffer %d, kept %d and %d", len(r.buf), len(r.lines[0].kept), len(r.lines[1].kept))
+		if len(r.buf) > MaxRecord || r.lines[0].text.Kept() > maxLine || r.lines[1].text.Kept() > maxLine {
+			t.Fatalf("memory bound exceeded: buffer %d, kept %d and %d", len(r.buf), r.lines[0].text.Kept(), r.lines[1].text.Kept())
 		}
 		switch {
 		case err == nil:

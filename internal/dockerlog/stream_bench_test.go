@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import (
 	"strings"
@@ -50,7 +50,7 @@ func BenchmarkLogStream(b *testing.B) {
 	} {
 		block, perLine := lsBenchBlock(bc.tty, bc.size)
 		b.Run(bc.name+"/Next", func(b *testing.B) {
-			s := NewLogStream(&lsCycleReader{block: block}, bc.tty, 0)
+			s := NewStream(&lsCycleReader{block: block}, bc.tty, 0)
 			b.SetBytes(int64(perLine))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -60,7 +60,7 @@ func BenchmarkLogStream(b *testing.B) {
 			}
 		})
 		b.Run(bc.name+"/NextAppend", func(b *testing.B) {
-			s := NewLogStream(&lsCycleReader{block: block}, bc.tty, 0)
+			s := NewStream(&lsCycleReader{block: block}, bc.tty, 0)
 			arena := make([]byte, 0, 1<<20)
 			b.SetBytes(int64(perLine))
 			b.ReportAllocs()

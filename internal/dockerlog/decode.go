@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ type Record struct {
 	// Time is the record's "time" in Unix nanoseconds: when Docker read the
 	// start of the line it belongs to.
 	Time int64
-	// Stderr reports that "stream" is "stderr" rather than "stdout".
-	Stderr bool
+	// Stream is Stdout or Stderr, as "stream" says.
+	Stream StreamKind
 	// Log is the unescaped "log" text, with its trailing "\n" unless the
 	// record is a part of a longer line. It aliases the dst given to
 	// Decode.
@@ -86,11 +86,11 @@ func decodeFast(line, dst []byte, stamps *stampCache) (Record, []byte, bool) {
 	}
 	// rest starts at the closing quote of "log".
 	rest := line[len(fastPrefix)+n:]
-	var stderr bool
+	stream := Stdout
 	switch {
 	case len(rest) >= len(fastStdout) && string(rest[:len(fastStdout)]) == fastStdout:
 	case len(rest) >= len(fastStderr) && string(rest[:len(fastStderr)]) == fastStderr:
-		stderr = true
+		stream = Stderr
 	default:
 		return Record{}, dst, false
 	}
@@ -109,11 +109,11 @@ func decodeFast(line, dst []byte, stamps *stampCache) (Record, []byte, bool) {
 	if len(rest) < len(fastTimeKey)+len(`"}`) || string(rest[:len(fastTimeKey)]) != fastTimeKey {
 		return Record{}, dst, false
 	}
-	t, ok := stamps.parse(rest[len(fastTimeKey) : len(rest)-len(`"}`)])
+	t, ok := stamps.parseExact(rest[len(fastTimeKey) : len(rest)-len(`"}`)])
 	if !ok {
 		return Record{}, dst, false
 	}
-	return Record{Time: t, Stderr: stderr, Log: dst[start:len(dst):len(dst)]}, dst, true
+	return Record{Time: t, Stream: stream, Log: dst[start:len(dst):len(dst)]}, dst, true
 }
 
 // SWAR constants: a byte value repeated in every byte of a word.
@@ -220,6 +220,10 @@ func skipPlain(s []byte, i int) int {
 // when only its first bytes belong there: later writes overwrite the rest.
 // For that, buf always has room for the rest of s plus a word: no escape
 // makes the text longer, and invalid UTF-8, which does, grows buf first.
+//
+// It is one function of about a hundred lines on purpose: the word loop
+// and the escapes share i, w and buf, which stay in registers only while
+// they stay in one function, and every record's text passes through here.
 func unquote(dst, s []byte) (_ []byte, end int, ok bool) {
 	buf := slices.Grow(dst, len(s)+8)
 	// Most text has long runs without escapes: find the first stretch that
@@ -469,33 +473,33 @@ func decodeSlow(line, dst []byte) (Record, []byte, error) {
 		var badType *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syntax):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad JSON: %v", err)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad JSON: %v", err)
 		case errors.As(err, &badTime):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad time: %v", badTime)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad time: %v", badTime)
 		case errors.As(err, &badType) && badType.Field != "":
-			return Record{}, dst, fmt.Errorf("jsonfile: bad %s: a JSON %s, not a string", badType.Field, badType.Value)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad %s: a JSON %s, not a string", badType.Field, badType.Value)
 		case errors.As(err, &badType):
-			return Record{}, dst, fmt.Errorf("jsonfile: bad record: a JSON %s, not an object", badType.Value)
+			return Record{}, dst, fmt.Errorf("dockerlog: bad record: a JSON %s, not an object", badType.Value)
 		}
-		return Record{}, dst, fmt.Errorf("jsonfile: bad record: %v", err)
+		return Record{}, dst, fmt.Errorf("dockerlog: bad record: %v", err)
 	}
 	if !v.Time.set {
-		return Record{}, dst, errors.New("jsonfile: missing time")
+		return Record{}, dst, errors.New("dockerlog: missing time")
 	}
 	if t := v.Time.t; t.Before(minTime) || t.After(maxTime) {
-		return Record{}, dst, fmt.Errorf("jsonfile: time %s out of range", t.UTC().Format(time.RFC3339Nano))
+		return Record{}, dst, fmt.Errorf("dockerlog: time %s out of range", t.UTC().Format(time.RFC3339Nano))
 	}
-	var stderr bool
+	stream := Stdout
 	switch v.Stream {
 	case "stdout":
 	case "stderr":
-		stderr = true
+		stream = Stderr
 	case "":
-		return Record{}, dst, errors.New("jsonfile: missing stream")
+		return Record{}, dst, errors.New("dockerlog: missing stream")
 	default:
-		return Record{}, dst, fmt.Errorf("jsonfile: bad stream %q", v.Stream)
+		return Record{}, dst, fmt.Errorf("dockerlog: bad stream %q", v.Stream)
 	}
 	start := len(dst)
 	dst = append(dst, v.Log...)
-	return Record{Time: v.Time.t.UnixNano(), Stderr: stderr, Log: dst[start:len(dst):len(dst)]}, dst, nil
+	return Record{Time: v.Time.t.UnixNano(), Stream: stream, Log: dst[start:len(dst):len(dst)]}, dst, nil
 }

@@ -1,4 +1,4 @@
-package docker
+package dockerlog
 
 import (
 	"archive/tar"
@@ -28,7 +28,7 @@ func lsLoggenLine(tag string, n int) string {
 }
 
 // lsLoggenExpected returns the lines the e2e scenario of loggen40k writes,
-// per stream, as they must come out of a LogStream. The last stdout line has
+// per stream, as they must come out of a Stream. The last stdout line has
 // no newline.
 func lsLoggenExpected(tty bool) (stdout, stderr []string) {
 	long := lsLoggenLine("long40k", 40*1024)
@@ -189,7 +189,7 @@ type lsLiveLine struct {
 	partial bool
 }
 
-// lsReadLogs reads a container's logs through a LogStream, per stream.
+// lsReadLogs reads a container's logs through a Stream, per stream.
 func lsReadLogs(t *testing.T, d *lsDockerAPI, id string, tty, follow bool) [2][]lsLiveLine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -203,7 +203,7 @@ func lsReadLogs(t *testing.T, d *lsDockerAPI, id string, tty, follow bool) [2][]
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	s := NewLogStream(resp.Body, tty, 0)
+	s := NewStream(resp.Body, tty, 0)
 	var got [2][]lsLiveLine
 	for {
 		l, err := s.Next()
@@ -216,7 +216,7 @@ func lsReadLogs(t *testing.T, d *lsDockerAPI, id string, tty, follow bool) [2][]
 		if l.Truncated {
 			t.Errorf("follow=%v: %v line %d truncated", follow, l.Stream, len(got[l.Stream-1]))
 		}
-		got[l.Stream-1] = append(got[l.Stream-1], lsLiveLine{l.Time, string(l.Line), l.Partial})
+		got[l.Stream-1] = append(got[l.Stream-1], lsLiveLine{l.Time, string(l.Text), l.Partial})
 	}
 }
 
@@ -275,7 +275,7 @@ func TestLogStreamLiveDocker(t *testing.T) {
 					if l.line != want[i] {
 						t.Errorf("%v line %d: got %d bytes %.40q..., want %d bytes %.40q...", kind, i, len(l.line), l.line, len(want[i]), want[i])
 					}
-					if l.partial != (i == len(want)-1 && kind == StreamStdout) {
+					if l.partial != (i == len(want)-1 && kind == Stdout) {
 						t.Errorf("%v line %d: Partial = %v", kind, i, l.partial)
 					}
 					if l.time < last || l.time < began.Add(-time.Minute).UnixNano() || l.time > ended.Add(time.Minute).UnixNano() {

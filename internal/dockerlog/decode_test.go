@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"bytes"
@@ -30,7 +30,11 @@ func oracle(line []byte) (rec Record, ok bool) {
 	if v.Stream != "stdout" && v.Stream != "stderr" {
 		return Record{}, false
 	}
-	return Record{Time: v.Time.UnixNano(), Stderr: v.Stream == "stderr", Log: []byte(v.Log)}, true
+	stream := Stdout
+	if v.Stream == "stderr" {
+		stream = Stderr
+	}
+	return Record{Time: v.Time.UnixNano(), Stream: stream, Log: []byte(v.Log)}, true
 }
 
 // checkOracle fails t when Decode and the oracle disagree on line.
@@ -49,13 +53,13 @@ func checkOracle(t testing.TB, line []byte) {
 		if len(dst) != len(prefix) {
 			t.Fatalf("Decode(%q) failed but extended dst to %q", line, dst)
 		}
-		if !strings.HasPrefix(err.Error(), "jsonfile: ") {
+		if !strings.HasPrefix(err.Error(), "dockerlog: ") {
 			t.Fatalf("Decode(%q): error %q lacks the package prefix", line, err)
 		}
 		return
 	}
-	if got.Time != want.Time || got.Stderr != want.Stderr || !bytes.Equal(got.Log, want.Log) {
-		t.Fatalf("Decode(%q) = {%d %v %q}, encoding/json gives {%d %v %q}", line, got.Time, got.Stderr, got.Log, want.Time, want.Stderr, want.Log)
+	if got.Time != want.Time || got.Stream != want.Stream || !bytes.Equal(got.Log, want.Log) {
+		t.Fatalf("Decode(%q) = {%d %v %q}, encoding/json gives {%d %v %q}", line, got.Time, got.Stream, got.Log, want.Time, want.Stream, want.Log)
 	}
 	if !bytes.Equal(dst[len(prefix):], got.Log) || cap(got.Log) != len(got.Log) {
 		t.Fatalf("Decode(%q): Log is not the clipped appended part of dst", line)
@@ -191,8 +195,8 @@ func TestDecode(t *testing.T) {
 			if want == "" {
 				want = t0
 			}
-			if got.Time != ts(want) || got.Stderr != tt.stderr || string(got.Log) != tt.log {
-				t.Errorf("got {%s %v %q}, want {%s %v %q}", time.Unix(0, got.Time).UTC().Format(time.RFC3339Nano), got.Stderr, got.Log, want, tt.stderr, tt.log)
+			if got.Time != ts(want) || (got.Stream == Stderr) != tt.stderr || string(got.Log) != tt.log {
+				t.Errorf("got {%s %v %q}, want {%s %v %q}", time.Unix(0, got.Time).UTC().Format(time.RFC3339Nano), got.Stream == Stderr, got.Log, want, tt.stderr, tt.log)
 			}
 			if _, _, fast := decodeFast(line, nil, new(stampCache)); fast != tt.fast {
 				t.Errorf("fast path taken: %v, want %v", fast, tt.fast)
@@ -233,7 +237,7 @@ func TestDecodeDockerEscaping(t *testing.T) {
 			t.Fatalf("%q: %v", line, err)
 		}
 		want := dockerSanitize(text)
-		if !bytes.Equal(got.Log, want) || !got.Stderr || got.Time != ts(t0) {
+		if !bytes.Equal(got.Log, want) || got.Stream != Stderr || got.Time != ts(t0) {
 			t.Errorf("%q: got %q, want %q", line, got.Log, want)
 		}
 		if _, _, fast := decodeFast(line, nil, new(stampCache)); !fast {
@@ -364,8 +368,8 @@ func TestParseTime(t *testing.T) {
 		}
 		s := []byte(tm.Format(layout))
 		var fresh stampCache
-		got, ok := fresh.parse(s)
-		got2, ok2 := cache.parse(s)
+		got, ok := fresh.parseExact(s)
+		got2, ok2 := cache.parseExact(s)
 		if !ok || !ok2 || got != ns || got2 != ns {
 			t.Fatalf("%s: got %d %v (cached %d %v), want %d", s, got, ok, got2, ok2, ns)
 		}

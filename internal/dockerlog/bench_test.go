@@ -1,4 +1,4 @@
-package jsonfile
+package dockerlog
 
 import (
 	"encoding/json"
@@ -115,7 +115,7 @@ func BenchmarkReader(b *testing.B) {
 		perLine := int64(len(file) / 4096)
 		for _, mode := range []string{"Next", "NextAppend"} {
 			b.Run(fmt.Sprintf("%s/%s", kind, mode), func(b *testing.B) {
-				r := NewReader(&cycleReader{data: file}, 0, 0)
+				r := NewFileReader(&cycleReader{data: file}, 0, 0)
 				b.SetBytes(perLine)
 				b.ReportAllocs()
 				var dst []byte
@@ -162,7 +162,7 @@ func BenchmarkReaderFile(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r := NewReader(f, 0, 0)
+				r := NewFileReader(f, 0, 0)
 				var dst []byte
 				for {
 					_, dst, err = r.NextAppend(dst[:0])
@@ -194,7 +194,7 @@ func BenchmarkReaderSplitLines(b *testing.B) {
 			file = append(file, '\n')
 		}
 	}
-	r := NewReader(&cycleReader{data: file}, 0, 0)
+	r := NewFileReader(&cycleReader{data: file}, 0, 0)
 	b.SetBytes(int64(len(file) / 16))
 	b.ReportAllocs()
 	var dst []byte
