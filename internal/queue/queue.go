@@ -296,46 +296,16 @@ func (q *Queue) load() error {
 	if err != nil {
 		return err
 	}
-	var last *segment
-	if len(segs) > 0 {
-		last = &segs[len(segs)-1]
-	}
 	newFirst := floor
-	if last != nil && last.magic == 0 {
-		if last.size > segHeaderLen {
-			// A header that cannot be read and no record to learn the
-			// magic from: keep the bytes for a human, start afresh after.
-			if err := q.moveAside(q.path(last.first), "corrupt"); err != nil {
-				return err
-			}
-			newFirst = max(newFirst, last.end())
-		} else {
-			// A segment whose header was being written: rewrite it, or drop
-			// it when new data must start further on.
-			q.stats.TornBytes += last.size
-			if newFirst > last.first {
-				if err := os.Remove(q.path(last.first)); err != nil {
-					return fmt.Errorf("queue: %w", err)
-				}
-			}
-			newFirst = max(newFirst, last.first)
-		}
-		segs, last = segs[:len(segs)-1], nil
-	}
-	if last != nil {
-		f, err := os.OpenFile(q.path(last.first), os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("queue: %w", err)
-		}
-		q.w = f
-		if err := q.cutTornTail(last); err != nil {
+	if n := len(segs); n > 0 && segs[n-1].magic == 0 {
+		if newFirst, err = q.dropHeaderless(segs[n-1], newFirst); err != nil {
 			return err
 		}
-		if last.end() < newFirst {
-			q.w = nil
-			f.Close()
+		segs = segs[:n-1]
+	} else if n > 0 {
+		if newFirst, err = q.reopenLast(&segs[n-1], newFirst); err != nil {
+			return err
 		}
-		newFirst = max(newFirst, last.end())
 	}
 	q.segs = segs
 	if q.w == nil {
@@ -360,6 +330,46 @@ func (q *Queue) load() error {
 	}
 	q.removeSegments(q.consumedLocked())
 	return nil
+}
+
+// dropHeaderless handles a last segment whose header cannot be read, and
+// returns where new data may start. With records in it there is no magic to
+// find them by: its bytes are kept aside for a human and new data starts
+// after them. A segment that holds only a header being written is rewritten,
+// or dropped when new data must start further on.
+func (q *Queue) dropHeaderless(last segment, newFirst int64) (int64, error) {
+	if last.size > segHeaderLen {
+		if err := q.moveAside(q.path(last.first), "corrupt"); err != nil {
+			return 0, err
+		}
+		return max(newFirst, last.end()), nil
+	}
+	q.stats.TornBytes += last.size
+	if newFirst > last.first {
+		if err := os.Remove(q.path(last.first)); err != nil {
+			return 0, fmt.Errorf("queue: %w", err)
+		}
+	}
+	return max(newFirst, last.first), nil
+}
+
+// reopenLast opens the last segment for appending, cutting a record torn by
+// a crash off its end, and returns where new data may start. The segment is
+// written to again only if new data may start at its end.
+func (q *Queue) reopenLast(last *segment, newFirst int64) (int64, error) {
+	f, err := os.OpenFile(q.path(last.first), os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("queue: %w", err)
+	}
+	q.w = f
+	if err := q.cutTornTail(last); err != nil {
+		return 0, err
+	}
+	if last.end() < newFirst {
+		q.w = nil
+		f.Close()
+	}
+	return max(newFirst, last.end()), nil
 }
 
 // listSegments reads the header of every segment file. Files from a newer
