@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -33,14 +32,8 @@ func appendHead(dst []byte, head int64) []byte {
 // parseHead decodes a head file. As for segments, a newer version is
 // recognised from the first six bytes alone.
 func parseHead(b []byte) (int64, headerState) {
-	if len(b) < 6 || !bytes.Equal(b[:4], headFileMagic[:]) {
-		return 0, headerBad
-	}
-	switch v := le.Uint16(b[4:]); {
-	case v > formatVersion:
-		return 0, headerNewer
-	case v == 0:
-		return 0, headerBad
+	if st := checkVersion(b, headFileMagic); st != headerOK {
+		return 0, st
 	}
 	if len(b) != headLen || crc32.Checksum(b[:16], castagnoli) != le.Uint32(b[16:]) {
 		return 0, headerBad

@@ -74,6 +74,23 @@ func newRecordMagic() uint32 {
 	}
 }
 
+// checkVersion reads the file magic and format version that start both
+// segment and head files. A version above formatVersion means a newer wharf
+// wrote the file; its layout past the version is then unknown, so the
+// caller checks nothing else.
+func checkVersion(b []byte, fileMagic [4]byte) headerState {
+	if len(b) < 6 || !bytes.Equal(b[:4], fileMagic[:]) {
+		return headerBad
+	}
+	switch v := le.Uint16(b[4:]); {
+	case v > formatVersion:
+		return headerNewer
+	case v == 0:
+		return headerBad
+	}
+	return headerOK
+}
+
 func appendSegHeader(dst []byte, magic uint32) []byte {
 	start := len(dst)
 	dst = append(dst, segFileMagic[:]...)
@@ -87,14 +104,8 @@ func appendSegHeader(dst []byte, magic uint32) []byte {
 // A version field above formatVersion means a newer wharf wrote the file; its
 // layout past the version is then unknown, so nothing else is checked.
 func parseSegHeader(b []byte) (magic uint32, st headerState) {
-	if len(b) < 6 || !bytes.Equal(b[:4], segFileMagic[:]) {
-		return 0, headerBad
-	}
-	switch v := le.Uint16(b[4:]); {
-	case v > formatVersion:
-		return 0, headerNewer
-	case v == 0:
-		return 0, headerBad
+	if st := checkVersion(b, segFileMagic); st != headerOK {
+		return 0, st
 	}
 	if len(b) < segHeaderLen || crc32.Checksum(b[:12], castagnoli) != le.Uint32(b[12:]) {
 		return 0, headerBad
