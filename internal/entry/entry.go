@@ -11,6 +11,8 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+
+	"github.com/wharf-logs/wharf/internal/jsonenc"
 )
 
 // Label is one name/value pair of a stream's labels or of an entry's
@@ -37,6 +39,22 @@ func (l Labels) String() string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// AppendJSON appends l as a JSON object of strings, {"a":"b","c":"d"}, in
+// its order: the form of labels and structured metadata in the file sink's
+// records, dead letters and Loki's JSON push.
+func (l Labels) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	for i, p := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonenc.AppendString(dst, p.Name)
+		dst = append(dst, ':')
+		dst = jsonenc.AppendString(dst, p.Value)
+	}
+	return append(dst, '}')
 }
 
 // Get returns the value of the label called name, or "".

@@ -25,10 +25,10 @@ func AppendRecord(dst []byte, e *entry.Entry, extra ...string) []byte {
 		dst = jsonenc.AppendString(dst, s)
 	}
 	dst = append(dst, `,"labels":`...)
-	dst = appendLabels(dst, e.Stream.Labels)
+	dst = e.Stream.Labels.AppendJSON(dst)
 	if len(e.Stream.Metadata) > 0 {
 		dst = append(dst, `,"metadata":`...)
-		dst = appendLabels(dst, e.Stream.Metadata)
+		dst = e.Stream.Metadata.AppendJSON(dst)
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		dst = append(dst, ',')
@@ -39,17 +39,4 @@ func AppendRecord(dst []byte, e *entry.Entry, extra ...string) []byte {
 	dst = append(dst, `,"line":`...)
 	dst = jsonenc.AppendString(dst, e.Line)
 	return append(dst, '}', '\n')
-}
-
-func appendLabels(dst []byte, l entry.Labels) []byte {
-	dst = append(dst, '{')
-	for i, p := range l {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonenc.AppendString(dst, p.Name)
-		dst = append(dst, ':')
-		dst = jsonenc.AppendString(dst, p.Value)
-	}
-	return append(dst, '}')
 }

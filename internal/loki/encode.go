@@ -215,7 +215,7 @@ func appendJSON(dst []byte, b *entry.Batch, withMetadata bool) []byte {
 		}
 		first = false
 		dst = append(dst, `{"stream":`...)
-		dst = appendJSONObject(dst, s.Stream.Labels)
+		dst = s.Stream.Labels.AppendJSON(dst)
 		dst = append(dst, `,"values":[`...)
 		var md entry.Labels
 		if withMetadata {
@@ -239,7 +239,7 @@ func appendJSON(dst []byte, b *entry.Batch, withMetadata bool) []byte {
 					dst = append(dst, dst[mdStart:mdEnd]...)
 				} else {
 					mdStart = len(dst)
-					dst = appendJSONObject(dst, md)
+					dst = md.AppendJSON(dst)
 					mdEnd = len(dst)
 				}
 			}
@@ -248,19 +248,6 @@ func appendJSON(dst []byte, b *entry.Batch, withMetadata bool) []byte {
 		dst = append(dst, "]}"...)
 	}
 	return append(dst, "]}"...)
-}
-
-func appendJSONObject(dst []byte, l entry.Labels) []byte {
-	dst = append(dst, '{')
-	for i, p := range l {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = jsonenc.AppendString(dst, p.Name)
-		dst = append(dst, ':')
-		dst = jsonenc.AppendString(dst, p.Value)
-	}
-	return append(dst, '}')
 }
 
 // Payload is an encoded push body and the headers that describe it. Body
