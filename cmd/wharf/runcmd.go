@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/wharf-logs/wharf/internal/agent"
@@ -44,14 +45,27 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	go func() {
-		s := <-sigs
-		log.Info("stopping", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout)
-		cancel()
-		s = <-sigs
-		log.Warn("second signal: exiting now", "signal", s.String())
-		os.Exit(exitFailure)
-	}()
+	// The first signal stops wharf in order; a second one exits at once.
+	// The watcher ends when run returns.
+	done := make(chan struct{})
+	var watcher sync.WaitGroup
+	defer watcher.Wait()
+	defer close(done)
+	watcher.Go(func() {
+		select {
+		case s := <-sigs:
+			log.Info("stopping", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			log.Warn("second signal: exiting now", "signal", s.String())
+			os.Exit(exitFailure)
+		case <-done:
+		}
+	})
 
 	sinks := "file:" + cfg.FileDir()
 	if cfg.Loki.URL != "" {
