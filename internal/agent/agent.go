@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/admin"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
@@ -121,7 +123,7 @@ func (a *Agent) openPositions() error {
 			kind, msg = "newer_version", "positions file written by a newer wharf; moved aside, starting without saved positions"
 		}
 		a.log.Error(msg, "error", problem)
-		a.metrics.SourceErrors.WithLabelValues("positions", kind).Inc()
+		a.metrics.Source.Errors.WithLabelValues("positions", kind).Inc()
 	}
 	a.metrics.CounterFunc("wharf_positions_write_errors_total", "Failed writes of the positions file; the positions are kept in memory and written at the next success.", nil,
 		func() float64 { return float64(store.WriteErrors()) })
@@ -151,14 +153,16 @@ func (a *Agent) buildDocker() error {
 		a.log.Info("running in a container; its own logs are skipped", "container_id", self[:12])
 	}
 	src, err := docker.NewSource(dockerConfig(cfg), docker.SourceDeps{
-		Client:    c,
-		Out:       a.pipe,
-		Labeler:   docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),
-		Filter:    filter,
-		Logger:    a.log.With("source", "docker"),
-		Metrics:   a.metrics,
-		SelfID:    self,
-		Positions: a.positions,
+		Client:        c,
+		Out:           a.pipe,
+		Labeler:       docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),
+		Filter:        filter,
+		Logger:        a.log.With("source", "docker"),
+		Metrics:       a.metrics,
+		SourceMetrics: a.metrics.Source,
+		Lost:          a.lost(),
+		SelfID:        self,
+		Positions:     a.positions,
 	})
 	if err != nil {
 		return err
@@ -181,12 +185,20 @@ func (a *Agent) buildFiles() error {
 		Host:   a.hostLabel(),
 		Static: a.cfg.Labels.Static,
 	}, files.Deps{
-		Out:       a.pipe,
-		Positions: a.positions,
-		Logger:    a.log.With("source", "files"),
-		Metrics:   a.metrics,
+		Out:           a.pipe,
+		Positions:     a.positions,
+		Logger:        a.log.With("source", "files"),
+		Metrics:       a.metrics,
+		SourceMetrics: a.metrics.Source,
+		Lost:          a.lost(),
 	})
 	return err
+}
+
+// lost is what sources count log data lost before it could be read in:
+// wharf_entries_dropped_total with sink="none".
+func (a *Agent) lost() *prometheus.CounterVec {
+	return a.metrics.EntriesDropped.MustCurryWith(prometheus.Labels{"sink": "none"})
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.

@@ -231,10 +231,10 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 		source string
 		want   float64
 	}{{"positions", 1}, {"queue", 2}} {
-		if got := metrics.Value(m.SourceErrors.WithLabelValues(c.source, "newer_version")); got != c.want {
+		if got := metrics.Value(m.Source.Errors.WithLabelValues(c.source, "newer_version")); got != c.want {
 			t.Errorf(`wharf_source_errors_total{source=%q,kind="newer_version"} = %v, want %v`, c.source, got, c.want)
 		}
-		if got := metrics.Value(m.SourceErrors.WithLabelValues(c.source, "corrupt")); got != 0 {
+		if got := metrics.Value(m.Source.Errors.WithLabelValues(c.source, "corrupt")); got != 0 {
 			t.Errorf(`wharf_source_errors_total{source=%q,kind="corrupt"} = %v, want 0`, c.source, got)
 		}
 	}

@@ -134,10 +134,10 @@ func gatherFamilies(t *testing.T, a *Agent) []*dto.MetricFamily {
 // shows in a gather.
 func touchVecs(a *Agent) {
 	m := a.Metrics()
-	for _, v := range []*prometheus.CounterVec{m.EntriesRead, m.BytesRead, m.LinesTruncated, m.EntriesSent, m.BytesSent, m.PushRetries, m.QueuedEntries, m.ReplayedEntries, m.DockerEvents, m.ReaderReconnects} {
+	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.EntriesSent, m.BytesSent, m.PushRetries, m.QueuedEntries, m.ReplayedEntries, m.DockerEvents, m.Source.ReaderReconnects} {
 		v.WithLabelValues("touched")
 	}
-	for _, v := range []*prometheus.CounterVec{m.EntriesDropped, m.DeadLettered, m.PushRequests, m.SourceErrors} {
+	for _, v := range []*prometheus.CounterVec{m.EntriesDropped, m.DeadLettered, m.PushRequests, m.Source.Errors} {
 		v.WithLabelValues("touched", "touched")
 	}
 	m.PushDuration.WithLabelValues("touched")

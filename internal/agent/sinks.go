@@ -115,10 +115,10 @@ func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
 		}
 		a.log.Warn(msg, "sink", sinkName, "files", st.MovedAside)
 		if st.NewerFiles > 0 {
-			m.SourceErrors.WithLabelValues("queue", "newer_version").Add(float64(st.NewerFiles))
+			m.Source.Errors.WithLabelValues("queue", "newer_version").Add(float64(st.NewerFiles))
 		}
 		if corrupt := n - st.NewerFiles; corrupt > 0 {
-			m.SourceErrors.WithLabelValues("queue", "corrupt").Add(float64(corrupt))
+			m.Source.Errors.WithLabelValues("queue", "corrupt").Add(float64(corrupt))
 		}
 	}
 }

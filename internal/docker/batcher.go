@@ -61,7 +61,7 @@ type batcher struct {
 }
 
 func (s *Source) newBatcher(ctx context.Context, w *watched, source string, byTime bool) *batcher {
-	m := s.deps.Metrics
+	m := s.deps.SourceMetrics
 	return &batcher{s: s, w: w, ctx: ctx, source: source, replaying: [2]bool{byTime, byTime},
 		entriesRead:    m.EntriesRead.WithLabelValues(source),
 		bytesRead:      m.BytesRead.WithLabelValues(source),

@@ -75,7 +75,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 		Rotated: tail.Numbered,
 		OnGap: func(g tail.Gap) {
 			gaps++
-			s.deps.Metrics.EntriesDropped.WithLabelValues("none", string(g.Reason)).Inc()
+			s.lost(string(g.Reason))
 			s.deps.Logger.Error("part of a container log was gone before it could be read", "container", info.Name, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
 		},
 	})
@@ -182,7 +182,7 @@ func (s *Source) followFile(j *jsonFile, info Container) error {
 				return err
 			}
 		case errors.Is(err, dockerlog.ErrCorruptRecord):
-			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "corrupt_record").Inc()
+			s.deps.SourceMetrics.Errors.WithLabelValues(sourceFile, "corrupt_record").Inc()
 			s.warn.Warn("corrupt-record", "skipping a corrupt json-file record", "container", info.Name, "error", err)
 		case errors.Is(err, tail.ErrIdle):
 			if err := b.flush(); err != nil {

@@ -48,7 +48,7 @@ func (s *Source) read(ctx context.Context, w *watched) {
 				}
 				return
 			}
-			s.deps.Metrics.ReaderReconnects.WithLabelValues(sourceAPI).Inc()
+			s.deps.SourceMetrics.ReaderReconnects.WithLabelValues(sourceAPI).Inc()
 			s.warn.Warn("read-retry", "container log stream broke, reopening", "container", w.id, "error", err)
 			if !backoff.Sleep(ctx, backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(failures-1)) {
 				s.finish(w)
@@ -108,7 +108,7 @@ func (s *Source) readOnce(ctx context.Context, w *watched) (more bool, err error
 	fromFile, why := s.fileReadable(info)
 	if s.cfg.ReadFrom == ReadFile && !fromFile {
 		<-s.sem
-		s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "unreadable").Inc()
+		s.deps.SourceMetrics.Errors.WithLabelValues(sourceFile, "unreadable").Inc()
 		s.warn.Warn("file-unreadable:"+w.id, "container log cannot be read from disk and read_from is file; it is not collected (read_from: auto falls back to the Engine API)", "container", info.Name, "reason", why)
 		return false, nil
 	}
@@ -142,14 +142,14 @@ func (s *Source) readAPI(ctx context.Context, w *watched, info Container) (more 
 			// whatever the Engine had not sent yet (a follow stream can
 			// end at exit before the last lines). How many is unknown:
 			// count the event, as for a file rotated away unread.
-			s.deps.Metrics.EntriesDropped.WithLabelValues("none", "removed_unread").Inc()
+			s.lost("removed_unread")
 			s.warn.Warn("removed:"+w.id, "container removed before its log was read to the end through the Engine API; its last lines may be lost (read_from: auto or file reads them from disk)", "container", info.Name)
 			return false, nil
 		}
 		if errors.As(err, &apiErr) && apiErr.Status != 404 && (apiErr.Status < 500 || apiErr.Status == 501) {
 			// The log driver cannot be read back (none, syslog, ...): report
 			// it once per container and stop trying.
-			s.deps.Metrics.SourceErrors.WithLabelValues(sourceAPI, "unreadable").Inc()
+			s.deps.SourceMetrics.Errors.WithLabelValues(sourceAPI, "unreadable").Inc()
 			s.deps.Logger.Warn("container logs cannot be read through the Engine API; they are not collected", "container", info.Name, "driver", info.LogDriver, "error", err)
 			return false, nil
 		}
@@ -186,7 +186,7 @@ func (s *Source) readStream(ctx context.Context, w *watched, info Container, bod
 			held = append(held, line)
 			continue
 		case errors.As(err, &daemonErr):
-			s.deps.Metrics.SourceErrors.WithLabelValues(sourceAPI, "daemon").Inc()
+			s.deps.SourceMetrics.Errors.WithLabelValues(sourceAPI, "daemon").Inc()
 			s.warn.Warn("daemon-log-error", "docker reported an error while reading a container log", "container", info.Name, "error", err)
 			continue
 		}

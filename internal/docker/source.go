@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
@@ -58,6 +60,13 @@ type SourceDeps struct {
 	Filter  *Filter
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// SourceMetrics are the counters every source keeps; fresh ones,
+	// registered nowhere, when nil.
+	SourceMetrics *source.Metrics
+	// Lost counts log data gone before it could be read, by reason, once
+	// per loss: the pipeline's wharf_entries_dropped_total curried with
+	// sink="none". Nil counts nothing.
+	Lost *prometheus.CounterVec
 	// SelfID is wharf's own container id when it runs in one; its logs are
 	// never collected.
 	SelfID string
@@ -154,6 +163,9 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = metrics.New()
 	}
+	if deps.SourceMetrics == nil {
+		deps.SourceMetrics = source.NewMetrics()
+	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
@@ -164,6 +176,13 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 		sem:        make(chan struct{}, cfg.StartupConcurrency),
 		containers: map[string]*watched{},
 	}, nil
+}
+
+// lost counts a loss of log data before it could be read.
+func (s *Source) lost(reason string) {
+	if s.deps.Lost != nil {
+		s.deps.Lost.WithLabelValues(reason).Inc()
+	}
 }
 
 // Connected reports whether the Docker event stream is up.

@@ -21,6 +21,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
@@ -193,6 +195,7 @@ type srcHarness struct {
 	sub    *fakeSubmitter
 	log    *logCapture
 	met    *metrics.Metrics
+	lost   *prometheus.CounterVec // reason
 	cancel context.CancelFunc
 	done   chan error
 
@@ -222,7 +225,8 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg Config, tweak func(*Sour
 		cfg.MinBackoff, cfg.MaxBackoff = 2*time.Millisecond, 20*time.Millisecond
 	}
 	filter := NewFilter(nil, nil)
-	h := &srcHarness{t: t, fe: fe, client: fe.client(t), sub: &fakeSubmitter{}, log: &logCapture{}, met: metrics.New(), done: make(chan error, 1)}
+	h := &srcHarness{t: t, fe: fe, client: fe.client(t), sub: &fakeSubmitter{}, log: &logCapture{}, met: metrics.New(), done: make(chan error, 1),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lost"}, []string{"reason"})}
 	deps := SourceDeps{
 		Client:  h.client,
 		Out:     h.sub,
@@ -230,6 +234,7 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg Config, tweak func(*Sour
 		Filter:  filter,
 		Logger:  slog.New(h.log),
 		Metrics: h.met,
+		Lost:    h.lost,
 	}
 	if tweak != nil {
 		tweak(&deps)
@@ -789,9 +794,8 @@ func TestSourceDestroy(t *testing.T) {
 				if len(w) != 1 || !strings.Contains(w[0].msg, "removed before its log was read") {
 					t.Errorf("warnings for a container removed unread: %+v, want one", w)
 				}
-				var m dto.Metric
-				if err := h.met.EntriesDropped.WithLabelValues("none", "removed_unread").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
-					t.Errorf("wharf_entries_dropped_total{reason=removed_unread} = %v, want 1", m.GetCounter().GetValue())
+				if got := testutil.ToFloat64(h.lost.WithLabelValues("removed_unread")); got != 1 {
+					t.Errorf("wharf_entries_dropped_total{reason=removed_unread} = %v, want 1", got)
 				}
 			} else if len(w) > 0 {
 				t.Errorf("warnings for a container that is gone: %+v", w)

@@ -109,6 +109,12 @@ type Deps struct {
 	Positions *positions.Store
 	Logger    *slog.Logger
 	Metrics   *metrics.Metrics
+	// SourceMetrics are the counters every source keeps.
+	SourceMetrics *source.Metrics
+	// Lost counts log data gone before it could be read, by reason, once
+	// per loss: the pipeline's wharf_entries_dropped_total curried with
+	// sink="none". Nil counts nothing.
+	Lost *prometheus.CounterVec
 	// Now is the wall clock lines are stamped with; time.Now when nil.
 	Now func() time.Time
 }
@@ -145,7 +151,7 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if deps.Out == nil || deps.Positions == nil || deps.Metrics == nil {
+	if deps.Out == nil || deps.Positions == nil || deps.Metrics == nil || deps.SourceMetrics == nil {
 		return nil, errors.New("files: missing output, positions or metrics")
 	}
 	if deps.Now == nil {
@@ -164,9 +170,9 @@ func New(cfg Config, deps Deps) (*Source, error) {
 		cfg.GoneAfter = goneAfter
 	}
 	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{},
-		entriesRead:    deps.Metrics.EntriesRead.WithLabelValues(sourceFile),
-		bytesRead:      deps.Metrics.BytesRead.WithLabelValues(sourceFile),
-		linesTruncated: deps.Metrics.LinesTruncated.WithLabelValues(sourceFile),
+		entriesRead:    deps.SourceMetrics.EntriesRead.WithLabelValues(sourceFile),
+		bytesRead:      deps.SourceMetrics.BytesRead.WithLabelValues(sourceFile),
+		linesTruncated: deps.SourceMetrics.LinesTruncated.WithLabelValues(sourceFile),
 	}
 	return s, nil
 }
@@ -363,7 +369,7 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 		p, err := tail.ParsePosition(saved)
 		if err != nil {
 			s.deps.Logger.Warn("ignoring an unreadable saved file position; reading by start_at", "path", path, "position", saved, "error", err)
-			s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, "bad_position").Inc()
+			s.deps.SourceMetrics.Errors.WithLabelValues(sourceFile, "bad_position").Inc()
 		} else {
 			pos = p
 		}
@@ -381,7 +387,9 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 		PollMin: s.cfg.PollMin,
 		PollMax: s.cfg.PollMax,
 		OnGap: func(g tail.Gap) {
-			s.deps.Metrics.EntriesDropped.WithLabelValues("none", string(g.Reason)).Inc()
+			if s.deps.Lost != nil {
+				s.deps.Lost.WithLabelValues(string(g.Reason)).Inc()
+			}
 			s.warn.Log(slog.LevelError, "gap:"+path, "part of a log file was gone before it could be read", "path", path, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
 		},
 	}
@@ -410,7 +418,7 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 }
 
 func (s *Source) failed(path, kind string, err error) {
-	s.deps.Metrics.SourceErrors.WithLabelValues(sourceFile, kind).Inc()
+	s.deps.SourceMetrics.Errors.WithLabelValues(sourceFile, kind).Inc()
 	s.warn.Warn(kind+":"+path, "cannot read a log file; trying again", "path", path, "error", err)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -124,7 +125,7 @@ func (h *harness) start(srcs ...Group) {
 		Groups: srcs, Host: "h1", Static: map[string]string{"env": "test"},
 		PollMin: time.Millisecond, PollMax: 10 * time.Millisecond,
 		Scan: 20 * time.Millisecond, GoneAfter: 100 * time.Millisecond,
-	}, Deps{Out: h.out, Positions: store, Metrics: h.m, Now: h.now})
+	}, Deps{Out: h.out, Positions: store, Metrics: h.m, SourceMetrics: source.NewMetrics(), Now: h.now})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -8,15 +8,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/wharf-logs/wharf/internal/source"
 )
 
 // Metrics holds wharf's metrics. All fields are safe for concurrent use.
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	EntriesRead    *prometheus.CounterVec // source
-	BytesRead      *prometheus.CounterVec // source
-	LinesTruncated *prometheus.CounterVec // source
+	Source *source.Metrics
+
 	EntriesSent    *prometheus.CounterVec // sink
 	BytesSent      *prometheus.CounterVec // sink
 	EntriesDropped *prometheus.CounterVec // sink, reason
@@ -35,8 +36,6 @@ type Metrics struct {
 	DockerUp             prometheus.Gauge
 	DockerReconnects     prometheus.Counter
 	DockerEvents         *prometheus.CounterVec // action
-	ReaderReconnects     *prometheus.CounterVec // source
-	SourceErrors         *prometheus.CounterVec // source, kind
 	ContainersDiscovered prometheus.Counter
 }
 
@@ -46,12 +45,12 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{r}
+	src := source.NewMetrics()
+	r.MustRegister(src.Collectors()...)
 	return &Metrics{
 		Registry: r,
+		Source:   src,
 
-		EntriesRead:    f.counter("wharf_entries_read_total", "Log entries read from sources.", "source"),
-		BytesRead:      f.counter("wharf_bytes_read_total", "Bytes of log lines read from sources.", "source"),
-		LinesTruncated: f.counter("wharf_lines_truncated_total", "Lines cut at the maximum line size when read.", "source"),
 		EntriesSent:    f.counter("wharf_entries_sent_total", "Log entries a sink confirmed as delivered.", "sink"),
 		BytesSent:      f.counter("wharf_bytes_sent_total", "Bytes of log lines a sink confirmed as delivered.", "sink"),
 		EntriesDropped: f.counter("wharf_entries_dropped_total", "Log entries not delivered, by reason; each is also in the dead-letter file unless the reason says otherwise.", "sink", "reason"),
@@ -70,8 +69,6 @@ func New() *Metrics {
 		DockerUp:             f.plainGauge("wharf_docker_up", "1 while the Docker event stream is connected."),
 		DockerReconnects:     f.plainCounter("wharf_docker_reconnects_total", "Reconnections of the Docker event stream."),
 		DockerEvents:         f.counter("wharf_docker_events_total", "Container events received from Docker.", "action"),
-		ReaderReconnects:     f.counter("wharf_reader_reconnects_total", "Log readers reopened after their stream broke.", "source"),
-		SourceErrors:         f.counter("wharf_source_errors_total", "Errors reading sources, by kind.", "source", "kind"),
 		ContainersDiscovered: f.plainCounter("wharf_containers_discovered_total", "Containers seen since start."),
 	}
 }

@@ -1,6 +1,7 @@
 // Package source holds what every log source (containers, plain files)
 // shares: the Submitter it hands entries to, where it starts reading a log
-// that was there before wharf, and the cap on the label values it sets.
+// that was there before wharf, the cap on the label values it sets, and the
+// metrics every source counts.
 package source
 
 import (

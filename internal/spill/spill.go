@@ -239,7 +239,7 @@ func (s *Spool) append(ctx context.Context, entries []entry.Entry) (int, error) 
 		done, err = s.append(ctx, entries[half:])
 		return half + done, err
 	}
-	m.SourceErrors.WithLabelValues("queue", "write").Inc()
+	m.Source.Errors.WithLabelValues("queue", "write").Inc()
 	s.deps.Warn.Warn("queue-write:"+s.cfg.Name, "cannot write the disk queue; reading pauses until it can", "sink", s.cfg.Name, "error", err)
 	return 0, errQueueWrite
 }
