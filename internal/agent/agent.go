@@ -93,10 +93,17 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err := a.openQueues(outs); err != nil {
 		return nil, err
 	}
-	a.pipe, err = pipeline.New(outs, pipeline.Deps{Logger: a.log, Metrics: a.metrics, DeadLetter: a.dead})
+	a.pipe, err = pipeline.New(outs, pipeline.Deps{
+		Logger:      a.log,
+		Metrics:     a.metrics.Pipeline,
+		Spill:       a.metrics.Spill,
+		QueueErrors: a.metrics.Source.Errors.MustCurryWith(prometheus.Labels{"source": "queue"}),
+		DeadLetter:  a.dead,
+	})
 	if err != nil {
 		return nil, err
 	}
+	a.metrics.Registry.MustRegister(a.pipe.Collectors()...)
 	if err := a.buildDocker(); err != nil {
 		return nil, err
 	}
@@ -198,7 +205,7 @@ func (a *Agent) buildFiles() error {
 // lost is what sources count log data lost before it could be read in:
 // wharf_entries_dropped_total with sink="none".
 func (a *Agent) lost() *prometheus.CounterVec {
-	return a.metrics.EntriesDropped.MustCurryWith(prometheus.Labels{"sink": "none"})
+	return a.metrics.Pipeline.EntriesDropped.MustCurryWith(prometheus.Labels{"sink": "none"})
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.

@@ -267,7 +267,7 @@ func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
 
 	srv.FailNext(1, http.StatusBadRequest)
 	appendLines(t, logPath, "refused 0")
-	failed := a.Metrics().EntriesDropped.WithLabelValues("loki", "dead_letter_failed")
+	failed := a.Metrics().Pipeline.EntriesDropped.WithLabelValues("loki", "dead_letter_failed")
 	waitFor(t, func() string { return "the refused line was not counted as dead_letter_failed" }, func() bool { return metrics.Value(failed) == 1 })
 	code, body := readyz(t, a)
 	if want := "deadletter: cannot write in " + deadDir + ": "; code != http.StatusServiceUnavailable || !strings.Contains(body, want) || !strings.Contains(body, "not a directory") {
@@ -279,7 +279,7 @@ func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
 	}
 	srv.FailNext(1, http.StatusBadRequest)
 	appendLines(t, logPath, "refused 1")
-	written := a.Metrics().DeadLettered.WithLabelValues("loki", "invalid")
+	written := a.Metrics().Pipeline.DeadLettered.WithLabelValues("loki", "invalid")
 	waitFor(t, func() string { return "the second refused line was not dead-lettered" }, func() bool { return metrics.Value(written) == 1 })
 	if code, body := readyz(t, a); code != http.StatusOK {
 		t.Fatalf("/readyz after a dead letter was written: %d %s", code, body)

@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 )
 
@@ -42,7 +43,7 @@ func (a *attemptTimes) RoundTrip(r *http.Request) (*http.Response, error) {
 type harness struct {
 	srv    *lokitest.Server
 	pipe   *pipeline.Pipeline
-	m      *metrics.Metrics
+	m      *pipeline.Metrics
 	dlDir  string
 	rt     *attemptTimes
 	done   chan error
@@ -51,7 +52,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts lokitest.Options, shards int, minBackoff, maxBackoff time.Duration) *harness {
 	t.Helper()
-	h := &harness{srv: lokitest.New(opts), m: metrics.New(), dlDir: t.TempDir(), done: make(chan error, 1)}
+	h := &harness{srv: lokitest.New(opts), m: pipeline.NewMetrics(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
 	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: 5 * time.Second, StructuredMetadata: true}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
@@ -151,10 +152,10 @@ func TestPartialSuccessIsNotResentAndIsDeadLettered(t *testing.T) {
 	if got := len(h.srv.Lines(st.Key)); got != 6 {
 		t.Fatalf("server kept %d entries, want the 6 valid ones", got)
 	}
-	if got := metrics.Value(h.m.EntriesDropped.WithLabelValues("loki", loki.ReasonTooOld)); got != 4 {
+	if got := testutil.ToFloat64(h.m.EntriesDropped.WithLabelValues("loki", loki.ReasonTooOld)); got != 4 {
 		t.Fatalf("dropped{too_old} = %v, want 4", got)
 	}
-	if got := metrics.Value(h.m.EntriesSent.WithLabelValues("loki")); got != 6 {
+	if got := testutil.ToFloat64(h.m.EntriesSent.WithLabelValues("loki")); got != 6 {
 		t.Fatalf("sent = %v, want 6", got)
 	}
 	dl := deadLetters(t, h.dlDir)

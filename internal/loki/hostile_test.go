@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 )
 
@@ -51,7 +51,7 @@ func (l *logBuffer) lines() []string {
 // pipeline's log kept.
 func newFaultHarness(t *testing.T, opts lokitest.Options, shards int, timeout time.Duration, log *logBuffer) *harness {
 	t.Helper()
-	h := &harness{srv: lokitest.New(opts), m: metrics.New(), dlDir: t.TempDir(), done: make(chan error, 1)}
+	h := &harness{srv: lokitest.New(opts), m: pipeline.NewMetrics(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
 	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: timeout, StructuredMetadata: true}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
@@ -170,10 +170,10 @@ func testReceiverFault(t *testing.T, fault lokitest.Fault, n int, retries bool, 
 	if retries {
 		wantRetries = n
 	}
-	if got := metrics.Value(h.m.PushRetries.WithLabelValues("loki")); int(got) != wantRetries {
+	if got := testutil.ToFloat64(h.m.PushRetries.WithLabelValues("loki")); int(got) != wantRetries {
 		t.Errorf("wharf_push_retries_total = %v, want %d", got, wantRetries)
 	}
-	if got := metrics.Value(h.m.EntriesSent.WithLabelValues("loki")); int(got) != len(streams)*perStream {
+	if got := testutil.ToFloat64(h.m.EntriesSent.WithLabelValues("loki")); int(got) != len(streams)*perStream {
 		t.Errorf("wharf_entries_sent_total = %v, want %d", got, len(streams)*perStream)
 	}
 	if _, err := os.Stat(filepath.Join(h.dlDir, "loki.ndjson")); err == nil {

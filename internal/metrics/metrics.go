@@ -9,27 +9,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/source"
+	"github.com/wharf-logs/wharf/internal/spill"
 )
 
 // Metrics holds wharf's metrics. All fields are safe for concurrent use.
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Source *source.Metrics
-
-	EntriesSent    *prometheus.CounterVec // sink
-	BytesSent      *prometheus.CounterVec // sink
-	EntriesDropped *prometheus.CounterVec // sink, reason
-	DeadLettered   *prometheus.CounterVec // sink, reason
+	Source   *source.Metrics
+	Pipeline *pipeline.Metrics
+	Spill    *spill.Metrics
 
 	PushRequests *prometheus.CounterVec   // sink, status
-	PushRetries  *prometheus.CounterVec   // sink
 	PushDuration *prometheus.HistogramVec // sink
-	SinkUp       *prometheus.GaugeVec     // sink
-
-	QueuedEntries   *prometheus.CounterVec // sink
-	ReplayedEntries *prometheus.CounterVec // sink
 
 	ContainersWatched    *prometheus.GaugeVec // read_from
 	FilesWatched         prometheus.Gauge
@@ -45,24 +39,18 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{r}
-	src := source.NewMetrics()
+	src, pipe, sp := source.NewMetrics(), pipeline.NewMetrics(), spill.NewMetrics()
 	r.MustRegister(src.Collectors()...)
+	r.MustRegister(pipe.Collectors()...)
+	r.MustRegister(sp.Collectors()...)
 	return &Metrics{
 		Registry: r,
 		Source:   src,
-
-		EntriesSent:    f.counter("wharf_entries_sent_total", "Log entries a sink confirmed as delivered.", "sink"),
-		BytesSent:      f.counter("wharf_bytes_sent_total", "Bytes of log lines a sink confirmed as delivered.", "sink"),
-		EntriesDropped: f.counter("wharf_entries_dropped_total", "Log entries not delivered, by reason; each is also in the dead-letter file unless the reason says otherwise.", "sink", "reason"),
-		DeadLettered:   f.counter("wharf_entries_dead_lettered_total", "Log entries written to the dead-letter file.", "sink", "reason"),
+		Pipeline: pipe,
+		Spill:    sp,
 
 		PushRequests: f.counter("wharf_push_requests_total", "Delivery attempts by outcome (HTTP status code, or error).", "sink", "status"),
-		PushRetries:  f.counter("wharf_push_retries_total", "Delivery attempts that will be retried.", "sink"),
 		PushDuration: f.histogram("wharf_push_duration_seconds", "Duration of one delivery attempt.", "sink"),
-		SinkUp:       f.gauge("wharf_sink_up", "1 when the sink's last attempt succeeded, 0 while it is failing.", "sink"),
-
-		QueuedEntries:   f.counter("wharf_queue_entries_written_total", "Entries written to the sink's disk queue while it fell behind.", "sink"),
-		ReplayedEntries: f.counter("wharf_queue_entries_replayed_total", "Entries read back from the disk queue to be sent.", "sink"),
 
 		ContainersWatched:    f.gauge("wharf_containers_watched", "Containers whose logs are being read, by how they are read.", "read_from"),
 		FilesWatched:         f.plainGauge("wharf_files_watched", "Plain log files being read (files: entries)."),

@@ -21,12 +21,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/sink"
+	"github.com/wharf-logs/wharf/internal/source"
 	"github.com/wharf-logs/wharf/internal/spill"
 	"golang.org/x/sync/errgroup"
 )
@@ -66,10 +68,18 @@ type DeadLetterer interface {
 
 // Deps are the pipeline's collaborators.
 type Deps struct {
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
-	DeadLetter DeadLetterer // may be nil: refused entries are then only counted and logged
-	Now        func() time.Time
+	Logger *slog.Logger
+	// Metrics are what the pipeline counts; Spill what the spools of the
+	// outputs with a disk queue count. Fresh ones, registered nowhere,
+	// when nil.
+	Metrics *Metrics
+	Spill   *spill.Metrics
+	// QueueErrors counts failed disk queue writes, by kind: the sources'
+	// wharf_source_errors_total curried with source="queue". Fresh, and
+	// registered nowhere, when nil.
+	QueueErrors *prometheus.CounterVec
+	DeadLetter  DeadLetterer // may be nil: refused entries are then only counted and logged
+	Now         func() time.Time
 }
 
 // Pipeline is safe for concurrent Submit calls from any number of sources.
@@ -91,7 +101,13 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Metrics == nil {
-		deps.Metrics = metrics.New()
+		deps.Metrics = NewMetrics()
+	}
+	if deps.Spill == nil {
+		deps.Spill = spill.NewMetrics()
+	}
+	if deps.QueueErrors == nil {
+		deps.QueueErrors = source.NewMetrics().Errors.MustCurryWith(prometheus.Labels{"source": "queue"})
 	}
 	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
 	for _, o := range outs {
@@ -112,10 +128,16 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 			if after == 0 {
 				after = DefaultSpillAfter
 			}
-			out.spool = spill.New(spill.Config{Name: out.name, Queue: o.Queue, After: after},
-				spill.Deps{Memory: out.shards, Logger: deps.Logger, Metrics: deps.Metrics, Warn: p.warn})
+			out.spool = spill.New(spill.Config{Name: out.name, Queue: o.Queue, After: after}, spill.Deps{
+				Memory:      out.shards,
+				Logger:      deps.Logger,
+				Metrics:     deps.Spill,
+				Dropped:     deps.Metrics.EntriesDropped.MustCurryWith(prometheus.Labels{"sink": out.name}),
+				QueueErrors: deps.QueueErrors,
+				Warn:        p.warn,
+			})
 		}
-		out.setupMetrics()
+		deps.Metrics.SinkUp.WithLabelValues(out.name).Set(1)
 		p.outs = append(p.outs, out)
 	}
 	return p, nil
@@ -310,40 +332,6 @@ func (m memory) WaitRoom(ctx context.Context, wait time.Duration) bool {
 		}
 	}
 	return true
-}
-
-func (o *output) setupMetrics() {
-	m := o.p.deps.Metrics
-	m.SinkUp.WithLabelValues(o.name).Set(1)
-	labels := map[string]string{"sink": o.name}
-	m.GaugeFunc("wharf_sink_queue_bytes", "Bytes of entries buffered in memory for the sink, waiting to be sent.", labels,
-		func() float64 { return float64(o.bufferedBytes()) })
-	m.GaugeFunc("wharf_oldest_unsent_entry_age_seconds", "Age of the oldest entry buffered for the sink and not yet confirmed (0 when none).", labels,
-		func() float64 {
-			var oldest int64
-			for _, s := range o.shards {
-				if t := s.oldest(); t != 0 && (oldest == 0 || t < oldest) {
-					oldest = t
-				}
-			}
-			if oldest == 0 {
-				return 0
-			}
-			return max(0, float64(o.p.deps.Now().UnixNano()-oldest)/1e9)
-		})
-	m.GaugeFunc("wharf_sink_retrying_seconds", "How long the sink's longest failing batch has been retried (0 when none is).", labels,
-		func() float64 {
-			var since int64
-			for _, s := range o.shards {
-				if t := s.failingSince(); t != 0 && (since == 0 || t < since) {
-					since = t
-				}
-			}
-			if since == 0 {
-				return 0
-			}
-			return float64(o.p.deps.Now().UnixNano()-since) / 1e9
-		})
 }
 
 var errClosed = errors.New("pipeline: closed")

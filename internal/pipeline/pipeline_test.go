@@ -11,8 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/sink"
 	"go.uber.org/goleak"
 )
@@ -262,7 +262,7 @@ func TestRetriesUntilDeliveredAndAcksOnlyThen(t *testing.T) {
 			}
 			return nil
 		}
-		m := metrics.New()
+		m := NewMetrics()
 		p, _ := New([]Output{testOutput(f, 1<<20)}, Deps{Metrics: m})
 		ctx := t.Context()
 		done := make(chan error, 1)
@@ -281,7 +281,7 @@ func TestRetriesUntilDeliveredAndAcksOnlyThen(t *testing.T) {
 		if len(p.Failing()) != 1 {
 			t.Fatal("sink not reported failing")
 		}
-		retries := metrics.Value(m.PushRetries.WithLabelValues("fake"))
+		retries := testutil.ToFloat64(m.PushRetries.WithLabelValues("fake"))
 		if retries < 500 || retries > 1300 { // 600 s at 0.5 to 1 s per wait
 			t.Fatalf("retries in 10 minutes = %v; backoff not bounded as configured", retries)
 		}
@@ -291,7 +291,7 @@ func TestRetriesUntilDeliveredAndAcksOnlyThen(t *testing.T) {
 		if a.Pending() != 0 {
 			t.Fatalf("ack pending = %d after recovery", a.Pending())
 		}
-		if got := metrics.Value(m.EntriesSent.WithLabelValues("fake")); got != 1 {
+		if got := testutil.ToFloat64(m.EntriesSent.WithLabelValues("fake")); got != 1 {
 			t.Fatalf("sent = %v", got)
 		}
 		p.Close()
@@ -338,7 +338,7 @@ func TestRejectedBatchIsDeadLetteredNotResent(t *testing.T) {
 		return &sink.RejectedError{Err: errors.New("400"), Reason: "too_old", Rejected: map[string]int{"too_old": 2}}
 	}
 	dead := &fakeDead{}
-	m := metrics.New()
+	m := NewMetrics()
 	p, _ := New([]Output{testOutput(f, 1<<20)}, Deps{Metrics: m, DeadLetter: dead})
 	wait := run(t, p)
 	ss := streams(1)
@@ -360,10 +360,10 @@ func TestRejectedBatchIsDeadLetteredNotResent(t *testing.T) {
 	if dead.entries != 5 {
 		t.Fatalf("dead-lettered %d entries, want the whole batch (5)", dead.entries)
 	}
-	if got := metrics.Value(m.EntriesDropped.WithLabelValues("fake", "too_old")); got != 2 {
+	if got := testutil.ToFloat64(m.EntriesDropped.WithLabelValues("fake", "too_old")); got != 2 {
 		t.Fatalf("dropped{too_old} = %v, want 2", got)
 	}
-	if got := metrics.Value(m.EntriesSent.WithLabelValues("fake")); got != 3 {
+	if got := testutil.ToFloat64(m.EntriesSent.WithLabelValues("fake")); got != 3 {
 		t.Fatalf("sent = %v, want the 3 entries Loki kept", got)
 	}
 	if a.Pending() != 0 {

@@ -34,9 +34,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 )
@@ -69,8 +70,15 @@ type Config struct {
 type Deps struct {
 	Memory  Memory
 	Logger  *slog.Logger
-	Metrics *metrics.Metrics
-	Warn    *ratelog.Limiter
+	Metrics *Metrics
+	// Dropped counts records that cannot be decoded (reason
+	// queue_corrupt): the pipeline's wharf_entries_dropped_total curried
+	// with the sink.
+	Dropped *prometheus.CounterVec
+	// QueueErrors counts failed appends to the queue (kind write):
+	// wharf_source_errors_total curried with source="queue".
+	QueueErrors *prometheus.CounterVec
+	Warn        *ratelog.Limiter
 }
 
 // Spool is one sink's spill path: it owns the sink's disk queue, decides
@@ -224,7 +232,7 @@ func (s *Spool) append(ctx context.Context, entries []entry.Entry) (int, error) 
 	err := s.q.Append(ctx, s.enc, durable)
 	switch {
 	case err == nil:
-		m.QueuedEntries.WithLabelValues(s.cfg.Name).Add(float64(n))
+		m.EntriesWritten.WithLabelValues(s.cfg.Name).Add(float64(n))
 		return n, nil
 	case ctx.Err() != nil:
 		return 0, ctx.Err()
@@ -239,7 +247,7 @@ func (s *Spool) append(ctx context.Context, entries []entry.Entry) (int, error) 
 		done, err = s.append(ctx, entries[half:])
 		return half + done, err
 	}
-	m.Source.Errors.WithLabelValues("queue", "write").Inc()
+	s.deps.QueueErrors.WithLabelValues("write").Inc()
 	s.deps.Warn.Warn("queue-write:"+s.cfg.Name, "cannot write the disk queue; reading pauses until it can", "sink", s.cfg.Name, "error", err)
 	return 0, errQueueWrite
 }
@@ -287,7 +295,7 @@ func (s *Spool) replay(ctx context.Context) {
 		entries, err := dec.Decode(payload)
 		ack := s.commits.Mark(end)
 		if err != nil {
-			m.EntriesDropped.WithLabelValues(s.cfg.Name, "queue_corrupt").Inc()
+			s.deps.Dropped.WithLabelValues("queue_corrupt").Inc()
 			s.deps.Warn.Warn("queue-corrupt:"+s.cfg.Name, "skipping an undecodable disk queue record", "sink", s.cfg.Name, "error", err)
 			ack.Done(1)
 			s.replayedTo.Store(end)
@@ -297,7 +305,7 @@ func (s *Spool) replay(ctx context.Context) {
 			entries[i].Ack = ack
 		}
 		ack.Add(len(entries))
-		m.ReplayedEntries.WithLabelValues(s.cfg.Name).Add(float64(len(entries)))
+		m.EntriesReplayed.WithLabelValues(s.cfg.Name).Add(float64(len(entries)))
 		if err := s.deps.Memory.Push(ctx, entries); err != nil {
 			return // left uncommitted: replayed again next time
 		}

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"go.uber.org/goleak"
@@ -59,7 +60,14 @@ func openQueue(t *testing.T, dir string) *queue.Queue {
 
 func newSpool(q *queue.Queue, mem Memory) *Spool {
 	log := slog.New(slog.DiscardHandler)
-	return New(Config{Name: "test", Queue: q, After: -1}, Deps{Memory: mem, Logger: log, Metrics: metrics.New(), Warn: ratelog.New(log, time.Second)})
+	return New(Config{Name: "test", Queue: q, After: -1}, Deps{
+		Memory:      mem,
+		Logger:      log,
+		Metrics:     NewMetrics(),
+		Dropped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dropped"}, []string{"reason"}),
+		QueueErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "queue_errors"}, []string{"kind"}),
+		Warn:        ratelog.New(log, time.Second),
+	})
 }
 
 // start runs s until the returned stop is called, as the pipeline does: the
@@ -140,6 +148,10 @@ func TestSpillsWhileMemoryIsFullAndReplaysInOrder(t *testing.T) {
 	wantTimes(t, mem.times(), 200)
 	if n := q.Stats().Appends; n != 1 {
 		t.Fatalf("%d records appended, want 1: the second submission should have gone to memory", n)
+	}
+	m := s.deps.Metrics
+	if w, r := testutil.ToFloat64(m.EntriesWritten.WithLabelValues("test")), testutil.ToFloat64(m.EntriesReplayed.WithLabelValues("test")); w != 100 || r != 100 {
+		t.Errorf("entries written to the queue %v, replayed %v; want 100 each", w, r)
 	}
 }
 
