@@ -132,8 +132,7 @@ func (a *Agent) openPositions() error {
 		a.log.Error(msg, "error", problem)
 		a.metrics.Source.Errors.WithLabelValues("positions", kind).Inc()
 	}
-	a.metrics.CounterFunc("wharf_positions_write_errors_total", "Failed writes of the positions file; the positions are kept in memory and written at the next success.", nil,
-		func() float64 { return float64(store.WriteErrors()) })
+	a.metrics.Registry.MustRegister(store.Collectors()...)
 	return nil
 }
 
@@ -165,7 +164,7 @@ func (a *Agent) buildDocker() error {
 		Labeler:       docker.NewLabeler(a.hostLabel(), a.cfg.Labels.Static, cfg.LabelsFromContainer),
 		Filter:        filter,
 		Logger:        a.log.With("source", "docker"),
-		Metrics:       a.metrics,
+		Metrics:       a.metrics.Docker,
 		SourceMetrics: a.metrics.Source,
 		Lost:          a.lost(),
 		SelfID:        self,
@@ -195,7 +194,7 @@ func (a *Agent) buildFiles() error {
 		Out:           a.pipe,
 		Positions:     a.positions,
 		Logger:        a.log.With("source", "files"),
-		Metrics:       a.metrics,
+		Metrics:       a.metrics.Files,
 		SourceMetrics: a.metrics.Source,
 		Lost:          a.lost(),
 	})

@@ -3,11 +3,9 @@ package agent
 import (
 	"log/slog"
 	"net/url"
-	"time"
 
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/loki"
-	"github.com/wharf-logs/wharf/internal/metrics"
 )
 
 // lokiConfig converts loki.* and what Resolve made of its credentials and
@@ -43,12 +41,4 @@ func warnLokiTLS(c config.Loki, res config.Resolved, log *slog.Logger) {
 	if u, err := url.Parse(res.LokiURL); err == nil && u.Scheme == "http" && c.TLS != (config.TLS{}) {
 		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", res.LokiURL)
 	}
-}
-
-// pushObserver feeds the push metrics from the client's requests.
-type pushObserver struct{ m *metrics.Metrics }
-
-func (o pushObserver) Observe(status string, dur time.Duration, _ int) {
-	o.m.PushRequests.WithLabelValues("loki", status).Inc()
-	o.m.PushDuration.WithLabelValues("loki").Observe(dur.Seconds())
 }

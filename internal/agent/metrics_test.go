@@ -134,15 +134,15 @@ func gatherFamilies(t *testing.T, a *Agent) []*dto.MetricFamily {
 // shows in a gather.
 func touchVecs(a *Agent) {
 	m := a.Metrics()
-	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.DockerEvents, m.Source.ReaderReconnects} {
+	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.Docker.Events, m.Source.ReaderReconnects} {
 		v.WithLabelValues("touched")
 	}
-	for _, v := range []*prometheus.CounterVec{m.Pipeline.EntriesDropped, m.Pipeline.DeadLettered, m.PushRequests, m.Source.Errors} {
+	for _, v := range []*prometheus.CounterVec{m.Pipeline.EntriesDropped, m.Pipeline.DeadLettered, m.Loki.Requests, m.Source.Errors} {
 		v.WithLabelValues("touched", "touched")
 	}
-	m.PushDuration.WithLabelValues("touched")
+	m.Loki.Duration.WithLabelValues("touched")
 	m.Pipeline.SinkUp.WithLabelValues("touched")
-	m.ContainersWatched.WithLabelValues("touched")
+	m.Docker.ContainersWatched.WithLabelValues("touched")
 }
 
 // labelNames returns the sorted label names of a family's series.

@@ -37,7 +37,7 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 		c, err := loki.New(lokiConfig(cfg.Loki, res), loki.Deps{
 			Logger:   deps.Logger.With("sink", "loki"),
 			Version:  deps.Version,
-			Observer: pushObserver{a.metrics},
+			Observer: a.metrics.Loki,
 		})
 		if err != nil {
 			return nil, err
@@ -97,13 +97,8 @@ func queueOptions(c config.Queue) queue.Options {
 
 // queueMetrics exports a disk queue's state.
 func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
-	l := map[string]string{"sink": sinkName}
 	m := a.metrics
-	m.GaugeFunc("wharf_queue_bytes", "Bytes in the sink's disk queue not yet delivered.", l, func() float64 { return float64(q.Bytes()) })
-	m.GaugeFunc("wharf_queue_disk_bytes", "Size of the sink's disk queue files (bounded by queue.max_bytes).", l, func() float64 { return float64(q.Stats().DiskBytes) })
-	m.CounterFunc("wharf_queue_corrupt_records_total", "Corrupt stretches of the disk queue skipped on reading.", l, func() float64 { return float64(q.Stats().CorruptRecords) })
-	m.CounterFunc("wharf_queue_torn_bytes_total", "Bytes of a record cut short by a crash, removed when the queue was opened.", l, func() float64 { return float64(q.Stats().TornBytes) })
-	m.CounterFunc("wharf_queue_sync_errors_total", "Failed fsyncs of the sink's disk queue; the entries they covered stay unconfirmed and are read again after a restart.", l, func() float64 { return float64(q.Stats().SyncErrors) })
+	m.Registry.MustRegister(q.Collectors(sinkName)...)
 	st := q.Stats()
 	if st.TornBytes > 0 || st.CorruptRecords > 0 {
 		a.log.Warn("disk queue recovered from damage", "sink", sinkName, "torn_bytes", st.TornBytes, "corrupt_records", st.CorruptRecords)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/source"
@@ -59,7 +58,9 @@ type SourceDeps struct {
 	Labeler *Labeler
 	Filter  *Filter
 	Logger  *slog.Logger
-	Metrics *metrics.Metrics
+	// Metrics are what the Docker source counts; fresh ones, registered
+	// nowhere, when nil.
+	Metrics *Metrics
 	// SourceMetrics are the counters every source keeps; fresh ones,
 	// registered nowhere, when nil.
 	SourceMetrics *source.Metrics
@@ -161,7 +162,7 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Metrics == nil {
-		deps.Metrics = metrics.New()
+		deps.Metrics = NewMetrics()
 	}
 	if deps.SourceMetrics == nil {
 		deps.SourceMetrics = source.NewMetrics()
@@ -217,7 +218,7 @@ func (s *Source) Run(ctx context.Context) error {
 			// drop. One that breaks at once still backs off.
 			attempt = 0
 		}
-		s.deps.Metrics.DockerReconnects.Inc()
+		s.deps.Metrics.Reconnects.Inc()
 		wait := backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(attempt)
 		s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
 		if !backoff.Sleep(ctx, wait) {
@@ -231,9 +232,9 @@ func (s *Source) setUp(up bool) {
 	s.up = up
 	s.mu.Unlock()
 	if up {
-		s.deps.Metrics.DockerUp.Set(1)
+		s.deps.Metrics.Up.Set(1)
 	} else {
-		s.deps.Metrics.DockerUp.Set(0)
+		s.deps.Metrics.Up.Set(0)
 	}
 }
 
@@ -352,7 +353,7 @@ func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched
 }
 
 func (s *Source) handle(ev Event) {
-	s.deps.Metrics.DockerEvents.WithLabelValues(ev.Action).Inc()
+	s.deps.Metrics.Events.WithLabelValues(ev.Action).Inc()
 	if ev.ID == "" {
 		return
 	}

@@ -23,12 +23,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/source"
 )
 
@@ -194,7 +192,7 @@ type srcHarness struct {
 	src    *Source
 	sub    *fakeSubmitter
 	log    *logCapture
-	met    *metrics.Metrics
+	met    *Metrics
 	lost   *prometheus.CounterVec // reason
 	cancel context.CancelFunc
 	done   chan error
@@ -225,7 +223,7 @@ func newSourceHarness(t *testing.T, fe *fakeEngine, cfg Config, tweak func(*Sour
 		cfg.MinBackoff, cfg.MaxBackoff = 2*time.Millisecond, 20*time.Millisecond
 	}
 	filter := NewFilter(nil, nil)
-	h := &srcHarness{t: t, fe: fe, client: fe.client(t), sub: &fakeSubmitter{}, log: &logCapture{}, met: metrics.New(), done: make(chan error, 1),
+	h := &srcHarness{t: t, fe: fe, client: fe.client(t), sub: &fakeSubmitter{}, log: &logCapture{}, met: NewMetrics(), done: make(chan error, 1),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lost"}, []string{"reason"})}
 	deps := SourceDeps{
 		Client:  h.client,
@@ -355,15 +353,6 @@ func (h *srcHarness) logsSince(id string) []string {
 		out = append(out, r.Query.Get("since"))
 	}
 	return out
-}
-
-func gaugeValue(t *testing.T, g interface{ Write(*dto.Metric) error }) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetGauge().GetValue()
 }
 
 func TestSourceReadsRunningContainer(t *testing.T) {
@@ -966,10 +955,10 @@ func TestSourceRunStopsOnCancel(t *testing.T) {
 	if err := h.stop(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
-	if v := gaugeValue(t, h.met.ContainersWatched.WithLabelValues("api")); v != 0 {
+	if v := testutil.ToFloat64(h.met.ContainersWatched.WithLabelValues("api")); v != 0 {
 		t.Errorf("%v readers still counted as watching after Run returned", v)
 	}
-	if v := gaugeValue(t, h.met.DockerUp); v != 0 {
+	if v := testutil.ToFloat64(h.met.Up); v != 0 {
 		t.Errorf("docker_up is %v after Run returned", v)
 	}
 	h.client.Close()

@@ -28,7 +28,6 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/backoff"
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/source"
@@ -108,8 +107,9 @@ type Deps struct {
 	Out       source.Submitter
 	Positions *positions.Store
 	Logger    *slog.Logger
-	Metrics   *metrics.Metrics
-	// SourceMetrics are the counters every source keeps.
+	// Metrics are what the plain-file source counts, SourceMetrics what
+	// every source does.
+	Metrics       *Metrics
 	SourceMetrics *source.Metrics
 	// Lost counts log data gone before it could be read, by reason, once
 	// per loss: the pipeline's wharf_entries_dropped_total curried with
@@ -483,7 +483,7 @@ func (r *reader) run() {
 	s, w := r.s, r.w
 	defer close(w.done)
 	defer w.follower.Close()
-	g := s.deps.Metrics.FilesWatched
+	g := s.deps.Metrics.Watched
 	g.Inc()
 	defer g.Dec()
 	for {

@@ -12,25 +12,17 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/entry"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/source"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func watchedFiles(t *testing.T, m *metrics.Metrics) float64 {
-	t.Helper()
-	var d dto.Metric
-	if err := m.FilesWatched.Write(&d); err != nil {
-		t.Fatal(err)
-	}
-	return d.GetGauge().GetValue()
-}
+func watchedFiles(m *Metrics) float64 { return testutil.ToFloat64(m.Watched) }
 
 // collector records what the source submits and confirms it at once.
 type collector struct {
@@ -86,7 +78,7 @@ type harness struct {
 	dir   string
 	store *positions.Store
 	out   *collector
-	m     *metrics.Metrics
+	m     *Metrics
 	stop  func()
 	// now, when set, is the source's wall clock.
 	now func() time.Time
@@ -105,7 +97,7 @@ func (h *harness) start(srcs ...Group) {
 	if err != nil || problem != nil {
 		h.t.Fatal(err, problem)
 	}
-	h.store, h.m = store, metrics.New()
+	h.store, h.m = store, NewMetrics()
 	for i := range srcs {
 		c := &srcs[i]
 		if c.StartAt == "" {
@@ -188,7 +180,7 @@ func TestStartAtAndLabels(t *testing.T) {
 	if want := fmt.Sprintf(`{app="web", env="test", filename=%q, host="h1"}`, old); key != want {
 		t.Fatalf("stream %s, want %s", key, want)
 	}
-	if got := watchedFiles(t, h.m); got != 2 {
+	if got := watchedFiles(h.m); got != 2 {
 		t.Fatalf("wharf_files_watched %v, want 2", got)
 	}
 	h.stop()
@@ -295,9 +287,9 @@ func TestGoneFileIsFinishedAndForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for watchedFiles(t, h.m) != 0 || len(h.store.Keys(PositionPrefix)) != 0 {
+	for watchedFiles(h.m) != 0 || len(h.store.Keys(PositionPrefix)) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after removal: %v files watched, positions %q", watchedFiles(t, h.m), h.store.Keys(PositionPrefix))
+			t.Fatalf("after removal: %v files watched, positions %q", watchedFiles(h.m), h.store.Keys(PositionPrefix))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -223,8 +223,11 @@ func newTransport(parallelism int, tlsCfg *tls.Config) *http.Transport {
 	}
 }
 
+// sinkName is the Client's name as a sink, in metric labels and file names.
+const sinkName = "loki"
+
 // Name returns "loki".
-func (c *Client) Name() string { return "loki" }
+func (c *Client) Name() string { return sinkName }
 
 // Prepare keeps an entry Loki would refuse out of the batches, by
 // Config.Limits (sink.Preparer).

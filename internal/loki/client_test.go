@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
@@ -398,6 +400,31 @@ func TestSendObserves(t *testing.T) {
 	want := []string{fmt.Sprint("204 ", size), fmt.Sprint("503 ", size)}
 	if got := obs.statuses(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("observed %v, want %v", got, want)
+	}
+}
+
+// TestMetricsCountRequests: Metrics, as the Client's Observer, counts each
+// request by status and its duration, as sink="loki".
+func TestMetricsCountRequests(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	m := loki.NewMetrics()
+	deps := quietDeps()
+	deps.Observer = m
+	c := newClient(t, testConfig(srv.URL+"/push"), deps)
+	for range 2 {
+		if err := c.Send(t.Context(), smallBatch()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("loki", "204")); got != 2 {
+		t.Errorf(`wharf_push_requests_total{sink="loki",status="204"} = %v, want 2`, got)
+	}
+	if n := testutil.CollectAndCount(m.Duration, "wharf_push_duration_seconds"); n != 1 {
+		t.Errorf("%d wharf_push_duration_seconds series, want the one of sink loki", n)
 	}
 }
 

@@ -1,7 +1,7 @@
-// Package metrics defines every Prometheus metric wharf exports. Metrics are
-// registered on a registry owned by the caller (never the global one), so
-// tests can build as many agents as they like. No metric carries a
-// per-container label value: container names are unbounded.
+// Package metrics registers every Prometheus metric wharf exports on a
+// registry owned by the caller (never the global one), so tests can build
+// as many agents as they like. No metric carries a per-container label
+// value: container names are unbounded.
 package metrics
 
 import (
@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/wharf-logs/wharf/internal/docker"
+	"github.com/wharf-logs/wharf/internal/files"
+	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/source"
 	"github.com/wharf-logs/wharf/internal/spill"
@@ -21,16 +24,9 @@ type Metrics struct {
 	Source   *source.Metrics
 	Pipeline *pipeline.Metrics
 	Spill    *spill.Metrics
-
-	PushRequests *prometheus.CounterVec   // sink, status
-	PushDuration *prometheus.HistogramVec // sink
-
-	ContainersWatched    *prometheus.GaugeVec // read_from
-	FilesWatched         prometheus.Gauge
-	DockerUp             prometheus.Gauge
-	DockerReconnects     prometheus.Counter
-	DockerEvents         *prometheus.CounterVec // action
-	ContainersDiscovered prometheus.Counter
+	Docker   *docker.Metrics
+	Files    *files.Metrics
+	Loki     *loki.Metrics
 }
 
 // New creates the metrics and registers them, together with the standard Go
@@ -38,73 +34,19 @@ type Metrics struct {
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := factory{r}
-	src, pipe, sp := source.NewMetrics(), pipeline.NewMetrics(), spill.NewMetrics()
-	r.MustRegister(src.Collectors()...)
-	r.MustRegister(pipe.Collectors()...)
-	r.MustRegister(sp.Collectors()...)
-	return &Metrics{
+	m := &Metrics{
 		Registry: r,
-		Source:   src,
-		Pipeline: pipe,
-		Spill:    sp,
-
-		PushRequests: f.counter("wharf_push_requests_total", "Delivery attempts by outcome (HTTP status code, or error).", "sink", "status"),
-		PushDuration: f.histogram("wharf_push_duration_seconds", "Duration of one delivery attempt.", "sink"),
-
-		ContainersWatched:    f.gauge("wharf_containers_watched", "Containers whose logs are being read, by how they are read.", "read_from"),
-		FilesWatched:         f.plainGauge("wharf_files_watched", "Plain log files being read (files: entries)."),
-		DockerUp:             f.plainGauge("wharf_docker_up", "1 while the Docker event stream is connected."),
-		DockerReconnects:     f.plainCounter("wharf_docker_reconnects_total", "Reconnections of the Docker event stream."),
-		DockerEvents:         f.counter("wharf_docker_events_total", "Container events received from Docker.", "action"),
-		ContainersDiscovered: f.plainCounter("wharf_containers_discovered_total", "Containers seen since start."),
+		Source:   source.NewMetrics(),
+		Pipeline: pipeline.NewMetrics(),
+		Spill:    spill.NewMetrics(),
+		Docker:   docker.NewMetrics(),
+		Files:    files.NewMetrics(),
+		Loki:     loki.NewMetrics(),
 	}
-}
-
-type factory struct{ r *prometheus.Registry }
-
-func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(c)
-	return c
-}
-
-func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(g)
-	return g
-}
-
-func (f factory) plainGauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	f.r.MustRegister(g)
-	return g
-}
-
-func (f factory) plainCounter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	f.r.MustRegister(c)
-	return c
-}
-
-func (f factory) histogram(name, help string, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    name,
-		Help:    help,
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-	}, labels)
-	f.r.MustRegister(h)
-	return h
-}
-
-// CounterFunc registers a counter whose value is read at scrape time.
-func (m *Metrics) CounterFunc(name, help string, constLabels prometheus.Labels, fn func() float64) {
-	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: constLabels}, fn))
-}
-
-// GaugeFunc registers a gauge whose value is computed at scrape time.
-func (m *Metrics) GaugeFunc(name, help string, constLabels prometheus.Labels, fn func() float64) {
-	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: constLabels}, fn))
+	for _, cs := range [][]prometheus.Collector{m.Source.Collectors(), m.Pipeline.Collectors(), m.Spill.Collectors(), m.Docker.Collectors(), m.Files.Collectors(), m.Loki.Collectors()} {
+		r.MustRegister(cs...)
+	}
+	return m
 }
 
 // Value returns the current value of a counter or gauge, for tests and
