@@ -16,14 +16,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wharf-logs/wharf/internal/admin"
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/queue"
@@ -45,7 +42,7 @@ type Deps struct {
 type Agent struct {
 	cfg     config.Config
 	log     *slog.Logger
-	metrics *metrics.Metrics
+	metrics *metrics
 
 	pipe      *pipeline.Pipeline
 	positions *positions.Store
@@ -76,7 +73,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
-	a = &Agent{cfg: cfg, log: deps.Logger, metrics: metrics.New()}
+	a = &Agent{cfg: cfg, log: deps.Logger, metrics: newMetrics()}
 	defer func() {
 		if err != nil {
 			a.closeSinks()
@@ -97,7 +94,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		Logger:      a.log,
 		Metrics:     a.metrics.Pipeline,
 		Spill:       a.metrics.Spill,
-		QueueErrors: a.metrics.Source.Errors.MustCurryWith(prometheus.Labels{"source": "queue"}),
+		QueueErrors: a.metrics.queueErrors(),
 		DeadLetter:  a.dead,
 	})
 	if err != nil {
@@ -166,7 +163,7 @@ func (a *Agent) buildDocker() error {
 		Logger:        a.log.With("source", "docker"),
 		Metrics:       a.metrics.Docker,
 		SourceMetrics: a.metrics.Source,
-		Lost:          a.lost(),
+		Lost:          a.metrics.lost(),
 		SelfID:        self,
 		Positions:     a.positions,
 	})
@@ -196,15 +193,9 @@ func (a *Agent) buildFiles() error {
 		Logger:        a.log.With("source", "files"),
 		Metrics:       a.metrics.Files,
 		SourceMetrics: a.metrics.Source,
-		Lost:          a.lost(),
+		Lost:          a.metrics.lost(),
 	})
 	return err
-}
-
-// lost is what sources count log data lost before it could be read in:
-// wharf_entries_dropped_total with sink="none".
-func (a *Agent) lost() *prometheus.CounterVec {
-	return a.metrics.Pipeline.EntriesDropped.MustCurryWith(prometheus.Labels{"sink": "none"})
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.
@@ -214,17 +205,6 @@ func (a *Agent) hostLabel() string {
 	}
 	h, _ := os.Hostname()
 	return h
-}
-
-// Metrics returns the agent's metrics, for tests.
-func (a *Agent) Metrics() *metrics.Metrics { return a.metrics }
-
-// AdminAddr is the admin server's address, or "" when it is off.
-func (a *Agent) AdminAddr() string {
-	if a.admin == nil {
-		return ""
-	}
-	return a.admin.Addr()
 }
 
 // Run runs until ctx ends, then shuts down in order and returns nil when

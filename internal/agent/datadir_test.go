@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/wharf-logs/wharf/internal/config"
 	"github.com/wharf-logs/wharf/internal/lokitest"
-	"github.com/wharf-logs/wharf/internal/metrics"
 	"github.com/wharf-logs/wharf/internal/positions"
 )
 
@@ -124,7 +125,7 @@ func fileAgentDirs(t *testing.T) (srv *lokitest.Server, data, logPath string) {
 // pairs ("sink=loki"; "" for a series without labels).
 func exported(t *testing.T, a *Agent, name string) map[string]float64 {
 	t.Helper()
-	mfs, err := a.Metrics().Registry.Gather()
+	mfs, err := a.metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,15 +227,15 @@ func TestNewerDataFilesAreMovedAside(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", msg, logs.String())
 		}
 	}
-	m := a.Metrics()
+	m := a.metrics
 	for _, c := range []struct {
 		source string
 		want   float64
 	}{{"positions", 1}, {"queue", 2}} {
-		if got := metrics.Value(m.Source.Errors.WithLabelValues(c.source, "newer_version")); got != c.want {
+		if got := testutil.ToFloat64(m.Source.Errors.WithLabelValues(c.source, "newer_version")); got != c.want {
 			t.Errorf(`wharf_source_errors_total{source=%q,kind="newer_version"} = %v, want %v`, c.source, got, c.want)
 		}
-		if got := metrics.Value(m.Source.Errors.WithLabelValues(c.source, "corrupt")); got != 0 {
+		if got := testutil.ToFloat64(m.Source.Errors.WithLabelValues(c.source, "corrupt")); got != 0 {
 			t.Errorf(`wharf_source_errors_total{source=%q,kind="corrupt"} = %v, want 0`, c.source, got)
 		}
 	}
@@ -267,8 +268,8 @@ func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
 
 	srv.FailNext(1, http.StatusBadRequest)
 	appendLines(t, logPath, "refused 0")
-	failed := a.Metrics().Pipeline.EntriesDropped.WithLabelValues("loki", "dead_letter_failed")
-	waitFor(t, func() string { return "the refused line was not counted as dead_letter_failed" }, func() bool { return metrics.Value(failed) == 1 })
+	failed := a.metrics.Pipeline.EntriesDropped.WithLabelValues("loki", "dead_letter_failed")
+	waitFor(t, func() string { return "the refused line was not counted as dead_letter_failed" }, func() bool { return testutil.ToFloat64(failed) == 1 })
 	code, body := readyz(t, a)
 	if want := "deadletter: cannot write in " + deadDir + ": "; code != http.StatusServiceUnavailable || !strings.Contains(body, want) || !strings.Contains(body, "not a directory") {
 		t.Fatalf("/readyz after a failed dead letter: %d %q, want 503 with %q and the error", code, body, want)
@@ -279,8 +280,8 @@ func TestDeadLetterFailureShowsOnReadyz(t *testing.T) {
 	}
 	srv.FailNext(1, http.StatusBadRequest)
 	appendLines(t, logPath, "refused 1")
-	written := a.Metrics().Pipeline.DeadLettered.WithLabelValues("loki", "invalid")
-	waitFor(t, func() string { return "the second refused line was not dead-lettered" }, func() bool { return metrics.Value(written) == 1 })
+	written := a.metrics.Pipeline.DeadLettered.WithLabelValues("loki", "invalid")
+	waitFor(t, func() string { return "the second refused line was not dead-lettered" }, func() bool { return testutil.ToFloat64(written) == 1 })
 	if code, body := readyz(t, a); code != http.StatusOK {
 		t.Fatalf("/readyz after a dead letter was written: %d %s", code, body)
 	}

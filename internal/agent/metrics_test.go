@@ -123,7 +123,7 @@ func TestMetricsExposed(t *testing.T) {
 // gatherFamilies gathers the agent's registry.
 func gatherFamilies(t *testing.T, a *Agent) []*dto.MetricFamily {
 	t.Helper()
-	mfs, err := a.Metrics().Registry.Gather()
+	mfs, err := a.metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func gatherFamilies(t *testing.T, a *Agent) []*dto.MetricFamily {
 // touchVecs makes a child in each of the agent's vecs, so that every family
 // shows in a gather.
 func touchVecs(a *Agent) {
-	m := a.Metrics()
+	m := a.metrics
 	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.Docker.Events, m.Source.ReaderReconnects} {
 		v.WithLabelValues("touched")
 	}

@@ -95,7 +95,8 @@ func queueOptions(c config.Queue) queue.Options {
 	}
 }
 
-// queueMetrics exports a disk queue's state.
+// queueMetrics registers a disk queue's metrics and reports what opening
+// it repaired or moved aside.
 func (a *Agent) queueMetrics(sinkName string, q *queue.Queue) {
 	m := a.metrics
 	m.Registry.MustRegister(q.Collectors(sinkName)...)
