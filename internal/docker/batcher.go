@@ -4,10 +4,9 @@ import (
 	"context"
 	"runtime"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wharf-logs/wharf/internal/dockerlog"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/source"
 	"github.com/wharf-logs/wharf/internal/tail"
 )
 
@@ -15,13 +14,6 @@ import (
 const (
 	sourceAPI  = "docker_api"
 	sourceFile = "docker_file"
-)
-
-// Submission limits: a reader hands entries to the pipeline when it has this
-// many, or sooner when no more input is waiting.
-const (
-	submitEntries = 1024
-	submitBytes   = 512 << 10
 )
 
 // Line arenas: lines are appended to a shared buffer that is never reused,
@@ -50,22 +42,13 @@ type batcher struct {
 	replaying [2]bool
 	seen      [2]int
 
-	// The source's counters, looked up once.
-	entriesRead, bytesRead, linesTruncated prometheus.Counter
-
-	batch      []entry.Entry
-	batchBytes int
-	read       int
-	truncated  int
-	arena      []byte
+	batch *source.Batch
+	arena []byte
 }
 
-func (s *Source) newBatcher(ctx context.Context, w *watched, source string, byTime bool) *batcher {
-	m := s.deps.SourceMetrics
-	return &batcher{s: s, w: w, ctx: ctx, source: source, replaying: [2]bool{byTime, byTime},
-		entriesRead:    m.EntriesRead.WithLabelValues(source),
-		bytesRead:      m.BytesRead.WithLabelValues(source),
-		linesTruncated: m.LinesTruncated.WithLabelValues(source),
+func (s *Source) newBatcher(ctx context.Context, w *watched, label string, byTime bool) *batcher {
+	return &batcher{s: s, w: w, ctx: ctx, source: label, replaying: [2]bool{byTime, byTime},
+		batch: source.NewBatch(s.deps.Out, s.deps.SourceMetrics, label),
 	}
 }
 
@@ -117,13 +100,7 @@ func (b *batcher) add(l dockerlog.Line, file *tail.Position) error {
 	} else {
 		w.pos.hasFile = false
 	}
-	b.batch = append(b.batch, entry.Entry{Time: t, Line: l.Text, Stream: w.streams.Load()[k]})
-	b.batchBytes += len(l.Text)
-	b.read++
-	if l.Truncated {
-		b.truncated++
-	}
-	if len(b.batch) >= submitEntries || b.batchBytes >= submitBytes {
+	if b.batch.Add(entry.Entry{Time: t, Line: l.Text, Stream: w.streams.Load()[k]}, l.Truncated) {
 		return b.flush()
 	}
 	return nil
@@ -132,7 +109,7 @@ func (b *batcher) add(l dockerlog.Line, file *tail.Position) error {
 // flush hands the batch to the pipeline, with an Ack that saves the
 // position reached once every entry is confirmed.
 func (b *batcher) flush() error {
-	if len(b.batch) == 0 {
+	if b.batch.Len() == 0 {
 		if b.w.tracker != nil && b.w.pos.String() != b.w.savedPos {
 			// Skipped lines moved the position: record it without entries.
 			ack := b.w.tracker.Mark(b.w.pos.String())
@@ -140,29 +117,17 @@ func (b *batcher) flush() error {
 		}
 		return nil
 	}
-	b.entriesRead.Add(float64(b.read))
-	b.bytesRead.Add(float64(b.batchBytes))
-	if b.truncated > 0 {
-		b.linesTruncated.Add(float64(b.truncated))
-	}
-	b.read, b.truncated = 0, 0
+	var ack *entry.Ack
 	if b.w.tracker != nil {
 		pos := b.w.pos.String()
 		b.w.savedPos = pos
-		ack := b.w.tracker.Mark(pos)
-		for i := range b.batch {
-			b.batch[i].Ack = ack
-		}
-		defer ack.Done(1)
+		ack = b.w.tracker.Mark(pos)
 	}
-	err := b.s.deps.Out.Submit(b.ctx, b.batch)
+	err := b.batch.HandOff(b.ctx, ack)
 	// A reader catching up never blocks on its file, so on a single P it
 	// would hold it for a whole time slice (10 ms) while a sender that Loki
 	// has just answered waits to send its next batch. Yielding after each
 	// hand-off keeps the senders busy.
 	runtime.Gosched()
-	// The pipeline owns the entries now; a new slice keeps them intact.
-	b.batch = make([]entry.Entry, 0, len(b.batch))
-	b.batchBytes = 0
 	return err
 }

@@ -170,7 +170,7 @@ func (s *Source) followFile(j *jsonFile, info Container) error {
 	for {
 		// Hand off what is held before waiting for more.
 		fr.deadline = time.Time{}
-		if len(b.batch) > 0 {
+		if b.batch.Len() > 0 {
 			fr.deadline = time.Unix(0, 1)
 		}
 		b.room()

@@ -48,11 +48,9 @@ const (
 	// is read to its end and forgotten: rotation by rename leaves the path
 	// missing for a moment until the new file is created.
 	goneAfter = 5 * time.Second
-	// Entries are handed to the pipeline in chunks of at most this many
-	// entries or bytes, or sooner when no more input is waiting.
-	submitEntries = 1024
-	submitBytes   = 512 << 10
-	arenaBytes    = 256 << 10
+	// arenaBytes is the size of the buffers lines are copied into, each
+	// shared by many lines and never reused, so the pipeline can own them.
+	arenaBytes = 256 << 10
 )
 
 // Config configures the plain-file source. Its values are checked by the
@@ -125,9 +123,6 @@ type Source struct {
 	deps Deps
 	warn *ratelog.Limiter
 
-	// The source's counters, looked up once.
-	entriesRead, bytesRead, linesTruncated prometheus.Counter
-
 	// files is owned by Run's goroutine.
 	files map[string]*watched
 	// noted remembers paths already reported as skipped, so a skip is
@@ -169,11 +164,7 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	if cfg.GoneAfter <= 0 {
 		cfg.GoneAfter = goneAfter
 	}
-	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{},
-		entriesRead:    deps.SourceMetrics.EntriesRead.WithLabelValues(sourceFile),
-		bytesRead:      deps.SourceMetrics.BytesRead.WithLabelValues(sourceFile),
-		linesTruncated: deps.SourceMetrics.LinesTruncated.WithLabelValues(sourceFile),
-	}
+	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{}}
 	return s, nil
 }
 
@@ -412,7 +403,7 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 	}
 	w := &watched{path: path, follower: f, tracker: s.deps.Positions.Tracker(key), done: make(chan struct{})}
 	s.files[path] = w
-	r := &reader{s: s, w: w, lr: lr, stream: s.stream(path, src), ctx: ctx}
+	r := &reader{s: s, w: w, lr: lr, stream: s.stream(path, src), ctx: ctx, batch: source.NewBatch(s.deps.Out, s.deps.SourceMetrics, sourceFile)}
 	s.deps.Logger.Debug("reading file", "path", path, "position", f.Position().String(), "saved", !pos.IsZero())
 	s.wg.Go(r.run)
 }
@@ -471,12 +462,10 @@ type reader struct {
 	stream *entry.Stream
 	ctx    context.Context
 
-	batch      []entry.Entry
-	batchBytes int
-	truncated  int
-	end        tail.Position
-	last       int64
-	arena      []byte
+	batch *source.Batch
+	end   tail.Position
+	last  int64
+	arena []byte
 }
 
 func (r *reader) run() {
@@ -488,7 +477,7 @@ func (r *reader) run() {
 	defer g.Dec()
 	for {
 		deadline := time.Time{}
-		if len(r.batch) > 0 {
+		if r.batch.Len() > 0 {
 			deadline = time.Unix(0, 1) // hand off what is held before waiting
 		}
 		l, err := r.lr.NextBefore(r.ctx, deadline)
@@ -536,13 +525,8 @@ func (r *reader) add(l tail.Line) error {
 	n := len(r.arena)
 	r.arena = append(r.arena, l.Bytes...)
 	line := r.arena[n:len(r.arena):len(r.arena)]
-	r.batch = append(r.batch, entry.Entry{Time: t, Line: line, Stream: r.stream})
-	r.batchBytes += len(line)
 	r.end = l.End
-	if l.Truncated {
-		r.truncated++
-	}
-	if len(r.batch) >= submitEntries || r.batchBytes >= submitBytes {
+	if r.batch.Add(entry.Entry{Time: t, Line: line, Stream: r.stream}, l.Truncated) {
 		return r.flush()
 	}
 	return nil
@@ -551,21 +535,8 @@ func (r *reader) add(l tail.Line) error {
 // flush hands the batch to the pipeline with an Ack that saves the position
 // after its last line once every entry is confirmed.
 func (r *reader) flush() error {
-	if len(r.batch) == 0 {
+	if r.batch.Len() == 0 {
 		return nil
 	}
-	r.s.entriesRead.Add(float64(len(r.batch)))
-	r.s.bytesRead.Add(float64(r.batchBytes))
-	if r.truncated > 0 {
-		r.s.linesTruncated.Add(float64(r.truncated))
-	}
-	ack := r.w.tracker.Mark(r.end.String())
-	for i := range r.batch {
-		r.batch[i].Ack = ack
-	}
-	err := r.s.deps.Out.Submit(r.ctx, r.batch)
-	ack.Done(1)
-	r.batch = make([]entry.Entry, 0, len(r.batch))
-	r.batchBytes, r.truncated = 0, 0
-	return err
+	return r.batch.HandOff(r.ctx, r.w.tracker.Mark(r.end.String()))
 }
