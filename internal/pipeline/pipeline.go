@@ -544,7 +544,10 @@ func (s *shard) run(ctx context.Context) error {
 	}
 	var staged *stagedSender
 	if st, ok := o.Sink.(sink.Stager); ok {
-		staged = newStagedSender(ctx, s, st)
+		staged = newStagedSender(s, st)
+		var sender sync.WaitGroup
+		sender.Go(func() { staged.loop(ctx) })
+		defer sender.Wait()
 		defer staged.stop()
 	}
 	b := new(entry.Batch)
@@ -610,13 +613,16 @@ type stagedJob struct {
 	release func()
 }
 
-func newStagedSender(ctx context.Context, s *shard, st sink.Stager) *stagedSender {
+// newStagedSender returns a stagedSender; the shard's run starts its loop
+// and waits for it.
+func newStagedSender(s *shard, st sink.Stager) *stagedSender {
 	t := &stagedSender{s: s, st: st, jobs: make(chan stagedJob), free: make(chan *entry.Batch, 1), done: make(chan struct{})}
 	t.free <- new(entry.Batch)
-	go t.loop(ctx)
 	return t
 }
 
+// loop sends the batches handed to it until stop is called or a delivery
+// ends with ctx.
 func (t *stagedSender) loop(ctx context.Context) {
 	defer close(t.done)
 	for j := range t.jobs {
