@@ -42,18 +42,9 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads the YAML file at path over the defaults, expands ${VAR}
-// references, and validates the result. An empty path yields the defaults.
-func Load(path string) (Config, error) {
-	cfg, err := Read(path)
-	if err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
-}
-
-// Read is Load without validation, for callers that override values before
-// validating.
+// Read reads the YAML file at path over the defaults and expands ${VAR}
+// references; an empty path yields the defaults. It does not validate, so
+// that the caller can override values (from flags) first.
 func Read(path string) (Config, error) {
 	cfg := Default()
 	if path == "" {

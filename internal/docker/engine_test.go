@@ -366,7 +366,7 @@ func TestClientRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls := dockerlog.NewStream(body, true, 1<<10)
-	line, err := ls.Next()
+	line, _, err := ls.NextAppend(nil)
 	body.Close()
 	if err != nil || string(line.Text) != "two" || line.Time != at(2) {
 		t.Errorf("Logs since the second line: first line %q at %d, %v", line.Text, line.Time, err)

@@ -22,15 +22,16 @@ type Record struct {
 	Stream StreamKind
 	// Log is the unescaped "log" text, with its trailing "\n" unless the
 	// record is a part of a longer line. It aliases the dst given to
-	// Decode.
+	// decode.
 	Log []byte
 }
 
-// Decode parses one json-file record: one line of the file without its
+// decode parses one json-file record: one line of the file without its
 // "\n". It appends the unescaped log text to dst and returns the record, whose
 // Log is the appended part of dst (its capacity clipped, so appending to Log
 // never overwrites what follows), and the extended dst. The caller owns dst
-// throughout; Decode keeps no reference to line or dst.
+// throughout; decode keeps no reference to line or dst. stamps caches the
+// last time's date and hour.
 //
 // Any JSON object is accepted, with its keys in any order and extra keys
 // ignored, as long as "time" is an RFC 3339 string within the range of
@@ -41,12 +42,6 @@ type Record struct {
 // through encoding/json, with the same result, over twenty times slower.
 //
 // On error dst is returned as it was, and the error says what is wrong.
-func Decode(line, dst []byte) (Record, []byte, error) {
-	var stamps stampCache
-	return decode(line, dst, &stamps)
-}
-
-// decode is Decode with a cache of the last time's date and hour.
 func decode(line, dst []byte, stamps *stampCache) (Record, []byte, error) {
 	start := len(dst)
 	if rec, out, ok := decodeFast(line, dst, stamps); ok {

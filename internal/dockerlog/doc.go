@@ -105,7 +105,7 @@
 //
 // # Reading
 //
-// [Decode] parses one record. [FileReader] reads a file from a record boundary,
+// A [FileReader] reads a file from a record boundary,
 // rejoins split lines, cuts overlong ones, skips and reports corrupt
 // records, follows a file that grows, and gives every line a [FilePosition]: a
 // checkpoint from which [NewFileReaderAt] returns exactly the lines after it.

@@ -119,10 +119,9 @@ type FileReader struct {
 	discarding   bool
 	discardStart int64
 
-	stamps  stampCache
-	lines   [2]pendingLine // per stream: stdout, stderr
-	out     []byte         // Next's staging buffer
-	skipped int64
+	stamps stampCache
+	lines  [2]pendingLine // per stream: stdout, stderr
+	out    []byte         // Flush's staging buffer
 	// delivered is the checkpoint resumed from: lines up to it, and
 	// corrupt records before its Seen, were handed out already.
 	delivered FilePosition
@@ -149,28 +148,7 @@ func NewFileReaderAt(r io.Reader, p FilePosition, maxLine int) *FileReader {
 	return rd
 }
 
-// Skipped returns the number of corrupt records skipped so far, each of
-// which was also reported by a *CorruptRecordError.
-func (r *FileReader) Skipped() int64 { return r.skipped }
-
-// Next returns the next line, in a newly allocated Text that the caller
-// owns.
-//
-// At the end of the data it returns io.EOF, keeping an unfinished record
-// or line for a later call. A *CorruptRecordError reports a record that was
-// skipped, and an error from r's Read is passed on; after either, as after
-// io.EOF, Next may be called again.
-func (r *FileReader) Next() (Line, error) {
-	l, out, err := r.next(r.out[:0], false)
-	r.out = out[:0]
-	if err != nil {
-		return Line{}, err
-	}
-	l.Text = bytes.Clone(l.Text)
-	return l, nil
-}
-
-// NextAppend is Next, but appends the line to dst and returns the extended
+// NextAppend returns the next line appended to dst, and the extended
 // slice; Text is the appended part, with its capacity clipped. Passing the
 // returned slice back in packs many lines into few allocations: the caller
 // owns dst and its lines, and may reuse it (as dst[:0]) once it no longer
@@ -376,7 +354,6 @@ func (r *FileReader) corrupt(off, end, after int64, err error) error {
 	if after <= r.delivered.Seen {
 		return nil
 	}
-	r.skipped++
 	return &CorruptRecordError{Offset: off, Len: end - off, Err: err}
 }
 

@@ -63,8 +63,6 @@ const (
 	// defaultMaxLine is the line cap when a reader is given none: Loki's
 	// default max_line_size.
 	defaultMaxLine = 256 << 10
-	// markerMax holds any truncation marker.
-	markerMax = 48
 	// maxEmptyReads is how many reads may return nothing, and no error,
 	// before a reader gives up with io.ErrNoProgress.
 	maxEmptyReads = 100

@@ -122,28 +122,7 @@ func NewStream(r io.Reader, tty bool, maxLine int) *Stream {
 // is not, Next blocks only if those bytes end inside a frame or a line.
 func (s *Stream) Buffered() int { return s.wpos - s.rpos }
 
-// Next returns the next line, in a newly allocated Text that the caller owns.
-//
-// At the clean end of the body, any line left without newline is returned
-// with Partial set (the earlier one first when both streams have one), then
-// io.EOF. A body that ends inside a frame gives io.ErrUnexpectedEOF and the
-// pending lines are dropped: the caller reads again from the last line it
-// kept. A corrupt frame gives a *FrameError. These three are returned for
-// good. A *DaemonError, or an error from the body's Read, leaves the
-// stream intact: Next may be called again.
-func (s *Stream) Next() (Line, error) {
-	o, err := s.next()
-	if err != nil {
-		return Line{}, err
-	}
-	var mb [markerMax]byte
-	marker := linecap.AppendMarker(mb[:0], o.dropped)
-	line := make([]byte, len(o.kept)+len(marker))
-	copy(line[copy(line, o.kept):], marker)
-	return Line{Time: o.time, Stream: o.kind, Text: line, Truncated: o.dropped > 0, Partial: o.partial}, nil
-}
-
-// NextAppend is Next, but appends the line to dst and returns the extended
+// NextAppend returns the next line appended to dst, and the extended
 // slice; Text is the appended part, with its capacity clipped. Passing the
 // returned slice back in packs many lines into few allocations: the caller
 // owns dst and its lines, and may reuse it (as dst[:0]) once it no longer

@@ -38,9 +38,6 @@ func (a *Ack) Done(n int) {
 	}
 }
 
-// Pending reports the outstanding confirmations, for tests and metrics.
-func (a *Ack) Pending() int64 { return a.pending.Load() }
-
 // AckEntries releases one confirmation for each of entries, calling Done once
 // per run of entries that share an Ack.
 func AckEntries(entries []Entry) {

@@ -62,10 +62,3 @@ func (o *Ordered[T]) resolve(m *orderedMark[T]) {
 	o.pending = o.pending[n:]
 	o.advance(v)
 }
-
-// Pending is the number of groups marked and not yet passed by advance.
-func (o *Ordered[T]) Pending() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.pending)
-}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/entrytest"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/lokitest"
 	"github.com/wharf-logs/wharf/internal/pipeline"
@@ -99,11 +100,11 @@ func stream(name string) *entry.Stream {
 	return entry.NewStream(entry.Labels{{Name: "container", Value: name}}, entry.Labels{{Name: "container_id", Value: "abc"}}, name)
 }
 
-func submit(t *testing.T, p *pipeline.Pipeline, entries []entry.Entry) *entry.Ack {
+func submit(t *testing.T, p *pipeline.Pipeline, entries []entry.Entry) *entrytest.Ack {
 	t.Helper()
-	a := entry.NewAck(nil)
+	a := entrytest.NewAck()
 	for i := range entries {
-		entries[i].Ack = a
+		entries[i].Ack = a.Ack
 	}
 	if err := p.Submit(t.Context(), entries); err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestPartialSuccessIsNotResentAndIsDeadLettered(t *testing.T) {
 			t.Fatalf("dead letter %v", r)
 		}
 	}
-	if a.Pending() != 0 {
+	if !a.Resolved() {
 		t.Fatal("refused entries must be confirmed once dead-lettered")
 	}
 }

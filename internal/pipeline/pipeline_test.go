@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/entrytest"
 	"github.com/wharf-logs/wharf/internal/sink"
 	"go.uber.org/goleak"
 )
@@ -167,7 +168,7 @@ func streams(n int) []*entry.Stream {
 
 // produce submits n entries per stream with increasing times, in chunks,
 // all sharing one Ack per chunk.
-func produce(t *testing.T, ctx context.Context, p *Pipeline, ss []*entry.Stream, n int, acks *[]*entry.Ack) {
+func produce(t *testing.T, ctx context.Context, p *Pipeline, ss []*entry.Stream, n int, acks *[]*entrytest.Ack) {
 	t.Helper()
 	if err := submitRange(ctx, p, ss, 0, n, acks); err != nil {
 		t.Errorf("submit: %v", err)
@@ -176,14 +177,14 @@ func produce(t *testing.T, ctx context.Context, p *Pipeline, ss []*entry.Stream,
 
 // submitRange is produce for the entries with times from+1 to to, returning
 // the first error of Submit.
-func submitRange(ctx context.Context, p *Pipeline, ss []*entry.Stream, from, to int, acks *[]*entry.Ack) error {
+func submitRange(ctx context.Context, p *Pipeline, ss []*entry.Stream, from, to int, acks *[]*entrytest.Ack) error {
 	line := make([]byte, 100)
 	for i := from; i < to; i += 10 {
-		a := entry.NewAck(nil)
+		a := entrytest.NewAck()
 		var chunk []entry.Entry
 		for j := i; j < min(i+10, to); j++ {
 			for _, s := range ss {
-				chunk = append(chunk, entry.Entry{Time: int64(j + 1), Line: line, Stream: s, Ack: a})
+				chunk = append(chunk, entry.Entry{Time: int64(j + 1), Line: line, Stream: s, Ack: a.Ack})
 			}
 		}
 		if err := p.Submit(ctx, chunk); err != nil {
@@ -233,7 +234,7 @@ func TestDeliversEveryEntryInOrderPerStream(t *testing.T) {
 			}
 			wait := run(t, p)
 			ss := streams(7)
-			var acks []*entry.Ack
+			var acks []*entrytest.Ack
 			produce(t, t.Context(), p, ss, 500, &acks)
 			if err := wait(); err != nil {
 				t.Fatal(err)
@@ -243,8 +244,8 @@ func TestDeliversEveryEntryInOrderPerStream(t *testing.T) {
 				t.Fatal("a stream was in two sends at once")
 			}
 			for i, a := range acks {
-				if a.Pending() != 0 {
-					t.Fatalf("ack %d still has %d pending after delivery", i, a.Pending())
+				if !a.Resolved() {
+					t.Fatalf("ack %d not resolved after delivery", i)
 				}
 			}
 		})
@@ -267,16 +268,16 @@ func TestRetriesUntilDeliveredAndAcksOnlyThen(t *testing.T) {
 		ctx := t.Context()
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx) }()
-		a := entry.NewAck(nil)
+		a := entrytest.NewAck()
 		ss := streams(1)
-		if err := p.Submit(ctx, []entry.Entry{{Time: 1, Line: []byte("x"), Stream: ss[0], Ack: a}}); err != nil {
+		if err := p.Submit(ctx, []entry.Entry{{Time: 1, Line: []byte("x"), Stream: ss[0], Ack: a.Ack}}); err != nil {
 			t.Fatal(err)
 		}
 		a.Done(1)
 		time.Sleep(10 * time.Minute) // many retries, all failing
 		synctest.Wait()
-		if a.Pending() != 1 {
-			t.Fatalf("ack pending = %d while the sink is down; want 1 (not confirmed)", a.Pending())
+		if a.Resolved() {
+			t.Fatal("ack resolved while the sink is down: entries confirmed before delivery")
 		}
 		if len(p.Failing()) != 1 {
 			t.Fatal("sink not reported failing")
@@ -288,8 +289,8 @@ func TestRetriesUntilDeliveredAndAcksOnlyThen(t *testing.T) {
 		down.Store(false)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if a.Pending() != 0 {
-			t.Fatalf("ack pending = %d after recovery", a.Pending())
+		if !a.Resolved() {
+			t.Fatal("ack not resolved after recovery")
 		}
 		if got := testutil.ToFloat64(m.EntriesSent.WithLabelValues("fake")); got != 1 {
 			t.Fatalf("sent = %v", got)
@@ -342,10 +343,10 @@ func TestRejectedBatchIsDeadLetteredNotResent(t *testing.T) {
 	p, _ := New([]Output{testOutput(f, 1<<20)}, Deps{Metrics: m, DeadLetter: dead})
 	wait := run(t, p)
 	ss := streams(1)
-	a := entry.NewAck(nil)
+	a := entrytest.NewAck()
 	var es []entry.Entry
 	for i := range 5 {
-		es = append(es, entry.Entry{Time: int64(i), Line: []byte("x"), Stream: ss[0], Ack: a})
+		es = append(es, entry.Entry{Time: int64(i), Line: []byte("x"), Stream: ss[0], Ack: a.Ack})
 	}
 	if err := p.Submit(t.Context(), es); err != nil {
 		t.Fatal(err)
@@ -366,7 +367,7 @@ func TestRejectedBatchIsDeadLetteredNotResent(t *testing.T) {
 	if got := testutil.ToFloat64(m.EntriesSent.WithLabelValues("fake")); got != 3 {
 		t.Fatalf("sent = %v, want the 3 entries Loki kept", got)
 	}
-	if a.Pending() != 0 {
+	if !a.Resolved() {
 		t.Fatal("rejected entries must be confirmed (they are in the dead-letter file)")
 	}
 }
@@ -386,8 +387,8 @@ func TestPrepareDeadLettersBeforeSending(t *testing.T) {
 	p, _ := New([]Output{testOutput(preparingSink{f}, 1<<20)}, Deps{DeadLetter: dead})
 	wait := run(t, p)
 	ss := streams(1)
-	a := entry.NewAck(nil)
-	es := []entry.Entry{{Time: -5, Line: []byte("old"), Stream: ss[0], Ack: a}, {Time: 5, Line: []byte("ok"), Stream: ss[0], Ack: a}}
+	a := entrytest.NewAck()
+	es := []entry.Entry{{Time: -5, Line: []byte("old"), Stream: ss[0], Ack: a.Ack}, {Time: 5, Line: []byte("ok"), Stream: ss[0], Ack: a.Ack}}
 	if err := p.Submit(t.Context(), es); err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +396,8 @@ func TestPrepareDeadLettersBeforeSending(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.got[ss[0].Key]) != 1 || dead.reasons["too_old"] != 1 || a.Pending() != 0 {
-		t.Fatalf("sent %v, dead %v, pending %d", f.got[ss[0].Key], dead.reasons, a.Pending())
+	if len(f.got[ss[0].Key]) != 1 || dead.reasons["too_old"] != 1 || !a.Resolved() {
+		t.Fatalf("sent %v, dead %v, resolved %v", f.got[ss[0].Key], dead.reasons, a.Resolved())
 	}
 }
 
@@ -440,9 +441,9 @@ func TestAbandonedOnDeadlineLeavesEntriesUnconfirmed(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	a := entry.NewAck(nil)
+	a := entrytest.NewAck()
 	ss := streams(1)
-	if err := p.Submit(ctx, []entry.Entry{{Time: 1, Line: []byte("x"), Stream: ss[0], Ack: a}}); err != nil {
+	if err := p.Submit(ctx, []entry.Entry{{Time: 1, Line: []byte("x"), Stream: ss[0], Ack: a.Ack}}); err != nil {
 		t.Fatal(err)
 	}
 	a.Done(1)
@@ -452,8 +453,8 @@ func TestAbandonedOnDeadlineLeavesEntriesUnconfirmed(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
-	if a.Pending() != 1 {
-		t.Fatalf("pending = %d; undelivered entries must stay unconfirmed", a.Pending())
+	if a.Resolved() {
+		t.Fatal("resolved: undelivered entries must stay unconfirmed")
 	}
 }
 

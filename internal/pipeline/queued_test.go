@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/entrytest"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/sink"
 )
@@ -47,14 +48,14 @@ func TestSpillKeepsSourcesReadingThroughAnOutage(t *testing.T) {
 			}
 			wait := run(t, p)
 			ss := streams(5)
-			var acks []*entry.Ack
+			var acks []*entrytest.Ack
 			// 5 streams x 2,000 entries of 100 bytes: 1 MB, far over 8 KiB.
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			produce(t, ctx, p, ss, 2000, &acks)
 			deadline := time.Now().Add(10 * time.Second)
 			for _, a := range acks[len(acks)/2:] {
-				for a.Pending() != 0 {
+				for !a.Resolved() {
 					if time.Now().After(deadline) {
 						t.Fatal("queued entries not confirmed to their source while the sink is down")
 					}

@@ -132,13 +132,6 @@ func (s *Store) Keys(prefix string) []string {
 	return out
 }
 
-// Len is the number of positions held.
-func (s *Store) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.positions)
-}
-
 // Err is the error of the last failed write, or nil once a write succeeds.
 func (s *Store) Err() error {
 	s.mu.Lock()

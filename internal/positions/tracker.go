@@ -55,10 +55,6 @@ func (t *Tracker) advance(m mark) {
 	}
 }
 
-// Pending is the number of handed-off groups not yet confirmed, counting a
-// Forget that waits for them as one more.
-func (t *Tracker) Pending() int { return t.order.Pending() }
-
 // Forget removes the source's position for good once everything it handed
 // off is confirmed: a destroyed container, a file gone for good. It is the
 // source's last call on the tracker.

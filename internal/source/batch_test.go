@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/entrytest"
 )
 
 // submitter records what it is handed and fails when told to.
@@ -54,22 +55,21 @@ func TestBatchHandOff(t *testing.T) {
 	st := entry.NewStream(nil, nil, "x")
 	b.Add(entry.Entry{Line: []byte("one"), Stream: st}, true)
 	b.Add(entry.Entry{Line: []byte("three"), Stream: st}, false)
-	resolved := false
-	ack := entry.NewAck(func(*entry.Ack) { resolved = true })
-	if err := b.HandOff(t.Context(), ack); err != nil {
+	ack := entrytest.NewAck()
+	if err := b.HandOff(t.Context(), ack.Ack); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.got) != 1 || len(out.got[0]) != 2 || out.got[0][0].Ack != ack || out.got[0][1].Ack != ack {
+	if len(out.got) != 1 || len(out.got[0]) != 2 || out.got[0][0].Ack != ack.Ack || out.got[0][1].Ack != ack.Ack {
 		t.Fatalf("handed %v", out.got)
 	}
 	if b.Len() != 0 {
 		t.Fatalf("still holds %d", b.Len())
 	}
-	if resolved || ack.Pending() != 2 {
-		t.Fatalf("resolved %v with %d confirmations pending, want 2 (the caller's hold released)", resolved, ack.Pending())
+	if ack.Resolved() {
+		t.Fatal("resolved before the Submitter confirmed the entries")
 	}
 	entry.AckEntries(out.got[0])
-	if !resolved {
+	if !ack.Resolved() {
 		t.Fatal("not resolved once every entry was confirmed")
 	}
 	for name, c := range map[string]float64{
@@ -83,9 +83,9 @@ func TestBatchHandOff(t *testing.T) {
 	}
 
 	// An empty hand-off only releases the hold; a failed one is returned.
-	empty := entry.NewAck(nil)
-	if err := b.HandOff(t.Context(), empty); err != nil || empty.Pending() != 0 {
-		t.Fatalf("empty hand-off: %v, %d pending", err, empty.Pending())
+	empty := entrytest.NewAck()
+	if err := b.HandOff(t.Context(), empty.Ack); err != nil || !empty.Resolved() {
+		t.Fatalf("empty hand-off: %v, resolved %v (the caller's hold must be released)", err, empty.Resolved())
 	}
 	out.fail = errors.New("closed")
 	b.Add(entry.Entry{Line: []byte("x"), Stream: st}, false)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/entrytest"
 	"github.com/wharf-logs/wharf/internal/queue"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"go.uber.org/goleak"
@@ -83,12 +84,12 @@ var stream = entry.NewStream(entry.Labels{{Name: "a", Value: "b"}}, nil, "test")
 
 // submit submits entries with times from..to-1, one Ack for all, and
 // returns the Ack after releasing the caller's hold.
-func submit(t *testing.T, s *Spool, from, to int64) *entry.Ack {
+func submit(t *testing.T, s *Spool, from, to int64) *entrytest.Ack {
 	t.Helper()
-	ack := entry.NewAck(nil)
+	ack := entrytest.NewAck()
 	var es []entry.Entry
 	for i := from; i < to; i++ {
-		es = append(es, entry.Entry{Time: i, Line: []byte("line"), Stream: stream, Ack: ack})
+		es = append(es, entry.Entry{Time: i, Line: []byte("line"), Stream: stream, Ack: ack.Ack})
 	}
 	ack.Add(len(es))
 	if err := s.Submit(t.Context(), es); err != nil {
@@ -133,7 +134,7 @@ func TestSpillsWhileMemoryIsFullAndReplaysInOrder(t *testing.T) {
 	defer stop()
 
 	ack := submit(t, s, 0, 100)
-	waitFor(t, "queued entries not confirmed once fsynced", func() bool { return ack.Pending() == 0 })
+	waitFor(t, "queued entries not confirmed once fsynced", func() bool { return ack.Resolved() })
 	waitFor(t, "queued entries not replayed to memory", func() bool { return len(mem.times()) == 100 })
 	if q.Bytes() == 0 {
 		t.Fatal("the record was committed before memory confirmed its entries")
@@ -142,7 +143,7 @@ func TestSpillsWhileMemoryIsFullAndReplaysInOrder(t *testing.T) {
 	mem.room.Store(true)
 	mem.deliver.Store(true)
 	ack = submit(t, s, 100, 200)
-	if ack.Pending() != 0 {
+	if !ack.Resolved() {
 		t.Fatal("entries pushed to memory were not confirmed by it")
 	}
 	wantTimes(t, mem.times(), 200)
