@@ -165,6 +165,7 @@ func New(cfg Config, deps Deps) (*Source, error) {
 		cfg.GoneAfter = goneAfter
 	}
 	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{}}
+	deps.SourceMetrics.Expose(sourceFile)
 	return s, nil
 }
 

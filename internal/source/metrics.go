@@ -30,6 +30,14 @@ func NewMetrics() *Metrics {
 	}
 }
 
+// Expose creates the read series of a source label, so that the source
+// shows on /metrics at 0 before its first line.
+func (m *Metrics) Expose(source string) {
+	m.EntriesRead.WithLabelValues(source)
+	m.BytesRead.WithLabelValues(source)
+	m.LinesTruncated.WithLabelValues(source)
+}
+
 // Collectors returns the metrics, for the caller to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.EntriesRead, m.BytesRead, m.LinesTruncated, m.ReaderReconnects, m.Errors}
