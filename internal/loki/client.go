@@ -105,9 +105,9 @@ type Config struct {
 	// Authorization, when set, is the Authorization header's value, e.g.
 	// "Bearer <token>".
 	Authorization string
-	// Headers are sent with every push. The client's own headers win over
-	// them: those SetsHeader reports, and Authorization and X-Scope-OrgID
-	// when the fields above set them.
+	// Headers are sent with every push, User-Agent included. The client's
+	// own headers win over them: those SetsHeader reports, and
+	// Authorization and X-Scope-OrgID when the fields above set them.
 	Headers map[string]string
 	// TLS configures https connections; nil verifies the server against the
 	// system's CAs, with TLS 1.2 at least.
@@ -300,6 +300,7 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 	}
 	req.ContentLength = int64(len(p.Body))
 	req.GetBody = s.body.open
+	req.Header.Set("User-Agent", c.userAgent) // loki.headers may replace it
 	for k, v := range c.headers {
 		req.Header[k] = v
 	}
@@ -313,7 +314,6 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 	if c.auth != "" {
 		req.Header.Set(HeaderAuthorization, c.auth)
 	}
-	req.Header.Set("User-Agent", c.userAgent)
 
 	start := time.Now()
 	resp, err := c.http.Do(req)

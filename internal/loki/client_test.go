@@ -738,3 +738,20 @@ func TestClientPrepares(t *testing.T) {
 		t.Fatalf("Prepare = %q, want %q", got, loki.ReasonLineTooLong)
 	}
 }
+
+// A User-Agent in Config.Headers is what the receiver sees: configuration
+// accepts it, so the client must not overwrite it with its own.
+func TestSendConfiguredUserAgent(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	cfg := testConfig(srv.URL + "/push")
+	cfg.Headers = map[string]string{"user-agent": "edge-proxy-id/7"}
+	c := newClient(t, cfg, quietDeps())
+	if err := c.Send(t.Context(), smallBatch()); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.headers[0].Values("User-Agent"); len(got) != 1 || got[0] != "edge-proxy-id/7" {
+		t.Errorf("User-Agent %q, want the configured one only", got)
+	}
+}
