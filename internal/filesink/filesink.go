@@ -6,6 +6,8 @@ package filesink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -142,27 +144,58 @@ func (s *Sink) Close() error {
 	return errors.Join(errs...)
 }
 
-// FileName maps an origin to a safe file name: path separators and other
-// unsafe bytes become '_', and ".ndjson" is appended.
+// maxName is the longest name FileName gives, before ".ndjson": room is
+// left for rotation suffixes within the usual 255-byte limit.
+const maxName = 200
+
+// FileName maps an origin to the name of its file in the sink's directory.
+//
+// An origin that is already a plain file name of at most 200 bytes
+// (letters, digits, '-', '_' and '.', not starting with '.'), as every
+// Docker container name is, is kept as it is: "web" writes web.ndjson.
+// Any other origin has every other character replaced by '_' and leading
+// dots dropped, is cut to 191 bytes, and gets '@' and the first 8 hex
+// digits of its SHA-256 appended: "/var/log/app.log" writes
+// _var_log_app.log@f3e23ba3.ndjson. So the names stay readable and the same
+// at every start, origins that differ only where they were changed or cut
+// get files of their own, and, since '@' never appears in a kept name, no
+// origin's file can be another's.
 func FileName(origin string) string {
-	if origin == "" {
-		origin = "unknown"
+	if len(origin) <= maxName && plainName(origin) {
+		return origin + ".ndjson"
 	}
 	var b strings.Builder
 	for _, c := range origin {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		if c < 0x80 && safeByte(byte(c)) {
 			b.WriteRune(c)
-		default:
+		} else {
 			b.WriteByte('_')
 		}
 	}
-	name := strings.TrimLeft(b.String(), ".")
-	if name == "" {
-		name = "_"
+	stem := strings.TrimLeft(b.String(), ".")
+	switch {
+	case origin == "":
+		stem = "unknown"
+	case stem == "":
+		stem = "_"
 	}
-	if len(name) > 200 {
-		name = name[:200]
+	sum := sha256.Sum256([]byte(origin))
+	return stem[:min(len(stem), maxName-9)] + "@" + hex.EncodeToString(sum[:4]) + ".ndjson"
+}
+
+// plainName reports whether s can be a file name as it is.
+func plainName(s string) bool {
+	if s == "" || s[0] == '.' {
+		return false
 	}
-	return name + ".ndjson"
+	for i := 0; i < len(s); i++ {
+		if !safeByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func safeByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }

@@ -2,6 +2,8 @@ package filesink
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,7 +108,7 @@ func TestSendWritesOneFilePerOrigin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := files(t, dir), []string{"_var_log_app.log.ndjson", "web.ndjson"}; !slices.Equal(got, want) {
+	if got, want := files(t, dir), []string{FileName("/var/log/app.log"), "web.ndjson"}; !slices.Equal(got, want) {
 		t.Fatalf("files %q, want %q", got, want)
 	}
 	recs := readRecords(t, filepath.Join(dir, "web.ndjson"))
@@ -117,7 +119,7 @@ func TestSendWritesOneFilePerOrigin(t *testing.T) {
 	if recs[0].Labels["container"] != "web" || recs[0].Metadata["container_id"] != "id-web" || recs[0].Stream != "stdout" {
 		t.Errorf("record %+v", recs[0])
 	}
-	if got := lines(readRecords(t, filepath.Join(dir, "_var_log_app.log.ndjson"))); len(got) != 6 || got[0] != "/var/log/app.log 0" {
+	if got := lines(readRecords(t, filepath.Join(dir, FileName("/var/log/app.log")))); len(got) != 6 || got[0] != "/var/log/app.log 0" {
 		t.Errorf("file lines %q", got)
 	}
 	if s.OpenFiles() != 2 {
@@ -275,33 +277,99 @@ func TestSendWriteErrorIsRetryable(t *testing.T) {
 	}
 }
 
+// TestFileName: a name that is already a plain, short file name is kept as
+// it is (a container called web writes web.ndjson, as it always has); one
+// that had to be changed or cut gets '@' and a hash of the original, so
+// names that differ only where they were changed stay apart.
 func TestFileName(t *testing.T) {
+	long := strings.Repeat("a", 300)
 	for _, tc := range []struct {
-		origin, want string
+		origin string
+		want   string // the name, or its part before the hash
+		hashed bool
 	}{
-		{"web", "web.ndjson"},
-		{"shop-web_1.v2", "shop-web_1.v2.ndjson"},
-		{"", "unknown.ndjson"},
-		{"/var/log/app.log", "_var_log_app.log.ndjson"},
-		{`C:\logs\app.log`, "C__logs_app.log.ndjson"},
-		{"../../etc/passwd", "_.._etc_passwd.ndjson"},
-		{".hidden", "hidden.ndjson"},
-		{".", "_.ndjson"},
-		{"..", "_.ndjson"},
-		{"...", "_.ndjson"},
-		{"a b\x00c\nd", "a_b_c_d.ndjson"},
-		{"ünï", "_n_.ndjson"},
-		{strings.Repeat("a", 300), strings.Repeat("a", 200) + ".ndjson"},
-		{"." + strings.Repeat("é", 300), strings.Repeat("_", 200) + ".ndjson"},
+		{"web", "web.ndjson", false},
+		{"shop-web_1.v2", "shop-web_1.v2.ndjson", false},
+		{strings.Repeat("b", 200), strings.Repeat("b", 200) + ".ndjson", false},
+		{"", "unknown", true},
+		{"/var/log/app.log", "_var_log_app.log", true},
+		{`C:\logs\app.log`, "C__logs_app.log", true},
+		{"../../etc/passwd", "_.._etc_passwd", true},
+		{".hidden", "hidden", true},
+		{".", "_", true},
+		{"..", "_", true},
+		{"...", "_", true},
+		{"a b\x00c\nd", "a_b_c_d", true},
+		{"ünï", "_n_", true},
+		{long, strings.Repeat("a", 191), true},
+		{"." + strings.Repeat("é", 300), strings.Repeat("_", 191), true},
 	} {
 		t.Run(tc.origin, func(t *testing.T) {
 			got := FileName(tc.origin)
-			if got != tc.want {
-				t.Errorf("FileName(%q) = %q, want %q", tc.origin, got, tc.want)
+			if !tc.hashed {
+				if got != tc.want {
+					t.Errorf("FileName(%q) = %q, want %q", tc.origin, got, tc.want)
+				}
+			} else if stem, hash, ok := strings.Cut(strings.TrimSuffix(got, ".ndjson"), "@"); !ok || stem != tc.want || len(hash) != 8 || strings.Trim(hash, "0123456789abcdef") != "" {
+				t.Errorf("FileName(%q) = %q, want %q@<8 hex digits>.ndjson", tc.origin, got, tc.want)
 			}
-			if filepath.Base(got) != got || strings.ContainsAny(got, `/\`) || strings.HasPrefix(got, ".") {
+			if filepath.Base(got) != got || strings.ContainsAny(got, `/\`) || strings.HasPrefix(got, ".") || !strings.HasSuffix(got, ".ndjson") || len(got) > 207 {
 				t.Errorf("FileName(%q) = %q is not one plain file name", tc.origin, got)
 			}
+			if again := FileName(tc.origin); again != got {
+				t.Errorf("FileName(%q) = %q, then %q", tc.origin, got, again)
+			}
 		})
+	}
+	// The hash is of the original name and must not change between
+	// versions: a user's files are found by these names after a restart.
+	if got, want := FileName("/var/log/app.log"), "_var_log_app.log@"+hashOf("/var/log/app.log")+".ndjson"; got != want {
+		t.Errorf("FileName(/var/log/app.log) = %q, want %q", got, want)
+	}
+}
+
+// hashOf is the hash FileName appends: the first 8 hex digits of the
+// name's SHA-256.
+func hashOf(origin string) string {
+	sum := sha256.Sum256([]byte(origin))
+	return hex.EncodeToString(sum[:4])
+}
+
+// TestFileNamesStayApart: origins that one character substitution or a cut
+// would merge each get a file of their own.
+func TestFileNamesStayApart(t *testing.T) {
+	prefix := strings.Repeat("svc-", 50) // 200 characters
+	origins := []string{
+		"/var/log/a_b.log", "/var/log/a/b.log", "_var_log_a_b.log", "a b.log", "a_b.log", "a/b.log",
+		prefix + "1", prefix + "2", prefix, prefix[:199],
+		"", "unknown", ".hidden", "hidden", "..", "_",
+		"ünï", "_n_", "äñö",
+	}
+	seen := map[string]string{}
+	for _, o := range origins {
+		name := FileName(o)
+		if prev, dup := seen[name]; dup {
+			t.Errorf("%q and %q share the file %s", prev, o, name)
+		}
+		seen[name] = o
+	}
+	// And in the sink: each origin's lines in its own file.
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir})
+	var streams []*entry.Stream
+	for _, o := range origins {
+		streams = append(streams, containerStream(o))
+	}
+	if err := s.Send(t.Context(), batchOf(2, streams...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, dir); len(got) != len(origins) {
+		t.Errorf("%d files for %d origins: %q", len(got), len(origins), got)
+	}
+	for _, o := range origins {
+		want := []string{o + " 0", o + " 1"}
+		if got := lines(readRecords(t, filepath.Join(dir, FileName(o)))); !slices.Equal(got, want) {
+			t.Errorf("file of %q holds %q, want %q", o, got, want)
+		}
 	}
 }
