@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,7 +22,8 @@ type Config struct {
 	Dir          string
 	MaxFileBytes int64
 	MaxFiles     int
-	// Fsync syncs each batch before it is confirmed. Without it, a batch is
+	// Fsync syncs each batch before it is confirmed, every file it wrote,
+	// including those closed before the batch ended. Without it, a batch is
 	// confirmed once the kernel has it, which survives a crash of wharf but
 	// not of the machine.
 	Fsync bool
@@ -35,10 +37,11 @@ type Config struct {
 // Sink is the file sink. Send is called by one goroutine at a time (it has
 // one shard); Close after the last Send.
 type Sink struct {
-	cfg   Config
-	files map[string]*openFile
-	buf   []byte
-	now   func() time.Time
+	cfg      Config
+	files    map[string]*openFile
+	buf      []byte
+	now      func() time.Time
+	syncFile func(*os.File) error // (*os.File).Sync when nil; tests replace it
 }
 
 type openFile struct {
@@ -75,7 +78,10 @@ func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 	touched := make([]*openFile, 0, len(b.Streams))
 	for i := range b.Streams {
 		se := &b.Streams[i]
-		f := s.file(se.Stream.Origin, now)
+		f, err := s.file(se.Stream.Origin, now)
+		if err != nil {
+			return retryable(err)
+		}
 		s.buf = s.buf[:0]
 		for j := range se.Entries {
 			s.buf = AppendRecord(s.buf, &se.Entries[j])
@@ -93,6 +99,7 @@ func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 		}
 		touched = append(touched, f)
 	}
+	// A file closed on the way (to stay within MaxOpen) was synced then.
 	for _, f := range touched {
 		if err := f.rot.Sync(); err != nil {
 			return retryable(err)
@@ -103,8 +110,8 @@ func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 }
 
 // file returns the open file of origin, closing the least recently used one
-// when too many are open.
-func (s *Sink) file(origin string, now time.Time) *openFile {
+// when too many are open. An error is that file's failed sync or close.
+func (s *Sink) file(origin string, now time.Time) (*openFile, error) {
 	name := FileName(origin)
 	f := s.files[name]
 	if f == nil {
@@ -115,14 +122,18 @@ func (s *Sink) file(origin string, now time.Time) *openFile {
 					lru = k
 				}
 			}
-			s.files[lru].rot.Close()
+			err := s.files[lru].rot.Close()
 			delete(s.files, lru)
+			if err != nil {
+				return nil, err
+			}
 		}
 		f = &openFile{rot: NewRotator(filepath.Join(s.cfg.Dir, name), s.cfg.MaxFileBytes, s.cfg.MaxFiles, s.cfg.Fsync)}
+		f.rot.syncFile = s.syncFile
 		s.files[name] = f
 	}
 	f.used = now
-	return f
+	return f, nil
 }
 
 func (s *Sink) closeIdle(now time.Time) {

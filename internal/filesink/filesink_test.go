@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -371,5 +373,83 @@ func TestFileNamesStayApart(t *testing.T) {
 		if got := lines(readRecords(t, filepath.Join(dir, FileName(o)))); !slices.Equal(got, want) {
 			t.Errorf("file of %q holds %q, want %q", o, got, want)
 		}
+	}
+}
+
+// syncRecorder replaces the sink's fsync with one that records the base
+// name of each file it syncs; a file already closed fails to sync, so a
+// sync recorded is one made before the close.
+func syncRecorder(t *testing.T, s *Sink) func() []string {
+	var mu sync.Mutex
+	var synced []string
+	s.syncFile = func(f *os.File) error {
+		if err := f.Sync(); err != nil {
+			t.Errorf("sync of %s: %v", f.Name(), err)
+			return err
+		}
+		mu.Lock()
+		synced = append(synced, filepath.Base(f.Name()))
+		mu.Unlock()
+		return nil
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Clone(synced)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+}
+
+// TestFsyncCoversFilesClosedEarly: with fsync on, a file closed in the
+// middle of a batch (the open-files limit makes room for another origin)
+// is synced before it is closed, like every other file of the batch, since
+// the whole batch is confirmed when Send returns.
+func TestFsyncCoversFilesClosedEarly(t *testing.T) {
+	for _, fsync := range []bool{true, false} {
+		t.Run(fmt.Sprint("fsync=", fsync), func(t *testing.T) {
+			dir := t.TempDir()
+			s := newSink(t, Config{Dir: dir, MaxOpen: 2, Fsync: fsync})
+			synced := syncRecorder(t, s)
+			if err := s.Send(t.Context(), batchOf(3, containerStream("a"), containerStream("b"), containerStream("c"))); err != nil {
+				t.Fatal(err)
+			}
+			if s.OpenFiles() > 2 {
+				t.Errorf("%d files open, max 2", s.OpenFiles())
+			}
+			want := []string{"a.ndjson", "b.ndjson", "c.ndjson"}
+			if !fsync {
+				want = nil
+			}
+			if got := synced(); !slices.Equal(got, want) {
+				t.Errorf("synced %q by the time Send returned, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestFsyncFailureOfAFileClosedEarlyFailsTheBatch: a file that cannot be
+// synced as it is closed mid-batch leaves the batch unconfirmed (retryable),
+// like any other file's failed sync.
+func TestFsyncFailureOfAFileClosedEarlyFailsTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := newSink(t, Config{Dir: dir, MaxOpen: 1, Fsync: true})
+	failing := true
+	s.syncFile = func(f *os.File) error {
+		if failing && filepath.Base(f.Name()) == "a.ndjson" {
+			return errors.New("injected sync failure")
+		}
+		return f.Sync()
+	}
+	err := s.Send(t.Context(), batchOf(1, containerStream("a"), containerStream("b")))
+	if retry, _ := sink.IsRetryable(err); err == nil || !retry || !strings.Contains(err.Error(), "a.ndjson") {
+		t.Fatalf("Send = %v, want a retryable error naming a.ndjson", err)
+	}
+	failing = false
+	if err := s.Send(t.Context(), batchOf(1, containerStream("a"), containerStream("b"))); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if s.OpenFiles() != 1 {
+		t.Errorf("%d files open, max 1", s.OpenFiles())
 	}
 }
