@@ -18,11 +18,12 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 	cfg := a.cfg
 	var outs []pipeline.Output
 	if cfg.FileEnabled() {
-		fs, err := filesink.New(fileSinkConfig(cfg))
+		fs, err := filesink.New(fileSinkConfig(cfg), filesink.Deps{Logger: deps.Logger})
 		if err != nil {
 			return nil, err
 		}
 		a.sinks = append(a.sinks, fs)
+		a.fileSink = fs
 		outs = append(outs, pipeline.Output{
 			Sink:       fs,
 			MaxBytes:   int64(cfg.Buffer.MaxBytes),

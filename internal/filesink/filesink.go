@@ -9,12 +9,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/ratelog"
 )
 
 // Config configures the file sink.
@@ -29,19 +32,24 @@ type Config struct {
 	Fsync bool
 	// MaxOpen bounds open files; the least recently written is closed first.
 	MaxOpen int
-	// IdleClose closes files not written for this long, so origins that went
-	// away (destroyed containers) hold no descriptor.
+	// IdleClose closes files not written for this long (Run does, whether
+	// more batches come or not), so origins that went away (exited
+	// containers) hold no descriptor.
 	IdleClose time.Duration
 }
 
 // Sink is the file sink. Send is called by one goroutine at a time (it has
-// one shard); Close after the last Send.
+// one shard) and Run beside it; Close after the last Send, once Run has
+// returned.
 type Sink struct {
 	cfg      Config
-	files    map[string]*openFile
-	buf      []byte
+	note     *ratelog.Limiter
 	now      func() time.Time
 	syncFile func(*os.File) error // (*os.File).Sync when nil; tests replace it
+
+	mu    sync.Mutex // held by Send for a whole batch, and by Run to close idle files
+	files map[string]*openFile
+	buf   []byte
 }
 
 type openFile struct {
@@ -49,9 +57,14 @@ type openFile struct {
 	used time.Time
 }
 
+// Deps are the file sink's collaborators.
+type Deps struct {
+	Logger *slog.Logger // close errors are logged here, rate-limited; discarded when nil
+}
+
 // New returns a file sink writing under cfg.Dir. It creates nothing until
 // the first write.
-func New(cfg Config) (*Sink, error) {
+func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("filesink: no directory")
 	}
@@ -64,7 +77,15 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.IdleClose <= 0 {
 		cfg.IdleClose = 10 * time.Second
 	}
-	return &Sink{cfg: cfg, files: map[string]*openFile{}, now: time.Now}, nil
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Sink{
+		cfg:   cfg,
+		note:  ratelog.New(deps.Logger.With("sink", "file"), 10*time.Second),
+		now:   time.Now,
+		files: map[string]*openFile{},
+	}, nil
 }
 
 // Name implements sink.Sink.
@@ -74,6 +95,8 @@ func (s *Sink) Name() string { return "file" }
 // A write error (disk full, read-only) is returned as retryable: the batch
 // stays unconfirmed and is written again once the disk accepts it.
 func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.now()
 	touched := make([]*openFile, 0, len(b.Streams))
 	for i := range b.Streams {
@@ -136,17 +159,48 @@ func (s *Sink) file(origin string, now time.Time) (*openFile, error) {
 	return f, nil
 }
 
-func (s *Sink) closeIdle(now time.Time) {
-	for k, f := range s.files {
-		if now.Sub(f.used) > s.cfg.IdleClose {
-			f.rot.Close()
-			delete(s.files, k)
+// Run closes the files not written for IdleClose until ctx ends, so that
+// origins that stopped writing hold no descriptor even when no later batch
+// comes to close them. It wakes when the next open file reaches IdleClose
+// (every IdleClose when none is open) and returns nil when ctx ends. The
+// owner of the goroutines that call Send runs it.
+func (s *Sink) Run(ctx context.Context) error {
+	timer := time.NewTimer(s.cfg.IdleClose)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
 		}
+		s.mu.Lock()
+		next := s.closeIdle(s.now())
+		s.mu.Unlock()
+		timer.Reset(next)
 	}
+}
+
+// closeIdle closes the files not written for IdleClose and returns how long
+// until the next open one will have been (IdleClose when none is open).
+func (s *Sink) closeIdle(now time.Time) time.Duration {
+	next := s.cfg.IdleClose
+	for k, f := range s.files {
+		if left := f.used.Add(s.cfg.IdleClose).Sub(now); left > 0 {
+			next = min(next, left)
+			continue
+		}
+		if err := f.rot.Close(); err != nil {
+			s.note.Warn("close", "closing an idle file failed", "file", f.rot.path, "error", err)
+		}
+		delete(s.files, k)
+	}
+	return next
 }
 
 // Close closes every open file.
 func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
 	for k, f := range s.files {
 		errs = append(errs, f.rot.Close())

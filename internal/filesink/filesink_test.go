@@ -2,6 +2,7 @@ package filesink
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -21,7 +23,11 @@ import (
 )
 
 // OpenFiles reports how many files are open.
-func (s *Sink) OpenFiles() int { return len(s.files) }
+func (s *Sink) OpenFiles() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.files)
+}
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -73,7 +79,7 @@ func lines(rs []record) []string {
 
 func newSink(t *testing.T, cfg Config) *Sink {
 	t.Helper()
-	s, err := New(cfg)
+	s, err := New(cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +88,7 @@ func newSink(t *testing.T, cfg Config) *Sink {
 }
 
 func TestNew(t *testing.T) {
-	if _, err := New(Config{}); err == nil || !strings.HasPrefix(err.Error(), "filesink: ") {
+	if _, err := New(Config{}, Deps{}); err == nil || !strings.HasPrefix(err.Error(), "filesink: ") {
 		t.Errorf("New without a directory: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "not", "yet")
@@ -226,13 +232,13 @@ func TestSendClosesIdleFiles(t *testing.T) {
 		open   int
 	}{
 		{0, "gone", 1},
-		{10 * time.Second, "web", 2},       // gone idle exactly IdleClose: kept
-		{time.Millisecond, "web", 1},       // gone idle just over: closed
-		{time.Hour, "web", 1},              // web itself was just written
-		{11 * time.Second, "other", 1},     // web idle, closed; other open
-		{0, "web", 2},                      // reopened
-		{10*time.Second + 1, "other", 1},   // web closed again
-		{10*time.Second + 1, "another", 1}, // other closed
+		{10*time.Second - time.Millisecond, "web", 2}, // gone idle just under IdleClose: kept
+		{time.Millisecond, "web", 1},                  // gone idle exactly IdleClose: closed
+		{time.Hour, "web", 1},                         // web itself was just written
+		{11 * time.Second, "other", 1},                // web idle, closed; other open
+		{0, "web", 2},                                 // reopened
+		{10 * time.Second, "other", 1},                // web closed again
+		{10 * time.Second, "another", 1},              // other closed
 	} {
 		now = now.Add(step.after)
 		if err := s.Send(t.Context(), batchOf(1, containerStream(step.origin))); err != nil {
@@ -452,4 +458,49 @@ func TestFsyncFailureOfAFileClosedEarlyFailsTheBatch(t *testing.T) {
 	if s.OpenFiles() != 1 {
 		t.Errorf("%d files open, max 1", s.OpenFiles())
 	}
+}
+
+// TestRunClosesIdleFiles: after many short-lived origins wrote and nothing
+// more comes, Run closes each file once it has not been written for
+// IdleClose, with no further Send to trigger it.
+func TestRunClosesIdleFiles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 10 * time.Second
+		s := newSink(t, Config{Dir: t.TempDir(), IdleClose: idle})
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		wg.Go(func() { s.Run(ctx) })
+		const n = 60
+		for i := range n {
+			if err := s.Send(ctx, batchOf(5, containerStream(fmt.Sprint("short-lived-", i)))); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		last := time.Now().Add(-100 * time.Millisecond) // when the last file was written
+		if got := s.OpenFiles(); got != n {
+			t.Errorf("%d files open after the writes, want %d: none was idle for %v", got, n, idle)
+		}
+		time.Sleep(time.Until(last.Add(idle)) - time.Millisecond)
+		synctest.Wait()
+		if got := s.OpenFiles(); got != 1 {
+			t.Errorf("%v after the last write: %d files open, want 1 (the last one, not idle for %v yet)", idle-time.Millisecond, got, idle)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if got := s.OpenFiles(); got != 0 {
+			t.Errorf("%v after the last write: %d files open, want 0", idle, got)
+		}
+		// A file written again is opened again and closed again.
+		if err := s.Send(ctx, batchOf(1, containerStream("short-lived-0"))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(idle)
+		synctest.Wait()
+		if got := s.OpenFiles(); got != 0 {
+			t.Errorf("%v after writing again: %d files open, want 0", idle, got)
+		}
+		cancel()
+		wg.Wait()
+	})
 }
