@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,5 +88,79 @@ func TestFileSinkClosesIdleFiles(t *testing.T) {
 	}
 	if !t.Failed() {
 		fmt.Printf("file sink idle: %d containers, fds %v -> %v -> %v\n", n, baseline[1], peak, fds)
+	}
+}
+
+// TestFileSinkTotalCapUnderNameChurn runs 40 containers, each with a name
+// of its own, writing about 4 MiB to the file sink in all with
+// file.max_total_bytes at 1 MiB: the directory must stay under the cap, the
+// removals must be counted, and the container that wrote last must have all
+// its lines.
+func TestFileSinkTotalCapUnderNameChurn(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
+	dockertest.Require(t)
+	img := dockertest.LoggenImage(t)
+	data := t.TempDir()
+	const limit = 1 << 20
+	cfg := inGroup(t, baseConfig(data, freePort(t))) + "file:\n  max_file_bytes: 64KiB\n  max_total_bytes: 1MiB\n"
+	w := startWharf(t, data, cfg)
+
+	const n, parallel, lines = 40, 8, 200
+	args := []string{"-lines", fmt.Sprint(lines), "-size", "200", "-rate", "2000"}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for range n - 1 {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t), Args: args})
+			dockertest.Wait(t, c.ID)
+		})
+	}
+	wg.Wait()
+	w.settled(t, "file", 60*time.Second)
+	last := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t), Args: args})
+	dockertest.Wait(t, last.ID)
+	m := w.settled(t, "file", 60*time.Second)
+
+	var onDisk int64
+	ents, err := os.ReadDir(data + "/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk += info.Size()
+	}
+	removedFiles := m[`wharf_file_sink_files_removed_total{reason="max_total_bytes"}`]
+	removedBytes := m[`wharf_file_sink_bytes_removed_total{reason="max_total_bytes"}`]
+	rotated := m[`wharf_file_sink_files_removed_total{reason="max_files"}`]
+	t.Logf("%d containers, %.0f lines sent; %d files, %d bytes left in logs/; removed for the cap: %.0f files, %.0f bytes; by max_files: %.0f",
+		n, m[`wharf_entries_sent_total{sink="file"}`], len(ents), onDisk, removedFiles, removedBytes, rotated)
+	if onDisk > limit {
+		t.Errorf("logs/ holds %d bytes, over file.max_total_bytes (%d)", onDisk, limit)
+	}
+	if removedFiles == 0 || removedBytes < float64(2*limit) {
+		t.Errorf("removed for the cap: %v files, %v bytes; want the 3 MiB or so above the cap", removedFiles, removedBytes)
+	}
+	if got := m["wharf_file_sink_disk_bytes"]; got != float64(onDisk) {
+		t.Errorf("wharf_file_sink_disk_bytes %v, logs/ holds %d", got, onDisk)
+	}
+	var got []string
+	for _, r := range readRecords(t, data+"/logs", last.Name) {
+		got = append(got, r.Line)
+	}
+	if r := seq.CheckLines(last.Name, got, lines); !r.OK() {
+		t.Errorf("the container that wrote last: %s", r)
+	}
+	if log := tail(w.logPath, 1000); !strings.Contains(log, "file.max_total_bytes") {
+		t.Errorf("no warning about removals in the log")
+	}
+	w.stop()
+	if !t.Failed() {
+		fmt.Printf("file sink cap: %d containers, %.0f bytes removed in %.0f files, %d bytes left (cap %d)\n", n, removedBytes, removedFiles, onDisk, limit)
 	}
 }

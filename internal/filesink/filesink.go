@@ -1,7 +1,7 @@
 // Package filesink writes log entries to NDJSON files under a directory, one
-// file per stream origin (a container name or a file path), rotated by size.
-// It is wharf's embedded default destination and stays a real option beside
-// Loki.
+// file per stream origin (a container name or a file path), rotated by size,
+// with a cap on the size of them all. It is wharf's embedded default
+// destination and stays a real option beside Loki.
 package filesink
 
 import (
@@ -25,6 +25,10 @@ type Config struct {
 	Dir          string
 	MaxFileBytes int64
 	MaxFiles     int
+	// MaxTotalBytes caps the size of the sink's files in Dir, rotated ones
+	// included: beyond it the least recently modified are removed (see
+	// Send). 0 sets no cap.
+	MaxTotalBytes int64
 	// Fsync syncs each batch before it is confirmed, every file it wrote,
 	// including those closed before the batch ended. Without it, a batch is
 	// confirmed once the kernel has it, which survives a crash of wharf but
@@ -38,11 +42,20 @@ type Config struct {
 	IdleClose time.Duration
 }
 
+// Deps are the file sink's collaborators.
+type Deps struct {
+	Logger *slog.Logger // removals and close errors are logged here, rate-limited; discarded when nil
+	// Metrics are what the sink counts; fresh ones, registered nowhere,
+	// when nil.
+	Metrics *Metrics
+}
+
 // Sink is the file sink. Send is called by one goroutine at a time (it has
 // one shard) and Run beside it; Close after the last Send, once Run has
 // returned.
 type Sink struct {
 	cfg      Config
+	metrics  *Metrics
 	note     *ratelog.Limiter
 	now      func() time.Time
 	syncFile func(*os.File) error // (*os.File).Sync when nil; tests replace it
@@ -50,6 +63,7 @@ type Sink struct {
 	mu    sync.Mutex // held by Send for a whole batch, and by Run to close idle files
 	files map[string]*openFile
 	buf   []byte
+	disk  int64 // bytes of the sink's files in Dir; -1 until measured
 }
 
 type openFile struct {
@@ -57,16 +71,14 @@ type openFile struct {
 	used time.Time
 }
 
-// Deps are the file sink's collaborators.
-type Deps struct {
-	Logger *slog.Logger // close errors are logged here, rate-limited; discarded when nil
-}
-
 // New returns a file sink writing under cfg.Dir. It creates nothing until
 // the first write.
 func New(cfg Config, deps Deps) (*Sink, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("filesink: no directory")
+	}
+	if cfg.MaxTotalBytes < 0 {
+		return nil, errors.New("filesink: negative total size cap")
 	}
 	if cfg.MaxFileBytes <= 0 {
 		cfg.MaxFileBytes = 100 << 20
@@ -80,11 +92,16 @@ func New(cfg Config, deps Deps) (*Sink, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics()
+	}
 	return &Sink{
-		cfg:   cfg,
-		note:  ratelog.New(deps.Logger.With("sink", "file"), 10*time.Second),
-		now:   time.Now,
-		files: map[string]*openFile{},
+		cfg:     cfg,
+		metrics: deps.Metrics,
+		note:    ratelog.New(deps.Logger.With("sink", "file"), 10*time.Second),
+		now:     time.Now,
+		files:   map[string]*openFile{},
+		disk:    -1,
 	}, nil
 }
 
@@ -94,10 +111,16 @@ func (s *Sink) Name() string { return "file" }
 // Send writes every entry of b to its origin's file, then syncs if asked.
 // A write error (disk full, read-only) is returned as retryable: the batch
 // stays unconfirmed and is written again once the disk accepts it.
+//
+// When the sink's files then hold more than MaxTotalBytes, the least
+// recently modified are removed (see keepTotal).
 func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	if s.disk < 0 {
+		s.measure()
+	}
 	touched := make([]*openFile, 0, len(b.Streams))
 	for i := range b.Streams {
 		se := &b.Streams[i]
@@ -109,14 +132,14 @@ func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 		for j := range se.Entries {
 			s.buf = AppendRecord(s.buf, &se.Entries[j])
 			if len(s.buf) >= 256<<10 {
-				if err := f.rot.Write(s.buf); err != nil {
+				if err := s.write(f, s.buf); err != nil {
 					return retryable(err)
 				}
 				s.buf = s.buf[:0]
 			}
 		}
 		if len(s.buf) > 0 {
-			if err := f.rot.Write(s.buf); err != nil {
+			if err := s.write(f, s.buf); err != nil {
 				return retryable(err)
 			}
 		}
@@ -129,6 +152,16 @@ func (s *Sink) Send(ctx context.Context, b *entry.Batch) error {
 		}
 	}
 	s.closeIdle(now)
+	s.keepTotal()
+	return nil
+}
+
+// write appends p to f's file and counts it in the sink's size.
+func (s *Sink) write(f *openFile, p []byte) error {
+	if err := f.rot.Write(p); err != nil {
+		return err
+	}
+	s.addDisk(int64(len(p)))
 	return nil
 }
 
@@ -152,7 +185,7 @@ func (s *Sink) file(origin string, now time.Time) (*openFile, error) {
 			}
 		}
 		f = &openFile{rot: NewRotator(filepath.Join(s.cfg.Dir, name), s.cfg.MaxFileBytes, s.cfg.MaxFiles, s.cfg.Fsync)}
-		f.rot.syncFile = s.syncFile
+		f.rot.syncFile, f.rot.removed = s.syncFile, s.rotatedAway
 		s.files[name] = f
 	}
 	f.used = now

@@ -16,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -170,6 +171,13 @@ func TestSendRotates(t *testing.T) {
 	}
 	if len(ts) == 0 || ts[len(ts)-1] != batches*per-1 {
 		t.Fatalf("newest record missing: %v", ts)
+	}
+	// Every record not kept was in a file removed by rotation, and counted.
+	if got := testutil.ToFloat64(s.metrics.FilesRemoved.WithLabelValues(ReasonMaxFiles)); got == 0 {
+		t.Errorf("no rotated file counted as removed")
+	}
+	if got, want := testutil.ToFloat64(s.metrics.DiskBytes), float64(sinkBytes(t, dir)); got != want {
+		t.Errorf("disk bytes = %v, want %v", got, want)
 	}
 	for i := 1; i < len(ts); i++ {
 		if ts[i] != ts[i-1]+1 {

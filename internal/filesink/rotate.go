@@ -22,6 +22,9 @@ type Rotator struct {
 
 	// syncFile syncs the file: (*os.File).Sync unless a test replaces it.
 	syncFile func(*os.File) error
+	// removed, when set, is told of each file a rotation removes (the
+	// oldest of max_files), with its size.
+	removed func(path string, size int64)
 }
 
 // NewRotator returns a Rotator for path. The file is opened on first write.
@@ -112,14 +115,13 @@ func (r *Rotator) rotate() error {
 		return err
 	}
 	if r.maxFiles == 1 {
-		if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("filesink: %w", err)
+		if err := r.remove(r.path); err != nil {
+			return err
 		}
 		return r.open()
 	}
-	last := r.path + "." + strconv.Itoa(r.maxFiles-1)
-	if err := os.Remove(last); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("filesink: %w", err)
+	if err := r.remove(r.path + "." + strconv.Itoa(r.maxFiles-1)); err != nil {
+		return err
 	}
 	for i := r.maxFiles - 2; i >= 1; i-- {
 		from := r.path + "." + strconv.Itoa(i)
@@ -131,4 +133,20 @@ func (r *Rotator) rotate() error {
 		return fmt.Errorf("filesink: %w", err)
 	}
 	return r.open()
+}
+
+// remove removes the oldest file of a rotation, if there is one, and tells
+// r.removed.
+func (r *Rotator) remove(path string) error {
+	st, statErr := os.Lstat(path)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("filesink: %w", err)
+	}
+	if r.removed != nil && statErr == nil {
+		r.removed(path, st.Size())
+	}
+	return nil
 }
