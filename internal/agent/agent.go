@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
+	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/queue"
@@ -48,6 +49,7 @@ type Agent struct {
 	positions *positions.Store
 	queues    []*queue.Queue
 	sinks     []sink.Sink
+	fileSink  *filesink.Sink // also in sinks; nil when off
 	dead      *deadletter.Writer
 	dockerC   *docker.Client
 	docker    *docker.Source
@@ -234,6 +236,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	pipeDone := make(chan error, 1)
 	wg.Go(func() { pipeDone <- a.pipe.Run(pipeCtx) })
 
+	// The file sink closes idle files on a timer of its own, beside the
+	// pipeline's Sends, until the pipeline is done with it.
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinks()
+	var sinkWG sync.WaitGroup
+	if a.fileSink != nil {
+		sinkWG.Go(func() { a.fileSink.Run(sinkCtx) })
+	}
+
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var srcWG sync.WaitGroup
 	var srcErr error
@@ -261,6 +272,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if pipeErr != nil {
 		err = fmt.Errorf("agent: shutdown timeout %v reached with %d bytes undelivered; they are read again on the next start", a.cfg.ShutdownTimeout, a.pipe.BufferedBytes())
 	}
+	stopSinks()
+	sinkWG.Wait()
 	a.closeSinks()
 	if a.dockerC != nil {
 		a.dockerC.Close()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
+	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/pipeline"
 	"github.com/wharf-logs/wharf/internal/source"
@@ -27,13 +28,14 @@ type metrics struct {
 	Spill    *spill.Metrics
 	Docker   *docker.Metrics
 	Files    *files.Metrics
+	FileSink *filesink.Metrics
 	Loki     *loki.Metrics
 }
 
 // newMetrics makes every part's metrics and registers them, with the
-// standard Go and process collectors, on a new registry. The Docker and
-// file sources' metrics are registered even when those sources are off,
-// so a scrape always shows the same families.
+// standard Go and process collectors, on a new registry. The metrics of
+// the Docker and file sources and of the file sink are registered even
+// when those are off, so a scrape always shows the same families.
 func newMetrics() *metrics {
 	m := &metrics{
 		Registry: prometheus.NewRegistry(),
@@ -42,12 +44,13 @@ func newMetrics() *metrics {
 		Spill:    spill.NewMetrics(),
 		Docker:   docker.NewMetrics(),
 		Files:    files.NewMetrics(),
+		FileSink: filesink.NewMetrics(),
 		Loki:     loki.NewMetrics(),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, cs := range [][]prometheus.Collector{
 		m.Source.Collectors(), m.Pipeline.Collectors(), m.Spill.Collectors(),
-		m.Docker.Collectors(), m.Files.Collectors(), m.Loki.Collectors(),
+		m.Docker.Collectors(), m.Files.Collectors(), m.FileSink.Collectors(), m.Loki.Collectors(),
 	} {
 		m.Registry.MustRegister(cs...)
 	}

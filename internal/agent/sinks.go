@@ -18,11 +18,15 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 	cfg := a.cfg
 	var outs []pipeline.Output
 	if cfg.FileEnabled() {
-		fs, err := filesink.New(fileSinkConfig(cfg))
+		fs, err := filesink.New(fileSinkConfig(cfg), filesink.Deps{
+			Logger:  deps.Logger,
+			Metrics: a.metrics.FileSink,
+		})
 		if err != nil {
 			return nil, err
 		}
 		a.sinks = append(a.sinks, fs)
+		a.fileSink = fs
 		outs = append(outs, pipeline.Output{
 			Sink:       fs,
 			MaxBytes:   int64(cfg.Buffer.MaxBytes),
@@ -58,10 +62,11 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 // fileSinkConfig converts file: into the file sink's configuration.
 func fileSinkConfig(cfg config.Config) filesink.Config {
 	return filesink.Config{
-		Dir:          cfg.FileDir(),
-		MaxFileBytes: int64(cfg.File.MaxFileBytes),
-		MaxFiles:     cfg.File.MaxFiles,
-		Fsync:        cfg.File.Fsync,
+		Dir:           cfg.FileDir(),
+		MaxFileBytes:  int64(cfg.File.MaxFileBytes),
+		MaxFiles:      cfg.File.MaxFiles,
+		MaxTotalBytes: int64(cfg.File.MaxTotalBytes),
+		Fsync:         cfg.File.Fsync,
 	}
 }
 

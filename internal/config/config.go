@@ -197,6 +197,9 @@ type File struct {
 	MaxFileBytes ByteSize `yaml:"max_file_bytes"`
 	// MaxFiles is how many rotated files are kept per stream origin.
 	MaxFiles int `yaml:"max_files"`
+	// MaxTotalBytes caps the size of all the sink's files; beyond it the
+	// least recently modified are removed. 0 sets no cap.
+	MaxTotalBytes ByteSize `yaml:"max_total_bytes"`
 	// Fsync syncs each written batch to disk before confirming it.
 	Fsync bool `yaml:"fsync"`
 }

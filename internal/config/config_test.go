@@ -326,3 +326,46 @@ func TestResolveTLSFiles(t *testing.T) {
 		t.Fatalf("TLS config: %+v", tc)
 	}
 }
+
+// TestFileMaxTotalBytes: file.max_total_bytes caps the file sink's
+// directory at 10GiB unless set; 0 turns the cap off; a cap below one file
+// is refused, naming both keys.
+func TestFileMaxTotalBytes(t *testing.T) {
+	if got := Default().File.MaxTotalBytes; got != 10*GiB {
+		t.Errorf("default file.max_total_bytes = %v, want 10GiB", got)
+	}
+	for _, tc := range []struct {
+		yaml string
+		want ByteSize
+		err  string
+	}{
+		{"file:\n  max_total_bytes: 0\n", 0, ""},
+		{"file:\n  max_total_bytes: 200MiB\n", 200 * MiB, ""},
+		{"file:\n  max_total_bytes: 1MiB\n  max_file_bytes: 1MiB\n", 1 * MiB, ""},
+		{"file:\n  max_total_bytes: 50MiB\n", 0, "file.max_total_bytes: 50MiB is less than file.max_file_bytes (100MiB); make it at least that, or 0 for no cap"},
+		{"file:\n  max_total_bytes: 512KiB\n  max_file_bytes: 64KiB\n", 0, "file.max_total_bytes: 512KiB is outside the allowed range 1MiB to 65536GiB"},
+		{"file:\n  max_total_bytes: -1GiB\n", 0, "file.max_total_bytes: \"-1GiB\" is negative"},
+		// A bad max_file_bytes is reported once, not again through the cap.
+		{"file:\n  max_total_bytes: 1GiB\n  max_file_bytes: 100GiB\n", 0, "file.max_file_bytes: 100GiB is outside the allowed range"},
+	} {
+		t.Run(tc.yaml, func(t *testing.T) {
+			cfg := Default()
+			err := Parse([]byte(tc.yaml), "t.yaml", nil, &cfg)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.File.MaxTotalBytes != tc.want {
+					t.Errorf("file.max_total_bytes = %v, want %v", cfg.File.MaxTotalBytes, tc.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Count(err.Error(), "\n") > 0 {
+				t.Errorf("error %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
+}

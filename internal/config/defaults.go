@@ -29,6 +29,10 @@ func Default() Config {
 		File: File{
 			MaxFileBytes: 100 * MiB,
 			MaxFiles:     5,
+			// Twenty origins' full rotations at the defaults: generous, yet
+			// a host whose container names keep changing cannot fill its
+			// disk with the files of containers long gone.
+			MaxTotalBytes: 10 * GiB,
 		},
 		Loki: Loki{
 			Format:             loki.FormatProtobuf,

@@ -187,8 +187,14 @@ func (q *Queue) validate(p *problems) {
 }
 
 func (f *File) validate(p *problems) {
-	p.sizeIn("file.max_file_bytes", f.MaxFileBytes, 64*KiB, 64*GiB)
+	fileOK := p.sizeIn("file.max_file_bytes", f.MaxFileBytes, 64*KiB, 64*GiB)
 	p.between("file.max_files", f.MaxFiles, 1, 1000)
+	switch {
+	case f.MaxTotalBytes == 0: // no cap
+	case !p.sizeIn("file.max_total_bytes", f.MaxTotalBytes, 1*MiB, 64*1024*GiB):
+	case fileOK && f.MaxTotalBytes < f.MaxFileBytes:
+		p.add("file.max_total_bytes", "%s is less than file.max_file_bytes (%s); make it at least that, or 0 for no cap", f.MaxTotalBytes, f.MaxFileBytes)
+	}
 }
 
 // crossSection checks the rules that tie one section to another: label

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/entry"
+	"github.com/wharf-logs/wharf/internal/filesink"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -116,10 +117,11 @@ func TestDeadLetterFilePerSink(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if want := []string{"file.ndjson", "loki.ndjson", "loki_tenant-1.ndjson"}; !slices.Equal(names, want) {
+	tenant := filesink.FileName("loki/tenant-1") // loki_tenant-1@<hash>.ndjson
+	if want := []string{"file.ndjson", "loki.ndjson", tenant}; !slices.Equal(names, want) {
 		t.Errorf("files %q, want %q", names, want)
 	}
-	if r := readRecords(t, filepath.Join(dir, "loki_tenant-1.ndjson")); len(r) != 1 || r[0].Sink != "loki/tenant-1" {
+	if r := readRecords(t, filepath.Join(dir, tenant)); len(r) != 1 || r[0].Sink != "loki/tenant-1" {
 		t.Errorf("records %+v", r)
 	}
 }

@@ -16,8 +16,15 @@ type Rotator struct {
 	maxFiles int
 	fsync    bool
 
-	f    *os.File
-	size int64
+	f     *os.File
+	size  int64
+	dirty bool // written since the last sync
+
+	// syncFile syncs the file: (*os.File).Sync unless a test replaces it.
+	syncFile func(*os.File) error
+	// removed, when set, is told of each file a rotation removes (the
+	// oldest of max_files), with its size.
+	removed func(path string, size int64)
 }
 
 // NewRotator returns a Rotator for path. The file is opened on first write.
@@ -48,27 +55,39 @@ func (r *Rotator) Write(p []byte) error {
 		return fmt.Errorf("filesink: write %s: %w", r.path, err)
 	}
 	r.size += int64(n)
+	r.dirty = true
 	return nil
 }
 
-// Sync flushes the file to disk when fsync was asked for.
+// Sync flushes what was written since the last sync to disk, when fsync was
+// asked for.
 func (r *Rotator) Sync() error {
-	if r.f == nil || !r.fsync {
+	if r.f == nil || !r.fsync || !r.dirty {
 		return nil
 	}
-	if err := r.f.Sync(); err != nil {
+	sync := r.syncFile
+	if sync == nil {
+		sync = (*os.File).Sync
+	}
+	if err := sync(r.f); err != nil {
 		return fmt.Errorf("filesink: sync %s: %w", r.path, err)
 	}
+	r.dirty = false
 	return nil
 }
 
-// Close closes the current file; a later Write reopens it.
+// Close syncs the current file as Sync does, so that a file closed before
+// the end of a batch is as durable as the others, and closes it; a later
+// Write reopens it. The file is closed even when the sync fails.
 func (r *Rotator) Close() error {
 	if r.f == nil {
 		return nil
 	}
-	err := r.f.Close()
-	r.f = nil
+	err := r.Sync()
+	if cerr := r.f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("filesink: close %s: %w", r.path, cerr)
+	}
+	r.f, r.dirty = nil, false
 	return err
 }
 
@@ -92,21 +111,17 @@ func (r *Rotator) open() error {
 // rotate shifts name.(N-1) to name.N ... name to name.1, dropping the
 // oldest, and starts a new file.
 func (r *Rotator) rotate() error {
-	if err := r.Sync(); err != nil {
+	if err := r.Close(); err != nil {
 		return err
 	}
-	if err := r.Close(); err != nil {
-		return fmt.Errorf("filesink: close %s: %w", r.path, err)
-	}
 	if r.maxFiles == 1 {
-		if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("filesink: %w", err)
+		if err := r.remove(r.path); err != nil {
+			return err
 		}
 		return r.open()
 	}
-	last := r.path + "." + strconv.Itoa(r.maxFiles-1)
-	if err := os.Remove(last); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("filesink: %w", err)
+	if err := r.remove(r.path + "." + strconv.Itoa(r.maxFiles-1)); err != nil {
+		return err
 	}
 	for i := r.maxFiles - 2; i >= 1; i-- {
 		from := r.path + "." + strconv.Itoa(i)
@@ -118,4 +133,20 @@ func (r *Rotator) rotate() error {
 		return fmt.Errorf("filesink: %w", err)
 	}
 	return r.open()
+}
+
+// remove removes the oldest file of a rotation, if there is one, and tells
+// r.removed.
+func (r *Rotator) remove(path string) error {
+	st, statErr := os.Lstat(path)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("filesink: %w", err)
+	}
+	if r.removed != nil && statErr == nil {
+		r.removed(path, st.Size())
+	}
+	return nil
 }
