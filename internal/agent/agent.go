@@ -74,9 +74,10 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return nil, fmt.Errorf("agent: data_dir: %w", err)
 	}
 	a = &Agent{cfg: cfg, log: deps.Logger, metrics: newMetrics()}
+	built := a // a is nil once a failure returns
 	defer func() {
 		if err != nil {
-			a.closeSinks()
+			built.closeSinks()
 		}
 	}()
 	if err := a.openPositions(); err != nil {
