@@ -97,7 +97,7 @@ func Parse(data []byte, file string, lookup func(string) (string, bool), cfg *Co
 		return nil
 	}
 	root := doc.Content[0]
-	p := &prepare{file: file, lookup: lookup, budget: maxNodes, expanded: map[*yaml.Node]bool{}, want: map[*yaml.Node]reflect.Type{}}
+	p := &prepare{file: file, lookup: lookup, nodes: maxNodes, bytes: maxBytes, expanded: map[*yaml.Node]bool{}, want: map[*yaml.Node]reflect.Type{}}
 	p.walk(root, reflect.TypeOf(cfg).Elem(), "")
 	if len(p.errs) > 0 {
 		return errors.Join(p.errs...)
