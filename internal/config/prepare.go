@@ -37,9 +37,13 @@ type prepare struct {
 	nodes, bytes int
 	over         bool
 	errs         []error
-	// expanded holds the scalars already expanded: an alias visits its
-	// anchor's nodes again.
-	expanded map[*yaml.Node]bool
+	// done holds the scalars already expanded: an alias visits its
+	// anchor's nodes again. written holds, of those whose value came from
+	// a ${VAR}, the text as written, which errors quote instead of the
+	// value; expanded holds the same by each path the value is used at.
+	done     map[*yaml.Node]bool
+	written  map[*yaml.Node]string
+	expanded expansions
 	// want is the type each node decodes into, to explain yaml.v3's errors.
 	want map[*yaml.Node]reflect.Type
 }
@@ -150,13 +154,20 @@ func (p *prepare) entries(n *yaml.Node, t reflect.Type, path string) {
 // scalar expands n's ${VAR} references and sets its tag so that yaml.v3
 // reads it into t from its text.
 func (p *prepare) scalar(n *yaml.Node, t reflect.Type, path string) {
-	if !p.expanded[n] && strings.Contains(n.Value, "$") {
-		p.expanded[n] = true
-		v, ok := p.expand(n, path, t == secretType || secretPath(path))
+	if !p.done[n] && strings.Contains(n.Value, "$") {
+		p.done[n] = true
+		written := n.Value
+		v, refs, ok := p.expand(n, path, t == secretType || secretPath(path))
 		if !ok {
 			return
 		}
 		n.Value, n.Tag = v, "!!str" // a variable's value is text, even "" or "null"
+		if refs {
+			p.written[n] = written
+		}
+	}
+	if w, ok := p.written[n]; ok {
+		p.expanded[path] = expansion{written: w, value: n.Value}
 	}
 	if !p.spend(n, path, 0, len(n.Value)) {
 		return
@@ -194,8 +205,9 @@ func isNullText(s string) bool {
 // expand replaces ${VAR} and ${VAR:-default} in n's value; $$ is a literal
 // $. Expansion happens after parsing, so a variable's value can never
 // change the structure of the document. The errors of a secret do not
-// quote it. It reports whether the value expanded.
-func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) {
+// quote it. It reports whether the value held a ${VAR} reference, and
+// whether it expanded.
+func (p *prepare) expand(n *yaml.Node, path string, secret bool) (v string, refs, ok bool) {
 	s := n.Value
 	quoted := func(s string) string {
 		if secret {
@@ -223,7 +235,7 @@ func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) 
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			p.fail(n, path, "unterminated ${ in %s; close it with } or write $$ for a literal $", quoted(s))
-			return "", false
+			return "", false, false
 		}
 		ref := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(ref, ":-")
@@ -233,28 +245,29 @@ func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) 
 			} else {
 				p.fail(n, path, "invalid variable name %q in ${%s}; use letters, digits and _, or write $$ for a literal $", name, ref)
 			}
-			return "", false
+			return "", false, false
 		}
 		val, ok := p.lookup(name)
 		if !ok || (hasDef && val == "") {
 			switch {
 			case !hasDef && secret:
 				p.fail(n, path, "environment variable %s is not set; set it in wharf's environment, or use the _file key", name)
-				return "", false
+				return "", false, false
 			case !hasDef:
 				p.fail(n, path, "environment variable %s is not set; set it or write ${%s:-default}", name, name)
-				return "", false
+				return "", false, false
 			}
 			val = def
 		}
 		if b.Len()+len(val) > p.bytes {
 			p.spend(n, path, 0, b.Len()+len(val)) // over: fails
-			return "", false
+			return "", false, false
 		}
 		b.WriteString(val)
+		refs = true
 		i += end
 	}
-	return b.String(), true
+	return b.String(), refs, true
 }
 
 // secretPath reports keys outside the Secret type whose values may be
