@@ -61,6 +61,11 @@ func TestCheck(t *testing.T) {
 			code:   exitOK, errs: "--loki-url holds a password", notInOut: "s3cret",
 		},
 		{
+			name:   "query values of loki.url are hidden",
+			config: "loki:\n  url: https://loki:3100/loki/api/v1/push?api_key=s3cret&tenant=s3cret\n",
+			code:   exitOK, out: `url: "https://loki:3100/loki/api/v1/push?api_key=xxxxx&tenant=xxxxx"`, notInOut: "s3cret",
+		},
+		{
 			name:   "bad flag value is validated",
 			config: "",
 			args:   []string{"--loki-url", "loki:3100"},

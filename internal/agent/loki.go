@@ -35,10 +35,11 @@ func lokiConfig(c config.Loki, res config.Resolved) loki.Config {
 // unprotected.
 func warnLokiTLS(c config.Loki, res config.Resolved, log *slog.Logger) {
 	log = log.With("sink", "loki")
+	shown := loki.RedactURL(res.LokiURL)
 	if c.TLS.InsecureSkipVerify {
-		log.Warn("loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", res.LokiURL)
+		log.Warn("loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", shown)
 	}
 	if u, err := url.Parse(res.LokiURL); err == nil && u.Scheme == "http" && c.TLS != (config.TLS{}) {
-		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", res.LokiURL)
+		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", shown)
 	}
 }

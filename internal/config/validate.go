@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -250,19 +249,13 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// redactURL hides a password in a URL's user info.
+// redactURL hides, in a value that looks like a URL, the password of its
+// user information and the values of its query (loki.RedactURL).
 func redactURL(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	if !strings.Contains(s, "://") {
 		return s
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); !has {
-		return s
-	}
-	return u.Redacted()
+	return loki.RedactURL(s)
 }
 
 // regexpProblem adds the problem of the regular expression at path, which
