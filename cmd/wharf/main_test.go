@@ -66,6 +66,11 @@ func TestCheck(t *testing.T) {
 			code:   exitOK, out: `url: "https://loki:3100/loki/api/v1/push?api_key=xxxxx&tenant=xxxxx"`, notInOut: "s3cret",
 		},
 		{
+			name:   "credentials over http are warned about",
+			config: "loki:\n  url: http://loki:3100/loki/api/v1/push\n  tenant_id: team-a\n",
+			code:   exitOK, errs: "wharf: warning: loki.url uses http://, so loki.tenant_id would go to loki:3100 unencrypted",
+		},
+		{
 			name:   "bad flag value is validated",
 			config: "",
 			args:   []string{"--loki-url", "loki:3100"},

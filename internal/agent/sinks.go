@@ -34,7 +34,7 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 		})
 	}
 	if cfg.Loki.URL != "" {
-		warnLokiTLS(cfg.Loki, res, deps.Logger)
+		warnLoki(cfg.Loki, res, deps.Logger)
 		c, err := loki.New(lokiConfig(cfg.Loki, res), loki.Deps{
 			Logger:   deps.Logger.With("sink", "loki"),
 			Version:  deps.Version,

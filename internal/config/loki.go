@@ -3,8 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +157,56 @@ func (p *problems) secret(path string, inline Secret, file, what string) string 
 		p.add(path+"_file", "%v", err)
 	}
 	return s
+}
+
+// CleartextWarning says which credentials, or which tenant, pushes would
+// send unencrypted (the query of loki.url counts, as it may hold a key): over http:// to a host that is not a loopback address
+// (traffic to one never leaves the machine). It is "" when there are none.
+// wharf logs it at start and `wharf check` prints it.
+func (l *Loki) CleartextWarning() string {
+	u, err := url.Parse(l.URL)
+	if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return ""
+	}
+	var keys []string
+	ba := l.BasicAuth
+	if ba.Username != "" || ba.Password != "" || ba.PasswordFile != "" {
+		keys = append(keys, "loki.basic_auth")
+	}
+	if l.Bearer != "" || l.BearerFile != "" {
+		keys = append(keys, "loki.bearer_token")
+	}
+	if u.User != nil {
+		keys = append(keys, "the user in loki.url")
+	}
+	if u.RawQuery != "" {
+		keys = append(keys, "the query of loki.url") // possibly a key, see RedactURL
+	}
+	if l.TenantID != "" {
+		keys = append(keys, "loki.tenant_id")
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Headers)) {
+		if isSensitiveHeader(k) || strings.EqualFold(k, loki.HeaderTenant) {
+			keys = append(keys, "loki.headers."+k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	list := strings.Join(keys, ", ")
+	if n := len(keys); n > 1 {
+		list = strings.Join(keys[:n-1], ", ") + " and " + keys[n-1]
+	}
+	return fmt.Sprintf("loki.url uses http://, so %s would go to %s unencrypted, readable by anyone on the way; use an https:// URL", list, u.Host)
+}
+
+// isLoopback reports a host name that stays on this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateHeaders checks loki.headers against the headers the Loki client
