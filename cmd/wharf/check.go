@@ -25,6 +25,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	if exposedAdmin(cfg) {
 		fmt.Fprintf(stderr, "wharf: warning: listen %q is not a loopback address and admin.token is not set: anyone who can reach it can read the admin endpoints; set admin.token_file\n", cfg.Listen)
 	}
+	if msg := cfg.Loki.CleartextWarning(); msg != "" {
+		fmt.Fprintln(stderr, "wharf: warning: "+msg)
+	}
 	if urlHasPassword(o.lokiURL) {
 		fmt.Fprintln(stderr, "wharf: warning: --loki-url holds a password, which other users of this host can read in the process list; put it in loki.basic_auth.password_file instead")
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,6 +59,16 @@ func TestCheck(t *testing.T) {
 			config: "",
 			args:   []string{"--loki-url", "http://u:s3cret@loki:3100/loki/api/v1/push"},
 			code:   exitOK, errs: "--loki-url holds a password", notInOut: "s3cret",
+		},
+		{
+			name:   "query values of loki.url are hidden",
+			config: "loki:\n  url: https://loki:3100/loki/api/v1/push?api_key=s3cret&tenant=s3cret\n",
+			code:   exitOK, out: `url: "https://loki:3100/loki/api/v1/push?api_key=xxxxx&tenant=xxxxx"`, notInOut: "s3cret",
+		},
+		{
+			name:   "credentials over http are warned about",
+			config: "loki:\n  url: http://loki:3100/loki/api/v1/push\n  tenant_id: team-a\n",
+			code:   exitOK, errs: "wharf: warning: loki.url uses http://, so loki.tenant_id would go to loki:3100 unencrypted",
 		},
 		{
 			name:   "bad flag value is validated",
@@ -269,5 +280,43 @@ func TestExposedAdmin(t *testing.T) {
 		if exposedAdmin(cfg) {
 			t.Errorf("listen %q with a token: exposed", listen)
 		}
+	}
+}
+
+// runBounded runs wharf with args and returns its exit code and stderr. A
+// run that has not ended after 5 s is stopped with SIGTERM (which run
+// handles), and the test fails: the callers expect wharf to refuse to start.
+func runBounded(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(args, &out, &errs) }()
+	select {
+	case code := <-done:
+		return code, errs.String()
+	case <-time.After(5 * time.Second):
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	code := <-done
+	t.Errorf("wharf %s started instead of refusing; stopped it (exit %d)", args[0], code)
+	return code, errs.String()
+}
+
+// TestRunAdminPortTaken: a fault found only once the agent is partly built
+// (the admin port is taken) exits 2 with one line, closing what was opened.
+func TestRunAdminPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	body := "data_dir: " + data + "\nlisten: " + ln.Addr().String() + "\ndocker: {enabled: false}\n"
+	code, stderr := runBounded(t, "run", "--config", writeConfig(t, body))
+	if code != exitUsage || !strings.Contains(stderr, ln.Addr().String()) {
+		t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, exitUsage, ln.Addr(), stderr)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n") + 1; n != 1 {
+		t.Errorf("%d lines on stderr, want one:\n%s", n, stderr)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharf-logs/wharf/internal/admin"
 	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/datadir"
 	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
@@ -72,13 +73,14 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("agent: data_dir: %w", err)
+	if err := checkDataDirs(cfg); err != nil {
+		return nil, err
 	}
 	a = &Agent{cfg: cfg, log: deps.Logger, metrics: newMetrics()}
+	built := a // a is nil once a failure returns
 	defer func() {
 		if err != nil {
-			a.closeSinks()
+			built.closeSinks()
 		}
 	}()
 	if err := a.openPositions(); err != nil {
@@ -113,6 +115,33 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// checkDataDirs makes data_dir (0700) when it is missing and refuses to go
+// on when it, or a directory below it that wharf writes in, or file.dir, is
+// not wharf's alone: owned by another user, writable by group or others, or
+// a symbolic link below data_dir (see internal/datadir). file.dir outside
+// data_dir follows the same rule, since wharf appends there in the same way.
+// Directories not made yet are made 0700 when first written. Nothing is
+// written before this check.
+func checkDataDirs(cfg config.Config) error {
+	if err := datadir.Prepare(cfg.DataDir); err != nil {
+		return err
+	}
+	below := []string{"dead-letter", "queue"} // queue/<sink>: see openQueues
+	if cfg.FileEnabled() {
+		dir := cfg.FileDir()
+		switch rel, err := filepath.Rel(cfg.DataDir, dir); {
+		case err == nil && rel == ".":
+		case err == nil && filepath.IsLocal(rel):
+			below = append(below, rel)
+		default:
+			if err := datadir.CheckDir(dir); err != nil {
+				return err
+			}
+		}
+	}
+	return datadir.CheckBelow(cfg.DataDir, below...)
 }
 
 // openPositions opens the positions file; one that cannot be read is moved

@@ -31,14 +31,19 @@ func lokiConfig(c config.Loki, res config.Resolved) loki.Config {
 	}
 }
 
-// warnLokiTLS logs, at every start, the settings that leave pushes to Loki
-// unprotected.
-func warnLokiTLS(c config.Loki, res config.Resolved, log *slog.Logger) {
+// warnLoki logs, once at every start, the settings that leave pushes to
+// Loki unprotected: credentials or a tenant sent unencrypted, TLS not
+// verified or not used.
+func warnLoki(c config.Loki, res config.Resolved, log *slog.Logger) {
 	log = log.With("sink", "loki")
+	shown := loki.RedactURL(res.LokiURL)
+	if msg := c.CleartextWarning(); msg != "" {
+		log.Warn(msg, "url", shown)
+	}
 	if c.TLS.InsecureSkipVerify {
-		log.Warn("loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", res.LokiURL)
+		log.Warn("loki.tls.insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and forge pushes", "url", shown)
 	}
 	if u, err := url.Parse(res.LokiURL); err == nil && u.Scheme == "http" && c.TLS != (config.TLS{}) {
-		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", res.LokiURL)
+		log.Warn("loki.tls is set but loki.url uses http://, so TLS is not used", "url", shown)
 	}
 }

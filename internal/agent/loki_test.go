@@ -29,7 +29,7 @@ func TestLokiWarnsAboutWeakTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		var logs bytes.Buffer
-		warnLokiTLS(cfg.Loki, res, slog.New(slog.NewTextHandler(&logs, nil)))
+		warnLoki(cfg.Loki, res, slog.New(slog.NewTextHandler(&logs, nil)))
 		if got := logs.String(); tc.warn == "" && got != "" || !strings.Contains(got, tc.warn) {
 			t.Errorf("%s %+v: logged %q, want %q", tc.url, tc.tls, got, tc.warn)
 		}

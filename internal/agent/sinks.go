@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/config"
+	"github.com/wharf-logs/wharf/internal/datadir"
 	"github.com/wharf-logs/wharf/internal/filesink"
 	"github.com/wharf-logs/wharf/internal/loki"
 	"github.com/wharf-logs/wharf/internal/pipeline"
@@ -37,7 +38,7 @@ func (a *Agent) buildSinks(res config.Resolved, deps Deps) ([]pipeline.Output, e
 		})
 	}
 	if cfg.Loki.URL != "" {
-		warnLokiTLS(cfg.Loki, res, deps.Logger)
+		warnLoki(cfg.Loki, res, deps.Logger)
 		c, err := loki.New(lokiConfig(cfg.Loki, res), loki.Deps{
 			Logger:   deps.Logger.With("sink", "loki"),
 			Version:  deps.Version,
@@ -71,13 +72,17 @@ func fileSinkConfig(cfg config.Config) filesink.Config {
 }
 
 // openQueues opens a disk queue for each output when queue.enabled is set,
-// under <data_dir>/queue/<sink>.
+// under <data_dir>/queue/<sink>, once that directory is known to be wharf's
+// alone (see checkDataDirs).
 func (a *Agent) openQueues(outs []pipeline.Output) error {
 	if !a.cfg.Queue.Enabled {
 		return nil
 	}
 	for i := range outs {
 		name := outs[i].Sink.Name()
+		if err := datadir.CheckBelow(a.cfg.DataDir, filepath.Join("queue", name)); err != nil {
+			return err
+		}
 		q, err := queue.Open(filepath.Join(a.cfg.DataDir, "queue", name), queueOptions(a.cfg.Queue))
 		if err != nil {
 			return err

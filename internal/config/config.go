@@ -33,6 +33,10 @@ type Config struct {
 
 	// Files are plain log files to ship beside (or instead of) containers.
 	Files []FileSource `yaml:"files"`
+
+	// expanded are the values Parse took from ${VAR} references, which
+	// errors do not quote.
+	expanded expansions
 }
 
 // FileSource is a set of plain log files read the same way.

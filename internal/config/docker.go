@@ -19,11 +19,11 @@ func (d *Docker) validate(p *problems) {
 		u, err := url.Parse(d.Host)
 		switch {
 		case err != nil || (u.Scheme != "unix" && u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https"):
-			p.add("docker.host", "%q is not a Docker address; write unix:///var/run/docker.sock or tcp://host:2375", redactURL(d.Host))
+			p.add("docker.host", "%s is not a Docker address; write unix:///var/run/docker.sock or tcp://host:2375", p.quoted("docker.host", redactURL(d.Host)))
 		case u.Scheme == "unix" && u.Path == "":
-			p.add("docker.host", "%q has no socket path; write unix:///var/run/docker.sock", d.Host)
+			p.add("docker.host", "%s has no socket path; write unix:///var/run/docker.sock", p.quoted("docker.host", d.Host))
 		case u.Scheme != "unix" && u.Host == "":
-			p.add("docker.host", "%q has no host; write tcp://host:2375", redactURL(d.Host))
+			p.add("docker.host", "%s has no host; write tcp://host:2375", p.quoted("docker.host", redactURL(d.Host)))
 		}
 	}
 	for i, r := range d.Include {
@@ -50,12 +50,12 @@ func (r ContainerRule) validate(p *problems, path string) {
 		p.add(path, "empty rule; set name, image or label")
 	}
 	if _, err := regexp.Compile(r.Name); err != nil {
-		p.add(path+".name", "%s", regexpProblem(r.Name, err, "^web-"))
+		p.regexpProblem(path+".name", r.Name, err, "^web-")
 	}
 	if _, err := regexp.Compile(r.Image); err != nil {
-		p.add(path+".image", "%s", regexpProblem(r.Image, err, `^nginx(:|$)`))
+		p.regexpProblem(path+".image", r.Image, err, `^nginx(:|$)`)
 	}
 	if k, _, _ := strings.Cut(r.Label, "="); r.Label != "" && k == "" {
-		p.add(path+".label", "%q has no key; write key or key=value", r.Label)
+		p.add(path+".label", "%s has no key; write key or key=value", p.quoted(path+".label", r.Label))
 	}
 }

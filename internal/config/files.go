@@ -36,7 +36,7 @@ func (f *FileSource) validate(p *problems, path string) {
 	m := &f.Multiline
 	if m.Start != "" {
 		if _, err := regexp.Compile(m.Start); err != nil {
-			p.add(path+".multiline.start", "%s", regexpProblem(m.Start, err, `^\d{4}-\d{2}-\d{2} `))
+			p.regexpProblem(path+".multiline.start", m.Start, err, `^\d{4}-\d{2}-\d{2} `)
 		}
 	}
 	p.positive(path+".multiline.max_wait", m.MaxWait, time.Hour)
@@ -50,6 +50,6 @@ func checkGlob(p *problems, path, pattern string) {
 	case pattern == "":
 		p.add(path, `"" is not a valid glob pattern; remove it or write a pattern like /var/log/app/*.log`)
 	case err != nil:
-		p.add(path, `%q is not a valid glob pattern; close every [ with ] or write \[ for a literal [ (filepath.Match syntax, e.g. /var/log/app/*.log)`, pattern)
+		p.add(path, `%s is not a valid glob pattern; close every [ with ] or write \[ for a literal [ (filepath.Match syntax, e.g. /var/log/app/*.log)`, p.quoted(path, pattern))
 	}
 }

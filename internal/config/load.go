@@ -97,10 +97,16 @@ func Parse(data []byte, file string, lookup func(string) (string, bool), cfg *Co
 		return nil
 	}
 	root := doc.Content[0]
-	p := &prepare{file: file, lookup: lookup, budget: maxNodes, expanded: map[*yaml.Node]bool{}, want: map[*yaml.Node]reflect.Type{}}
+	p := &prepare{file: file, lookup: lookup, nodes: maxNodes, bytes: maxBytes, done: map[*yaml.Node]bool{}, written: map[*yaml.Node]string{}, expanded: expansions{}, want: map[*yaml.Node]reflect.Type{}}
 	p.walk(root, reflect.TypeOf(cfg).Elem(), "")
 	if len(p.errs) > 0 {
 		return errors.Join(p.errs...)
+	}
+	if cfg.expanded == nil {
+		cfg.expanded = expansions{}
+	}
+	for path, e := range p.expanded {
+		cfg.expanded[path] = e
 	}
 	nodes := numberNodes(root)
 	if err := root.Decode(cfg); err != nil {
@@ -198,40 +204,53 @@ func (p *prepare) explain(n *yaml.Node, msg string) string {
 	case strings.HasPrefix(msg, "mapping key "):
 		return "key given twice"
 	case !strings.HasPrefix(msg, "cannot unmarshal "):
-		return msg // wharf's own, from ByteSize
+		// wharf's own, from ByteSize, which quotes the value.
+		return strings.Replace(msg, strconv.Quote(n.Value), p.quote(n), 1)
 	}
 	t := p.want[n]
 	switch {
 	case t == nil:
 		return msg
 	case t.Kind() == reflect.Struct:
-		return "expected a mapping of keys, found " + kindName(n)
+		return "expected a mapping of keys, found " + p.kindName(n)
 	case t.Kind() == reflect.Map:
-		return "expected a mapping of names to values, found " + kindName(n)
+		return "expected a mapping of names to values, found " + p.kindName(n)
 	case t.Kind() == reflect.Slice:
-		return "expected a list, found " + kindName(n)
+		return "expected a list, found " + p.kindName(n)
 	case n.Kind != yaml.ScalarNode:
-		return "expected a single value, found " + kindName(n)
+		return "expected a single value, found " + p.kindName(n)
 	case t == durationType:
-		return fmt.Sprintf("%q is not a duration; write it like 10s, 1m30s or 500ms", n.Value)
+		return p.quote(n) + " is not a duration; write it like 10s, 1m30s or 500ms"
 	case t.Kind() == reflect.Bool:
-		return fmt.Sprintf("%q is not a boolean; write true or false", n.Value)
+		return p.quote(n) + " is not a boolean; write true or false"
 	case t.Kind() == reflect.Int && strings.Trim(n.Value, "+-0123456789") == "" && n.Value != "":
-		return fmt.Sprintf("%q is too large; write a whole number such as 8", n.Value)
+		return p.quote(n) + " is too large; write a whole number such as 8"
 	case t.Kind() == reflect.Int:
-		return fmt.Sprintf("%q is not a whole number; write one such as 8", n.Value)
+		return p.quote(n) + " is not a whole number; write one such as 8"
 	}
 	return msg
 }
 
-func kindName(n *yaml.Node) string {
+// quote returns n's value quoted for an error, or, when it came from a
+// ${VAR}, the text as written.
+func (p *prepare) quote(n *yaml.Node) string {
+	if w, ok := p.written[n]; ok {
+		return fromEnv(w).String()
+	}
+	return strconv.Quote(n.Value)
+}
+
+func (p *prepare) kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("the value %q", n.Value)
+		if _, ok := p.written[n]; ok {
+			return p.quote(n)
+		}
+		return "the value " + p.quote(n)
 	}
 	return "nothing"
 }

@@ -3,8 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,19 +27,27 @@ func (l *Loki) validate(p *problems) {
 
 // validateURL checks loki.url.
 func (l *Loki) validateURL(p *problems) {
-	if msg := l.urlProblem(); msg != "" {
+	if msg := l.urlProblem(p.from); msg != "" {
 		p.add("loki.url", "%s", msg)
 	}
 }
 
 // urlProblem says what is wrong with loki.url, or "". Its messages never
-// quote a password.
-func (l *Loki) urlProblem() string {
+// quote a password, nor a URL that came from ${VAR} (see expansions).
+func (l *Loki) urlProblem(from expansions) string {
 	if l.URL == "" {
 		return ""
 	}
+	shown := strconv.Quote(redactURL(l.URL))
+	e, expanded := from["loki.url"]
+	if expanded {
+		shown = fromEnv(e.written).String()
+	}
 	u, err := url.Parse(l.URL)
 	switch {
+	case err != nil && expanded:
+		// The parser's reason quotes a part of the URL.
+		return shown + " is not a URL; write the push endpoint, e.g. http://loki:3100/loki/api/v1/push"
 	case err != nil:
 		// url.Error quotes the URL, which may hold a password.
 		var uerr *url.Error
@@ -44,13 +56,13 @@ func (l *Loki) urlProblem() string {
 		}
 		return fmt.Sprintf("is not a URL (%v); write the push endpoint, e.g. http://loki:3100/loki/api/v1/push", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%q must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return shown + " must start with http:// or https:// (e.g. http://loki:3100/loki/api/v1/push)"
 	case u.Host == "":
-		return fmt.Sprintf("%q has no host (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return shown + " has no host (e.g. http://loki:3100/loki/api/v1/push)"
 	case u.Path == "" || u.Path == "/":
-		return fmt.Sprintf("%q has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)", redactURL(l.URL))
+		return shown + " has no path; Loki's push endpoint is /loki/api/v1/push (e.g. http://loki:3100/loki/api/v1/push)"
 	case u.Fragment != "" || strings.HasSuffix(l.URL, "#"):
-		return fmt.Sprintf("%q has a fragment (#...), which is never sent; remove it", redactURL(l.URL))
+		return shown + " has a fragment (#...), which is never sent; remove it"
 	}
 	return ""
 }
@@ -58,7 +70,7 @@ func (l *Loki) urlProblem() string {
 // userInURL reports whether loki.url is valid and holds user information,
 // which becomes basic authentication.
 func (l *Loki) userInURL() bool {
-	if l.URL == "" || l.urlProblem() != "" {
+	if l.URL == "" || l.urlProblem(nil) != "" {
 		return false
 	}
 	u, _ := url.Parse(l.URL)
@@ -87,9 +99,9 @@ func (l *Loki) endpoint() string {
 // for none: Basic from loki.basic_auth or the user in loki.url, or Bearer
 // from loki.bearer_token. It reads the secret files they name, and refuses
 // more than one way of authenticating. Errors name the key and never quote
-// a secret.
-func (l *Loki) authorization() (string, error) {
-	var p problems
+// a secret, nor a file name from ${VAR} (from).
+func (l *Loki) authorization(from expansions) (string, error) {
+	p := problems{from: from}
 	ba := l.BasicAuth
 	userInURL := l.userInURL()
 	basic := ba.Password != "" || ba.PasswordFile != ""
@@ -140,11 +152,61 @@ func (p *problems) secret(path string, inline Secret, file, what string) string 
 	if file == "" {
 		return string(inline)
 	}
-	s, err := readSecretFile(file, what)
+	s, err := readSecretFile(file, p.quoted(path+"_file", file), what)
 	if err != nil {
 		p.add(path+"_file", "%v", err)
 	}
 	return s
+}
+
+// CleartextWarning says which credentials, or which tenant, pushes would
+// send unencrypted (the query of loki.url counts, as it may hold a key): over http:// to a host that is not a loopback address
+// (traffic to one never leaves the machine). It is "" when there are none.
+// wharf logs it at start and `wharf check` prints it.
+func (l *Loki) CleartextWarning() string {
+	u, err := url.Parse(l.URL)
+	if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return ""
+	}
+	var keys []string
+	ba := l.BasicAuth
+	if ba.Username != "" || ba.Password != "" || ba.PasswordFile != "" {
+		keys = append(keys, "loki.basic_auth")
+	}
+	if l.Bearer != "" || l.BearerFile != "" {
+		keys = append(keys, "loki.bearer_token")
+	}
+	if u.User != nil {
+		keys = append(keys, "the user in loki.url")
+	}
+	if u.RawQuery != "" {
+		keys = append(keys, "the query of loki.url") // possibly a key, see RedactURL
+	}
+	if l.TenantID != "" {
+		keys = append(keys, "loki.tenant_id")
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.Headers)) {
+		if isSensitiveHeader(k) || strings.EqualFold(k, loki.HeaderTenant) {
+			keys = append(keys, "loki.headers."+k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	list := strings.Join(keys, ", ")
+	if n := len(keys); n > 1 {
+		list = strings.Join(keys[:n-1], ", ") + " and " + keys[n-1]
+	}
+	return fmt.Sprintf("loki.url uses http://, so %s would go to %s unencrypted, readable by anyone on the way; use an https:// URL", list, u.Host)
+}
+
+// isLoopback reports a host name that stays on this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateHeaders checks loki.headers against the headers the Loki client
@@ -177,7 +239,7 @@ func (l *Loki) validateDelivery(p *problems) {
 	minOK := p.positive("loki.min_backoff", l.MinBackoff, time.Hour)
 	maxOK := p.positive("loki.max_backoff", l.MaxBackoff, 24*time.Hour)
 	if minOK && maxOK && l.MaxBackoff < l.MinBackoff {
-		p.add("loki.max_backoff", "%v is less than loki.min_backoff %v", l.MaxBackoff, l.MinBackoff)
+		p.add("loki.max_backoff", "%v is less than loki.min_backoff %v", p.val("loki.max_backoff", l.MaxBackoff), p.val("loki.min_backoff", l.MinBackoff))
 	}
 	p.positive("loki.max_age", l.MaxAge, 10*365*24*time.Hour)
 	p.positive("loki.max_future", l.MaxFuture, 7*24*time.Hour)

@@ -16,7 +16,8 @@ import (
 //   - check every key against the schema, listing the valid ones (a
 //     yaml.Node decodes without KnownFields, and the walk has to find each
 //     key's field anyway to know the type below it);
-//   - bound the values aliases expand to, naming where;
+//   - bound what the document expands to, aliases and ${VAR} included,
+//     naming where;
 //   - have numbers, booleans and durations read from the text as written,
 //     quoted or not, and refuse a fraction where a count goes (yaml.v3
 //     would truncate 1.5 to 1);
@@ -27,22 +28,56 @@ import (
 type prepare struct {
 	file   string
 	lookup func(string) (string, bool)
-	// budget is how many more nodes may be visited. Aliases are visited at
+	// nodes and bytes are how many more nodes may be visited and how many
+	// more bytes of keys and values they may hold. Aliases are visited at
 	// each use, as they are decoded, so a small document could otherwise
-	// expand into billions of values.
-	budget int
-	errs   []error
-	// expanded holds the scalars already expanded: an alias visits its
-	// anchor's nodes again.
-	expanded map[*yaml.Node]bool
+	// expand into billions of values, or a few thousand uses of one large
+	// value into gigabytes; ${VAR} expansion adds bytes too. over is set
+	// once either is spent, and the walk stops.
+	nodes, bytes int
+	over         bool
+	errs         []error
+	// done holds the scalars already expanded: an alias visits its
+	// anchor's nodes again. written holds, of those whose value came from
+	// a ${VAR}, the text as written, which errors quote instead of the
+	// value; expanded holds the same by each path the value is used at.
+	done     map[*yaml.Node]bool
+	written  map[*yaml.Node]string
+	expanded expansions
 	// want is the type each node decodes into, to explain yaml.v3's errors.
 	want map[*yaml.Node]reflect.Type
 }
 
-// maxNodes bounds the values visited in one document, aliases counted at
-// each use; a real configuration has a few hundred. It also bounds yaml.v3's
-// check for duplicate keys, which compares the keys of a mapping pairwise.
-const maxNodes = 20_000
+// Bounds of what one document expands to, aliases counted at each use and
+// ${VAR} references as expanded. A real configuration has a few hundred
+// values in a few kilobytes. maxNodes also bounds yaml.v3's check for
+// duplicate keys, which compares the keys of a mapping pairwise; maxBytes
+// bounds the memory of the decoded configuration and of what `wharf check`
+// prints.
+const (
+	maxNodes = 20_000
+	maxBytes = 1 << 20
+)
+
+// spend takes nodes and bytes from the budget for node n at path, and
+// reports whether the walk may go on. The first overrun is an error.
+func (p *prepare) spend(n *yaml.Node, path string, nodes, bytes int) bool {
+	if p.over {
+		return false
+	}
+	p.nodes -= nodes
+	p.bytes -= bytes
+	switch {
+	case p.nodes < 0:
+		p.fail(n, path, "the document expands to more than %d values (aliases count at each use); write the configuration out without repeated *aliases", maxNodes)
+	case p.bytes < 0:
+		p.fail(n, path, "the document's keys and values come to more than %s (aliases count at each use, ${VAR} as expanded), where a configuration takes a few kilobytes; write it out without repeated *aliases and check the variables it uses", ByteSize(maxBytes))
+	default:
+		return true
+	}
+	p.over = true
+	return false
+}
 
 func (p *prepare) fail(n *yaml.Node, path, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -54,10 +89,7 @@ func (p *prepare) walk(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if p.budget--; p.budget < 0 {
-		if p.budget == -1 {
-			p.fail(n, path, "the document expands to more than %d values (aliases count at each use); write the configuration out without repeated *aliases", maxNodes)
-		}
+	if !p.spend(n, path, 1, 0) {
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -83,6 +115,9 @@ func (p *prepare) fields(n *yaml.Node, t reflect.Type, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		kp := join(path, k.Value)
+		if !p.spend(k, kp, 0, len(k.Value)) {
+			return
+		}
 		f, ok := fieldByTag(t, k.Value)
 		if !ok {
 			p.fail(k, kp, "unknown key; valid keys here are: %s", strings.Join(tags(t), ", "))
@@ -98,6 +133,9 @@ func (p *prepare) entries(n *yaml.Node, t reflect.Type, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		kp := join(path, k.Value)
+		if !p.spend(k, kp, 0, len(k.Value)) {
+			return
+		}
 		if k.Kind == yaml.ScalarNode {
 			if k.Tag == "!!merge" {
 				p.fail(k, kp, "merge keys (<<) are not supported here; write the entries out")
@@ -116,13 +154,23 @@ func (p *prepare) entries(n *yaml.Node, t reflect.Type, path string) {
 // scalar expands n's ${VAR} references and sets its tag so that yaml.v3
 // reads it into t from its text.
 func (p *prepare) scalar(n *yaml.Node, t reflect.Type, path string) {
-	if !p.expanded[n] && strings.Contains(n.Value, "$") {
-		p.expanded[n] = true
-		v, ok := p.expand(n, path, t == secretType || secretPath(path))
+	if !p.done[n] && strings.Contains(n.Value, "$") {
+		p.done[n] = true
+		written := n.Value
+		v, refs, ok := p.expand(n, path, t == secretType || secretPath(path))
 		if !ok {
 			return
 		}
 		n.Value, n.Tag = v, "!!str" // a variable's value is text, even "" or "null"
+		if refs {
+			p.written[n] = written
+		}
+	}
+	if w, ok := p.written[n]; ok {
+		p.expanded[path] = expansion{written: w, value: n.Value}
+	}
+	if !p.spend(n, path, 0, len(n.Value)) {
+		return
 	}
 	switch {
 	case n.Tag == "!!null":
@@ -157,8 +205,9 @@ func isNullText(s string) bool {
 // expand replaces ${VAR} and ${VAR:-default} in n's value; $$ is a literal
 // $. Expansion happens after parsing, so a variable's value can never
 // change the structure of the document. The errors of a secret do not
-// quote it. It reports whether the value expanded.
-func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) {
+// quote it. It reports whether the value held a ${VAR} reference, and
+// whether it expanded.
+func (p *prepare) expand(n *yaml.Node, path string, secret bool) (v string, refs, ok bool) {
 	s := n.Value
 	quoted := func(s string) string {
 		if secret {
@@ -186,7 +235,7 @@ func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) 
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
 			p.fail(n, path, "unterminated ${ in %s; close it with } or write $$ for a literal $", quoted(s))
-			return "", false
+			return "", false, false
 		}
 		ref := s[i+2 : i+end]
 		name, def, hasDef := strings.Cut(ref, ":-")
@@ -196,24 +245,29 @@ func (p *prepare) expand(n *yaml.Node, path string, secret bool) (string, bool) 
 			} else {
 				p.fail(n, path, "invalid variable name %q in ${%s}; use letters, digits and _, or write $$ for a literal $", name, ref)
 			}
-			return "", false
+			return "", false, false
 		}
 		val, ok := p.lookup(name)
 		if !ok || (hasDef && val == "") {
 			switch {
 			case !hasDef && secret:
 				p.fail(n, path, "environment variable %s is not set; set it in wharf's environment, or use the _file key", name)
-				return "", false
+				return "", false, false
 			case !hasDef:
 				p.fail(n, path, "environment variable %s is not set; set it or write ${%s:-default}", name, name)
-				return "", false
+				return "", false, false
 			}
 			val = def
 		}
+		if b.Len()+len(val) > p.bytes {
+			p.spend(n, path, 0, b.Len()+len(val)) // over: fails
+			return "", false, false
+		}
 		b.WriteString(val)
+		refs = true
 		i += end
 	}
-	return b.String(), true
+	return b.String(), refs, true
 }
 
 // secretPath reports keys outside the Secret type whose values may be

@@ -28,33 +28,34 @@ func (e *fileError) Error() string { return e.msg }
 
 // readRegular reads the regular file name, refusing directories, devices
 // and FIFOs (opening a FIFO would block startup) and files over limit.
-// what says what the file should hold, for the fix in the message.
-func readRegular(name string, limit int64, what string) ([]byte, error) {
+// what says what the file should hold, for the fix in the message; shown is
+// how messages name the file (see problems.quoted).
+func readRegular(name, shown string, limit int64, what string) ([]byte, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return nil, &fileError{fmt.Sprintf("cannot read %q: %v; point it at a file wharf can read that holds %s", name, unwrapPath(err), what)}
+		return nil, &fileError{fmt.Sprintf("cannot read %s: %v; point it at a file wharf can read that holds %s", shown, unwrapPath(err), what)}
 	}
 	if !fi.Mode().IsRegular() {
 		kind := "not a regular file"
 		if fi.IsDir() {
 			kind = "a directory"
 		}
-		return nil, &fileError{fmt.Sprintf("%q is %s; point it at a file that holds %s", name, kind, what)}
+		return nil, &fileError{fmt.Sprintf("%s is %s; point it at a file that holds %s", shown, kind, what)}
 	}
 	if fi.Size() > limit {
-		return nil, &fileError{fmt.Sprintf("%q is %d bytes, more than the %d a file holding %s may have; check the path", name, fi.Size(), limit, what)}
+		return nil, &fileError{fmt.Sprintf("%s is %d bytes, more than the %d a file holding %s may have; check the path", shown, fi.Size(), limit, what)}
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, &fileError{fmt.Sprintf("cannot read %q: %v; point it at a file wharf can read that holds %s", name, unwrapPath(err), what)}
+		return nil, &fileError{fmt.Sprintf("cannot read %s: %v; point it at a file wharf can read that holds %s", shown, unwrapPath(err), what)}
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, &fileError{fmt.Sprintf("cannot read %q: %v", name, unwrapPath(err))}
+		return nil, &fileError{fmt.Sprintf("cannot read %s: %v", shown, unwrapPath(err))}
 	}
 	if int64(len(b)) > limit {
-		return nil, &fileError{fmt.Sprintf("%q is more than %d bytes; it should hold %s alone", name, limit, what)}
+		return nil, &fileError{fmt.Sprintf("%s is more than %d bytes; it should hold %s alone", shown, limit, what)}
 	}
 	return b, nil
 }
@@ -63,24 +64,24 @@ func readRegular(name string, limit int64, what string) ([]byte, error) {
 // surrounding white space removed. what names the secret ("the password")
 // in errors, which never quote the file's content. It is wharf's one reader
 // of secret files: admin.token_file and the loki credentials.
-func readSecretFile(name, what string) (string, error) {
-	b, err := readRegular(name, maxSecretFile, what)
+func readSecretFile(name, shown, what string) (string, error) {
+	b, err := readRegular(name, shown, maxSecretFile, what)
 	if err != nil {
 		return "", err
 	}
 	s := strings.TrimSpace(string(b))
 	switch {
 	case s == "":
-		return "", &fileError{fmt.Sprintf("%q is empty; write %s into it, on one line", name, what)}
+		return "", &fileError{fmt.Sprintf("%s is empty; write %s into it, on one line", shown, what)}
 	case strings.ContainsAny(s, "\r\n"):
-		return "", &fileError{fmt.Sprintf("%q holds more than one line; it must hold %s alone", name, what)}
+		return "", &fileError{fmt.Sprintf("%s holds more than one line; it must hold %s alone", shown, what)}
 	}
 	return s, nil
 }
 
 // token returns the admin token: admin.token, or the content of
 // admin.token_file; "" when neither is set. Errors name the key.
-func (a *Admin) token() (string, error) {
+func (a *Admin) token(from expansions) (string, error) {
 	if a.Token != "" && a.TokenFile != "" {
 		return "", &Error{Path: "admin.token", Msg: "set token or token_file, not both"}
 	}
@@ -88,7 +89,7 @@ func (a *Admin) token() (string, error) {
 	if a.TokenFile != "" {
 		var err error
 		path = "admin.token_file"
-		tok, err = readSecretFile(a.TokenFile, "the admin token")
+		tok, err = readSecretFile(a.TokenFile, from.quoted(path, a.TokenFile), "the admin token")
 		if err != nil {
 			return "", &Error{Path: path, Msg: err.Error()}
 		}
@@ -124,32 +125,32 @@ func checkAdminToken(tok string) error {
 // is sent when set, and TLS 1.2 is the least. Validation and the Loki
 // client both get their settings here, so a file the client could not use
 // fails `wharf check`. Errors name the key.
-func (t *TLS) build() (*tls.Config, error) {
-	var p problems
+func (t *TLS) build(from expansions) (*tls.Config, error) {
+	p := problems{from: from}
 	c := &tls.Config{
 		ServerName:         t.ServerName,
 		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user asked, and the agent warns
 		MinVersion:         tls.VersionTLS12,
 	}
 	if t.CAFile != "" {
-		b, err := readRegular(t.CAFile, maxPEMFile, "PEM certificates")
+		b, err := readRegular(t.CAFile, p.quoted("loki.tls.ca_file", t.CAFile), maxPEMFile, "PEM certificates")
 		c.RootCAs = x509.NewCertPool()
 		switch {
 		case err != nil:
 			p.add("loki.tls.ca_file", "%v", err)
 		case !c.RootCAs.AppendCertsFromPEM(b):
-			p.add("loki.tls.ca_file", "%q holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", t.CAFile)
+			p.add("loki.tls.ca_file", "%s holds no PEM certificate; set it to the CA certificate (-----BEGIN CERTIFICATE-----) that signed Loki's", p.quoted("loki.tls.ca_file", t.CAFile))
 		}
 	}
 	switch {
 	case (t.CertFile == "") != (t.KeyFile == ""):
 		p.add("loki.tls", "cert_file and key_file go together; set both or neither")
 	case t.CertFile != "":
-		cert, err := readRegular(t.CertFile, maxPEMFile, "a PEM certificate")
+		cert, err := readRegular(t.CertFile, p.quoted("loki.tls.cert_file", t.CertFile), maxPEMFile, "a PEM certificate")
 		if err != nil {
 			p.add("loki.tls.cert_file", "%v", err)
 		}
-		key, kerr := readRegular(t.KeyFile, maxPEMFile, "a PEM private key")
+		key, kerr := readRegular(t.KeyFile, p.quoted("loki.tls.key_file", t.KeyFile), maxPEMFile, "a PEM private key")
 		if kerr != nil {
 			p.add("loki.tls.key_file", "%v", kerr)
 		}
@@ -158,7 +159,7 @@ func (t *TLS) build() (*tls.Config, error) {
 		}
 		pair, err := tls.X509KeyPair(cert, key)
 		if err != nil {
-			p.add("loki.tls.cert_file", "%q and loki.tls.key_file %q do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", t.CertFile, t.KeyFile, err)
+			p.add("loki.tls.cert_file", "%s and loki.tls.key_file %s do not load as a certificate and its key (%v); set them to the PEM client certificate and its private key", p.quoted("loki.tls.cert_file", t.CertFile), p.quoted("loki.tls.key_file", t.KeyFile), err)
 			break
 		}
 		c.Certificates = []tls.Certificate{pair}

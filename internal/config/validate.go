@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -45,7 +44,7 @@ type Resolved struct {
 // credentials resolve to. Each section checks its own keys; the rules that
 // tie sections together follow in crossSection.
 func (c *Config) Resolve() (Resolved, error) {
-	var p problems
+	p := problems{from: c.current()}
 	c.validateTop(&p)
 	c.Log.validate(&p)
 	c.Labels.validate(&p)
@@ -61,11 +60,11 @@ func (c *Config) Resolve() (Resolved, error) {
 
 	r := Resolved{LokiURL: c.Loki.endpoint()}
 	var err error
-	r.AdminToken, err = c.Admin.token()
+	r.AdminToken, err = c.Admin.token(p.from)
 	p.addErr(err)
-	r.LokiAuth, err = c.Loki.authorization()
+	r.LokiAuth, err = c.Loki.authorization(p.from)
 	p.addErr(err)
-	r.LokiTLS, err = c.Loki.TLS.build()
+	r.LokiTLS, err = c.Loki.TLS.build(p.from)
 	p.addErr(err)
 	if err := p.err(); err != nil {
 		return Resolved{}, err
@@ -76,8 +75,12 @@ func (c *Config) Resolve() (Resolved, error) {
 // problems collects what Validate finds. Checks add to it rather than
 // return, so one run reports every bad value; the range checks report
 // whether the value passed, so a rule built on it can stay quiet rather
-// than repeat the problem.
-type problems struct{ errs []error }
+// than repeat the problem. Messages show values through val and quoted,
+// which never show what a ${VAR} held (see expansions).
+type problems struct {
+	errs []error
+	from expansions
+}
 
 func (p *problems) add(path, format string, args ...any) {
 	p.errs = append(p.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -98,9 +101,9 @@ func (p *problems) err() error { return errors.Join(p.errs...) }
 func (p *problems) positive(path string, d, max time.Duration) bool {
 	switch {
 	case d <= 0:
-		p.add(path, "%v must be greater than zero", d)
+		p.add(path, "%v must be greater than zero", p.val(path, d))
 	case d > max:
-		p.add(path, "%v is more than the maximum of %v", d, max)
+		p.add(path, "%v is more than the maximum of %v", p.val(path, d), max)
 	default:
 		return true
 	}
@@ -110,7 +113,7 @@ func (p *problems) positive(path string, d, max time.Duration) bool {
 // sizeIn checks min <= v <= max.
 func (p *problems) sizeIn(path string, v, min, max ByteSize) bool {
 	if v < min || v > max {
-		p.add(path, "%s is outside the allowed range %s to %s", v, min, max)
+		p.add(path, "%s is outside the allowed range %s to %s", p.val(path, v), min, max)
 		return false
 	}
 	return true
@@ -119,7 +122,7 @@ func (p *problems) sizeIn(path string, v, min, max ByteSize) bool {
 // between checks min <= v <= max for a count.
 func (p *problems) between(path string, v, min, max int) {
 	if v < min || v > max {
-		p.add(path, "%d must be between %d and %d", v, min, max)
+		p.add(path, "%v must be between %d and %d", p.val(path, v), min, max)
 	}
 }
 
@@ -132,7 +135,7 @@ func oneOf[T ~string](p *problems, path string, v T, allowed ...T) {
 		}
 		names[i] = string(a)
 	}
-	p.add(path, "%q is not one of %s", v, strings.Join(names, ", "))
+	p.add(path, "%q is not one of %s", p.val(path, v), strings.Join(names, ", "))
 }
 
 // Limits of the sizes the cross-section rules compare, so those rules stay
@@ -151,9 +154,9 @@ func (c *Config) validateTop(p *problems) {
 	}
 	if c.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-			p.add("listen", "%q is not host:port (e.g. 127.0.0.1:9080); write \"\" to disable the admin server", c.Listen)
+			p.add("listen", "%q is not host:port (e.g. 127.0.0.1:9080); write \"\" to disable the admin server", p.val("listen", c.Listen))
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			p.add("listen", "%q: the port must be a number from 0 to 65535 (e.g. 127.0.0.1:9080)", c.Listen)
+			p.add("listen", "%q: the port must be a number from 0 to 65535 (e.g. 127.0.0.1:9080)", p.val("listen", c.Listen))
 		}
 	}
 	p.positive("shutdown_timeout", c.ShutdownTimeout, 24*time.Hour)
@@ -219,7 +222,7 @@ func (c *Config) crossSection(p *problems) {
 	}
 	b, batch := c.Buffer.MaxBytes, c.Loki.BatchSize
 	if b >= minBufferBytes && b <= maxBufferBytes && batch >= minBatchBytes && batch <= maxBatchBytes && b < 2*batch {
-		p.add("buffer.max_bytes", "%s must be at least twice loki.batch_size (%s)", b, batch)
+		p.add("buffer.max_bytes", "%s must be at least twice loki.batch_size (%s)", p.val("buffer.max_bytes", b), p.val("loki.batch_size", batch))
 	}
 }
 
@@ -252,23 +255,22 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// redactURL hides a password in a URL's user info.
+// redactURL hides, in a value that looks like a URL, the password of its
+// user information and the values of its query (loki.RedactURL).
 func redactURL(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	if !strings.Contains(s, "://") {
 		return s
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); !has {
-		return s
-	}
-	return u.Redacted()
+	return loki.RedactURL(s)
 }
 
-// regexpProblem explains a regular expression that does not compile.
-func regexpProblem(expr string, err error, example string) string {
-	why := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
-	return fmt.Sprintf("%q is not a valid regular expression (%s); write it in Go's RE2 syntax, e.g. %q, and quote it in YAML", expr, why, example)
+// regexpProblem adds the problem of the regular expression at path, which
+// does not compile. The reason quotes a part of it, so it is left out for
+// an expression from ${VAR}.
+func (p *problems) regexpProblem(path, expr string, err error, example string) {
+	why := " (" + strings.TrimPrefix(err.Error(), "error parsing regexp: ") + ")"
+	if _, ok := p.from[path]; ok {
+		why = ""
+	}
+	p.add(path, "%s is not a valid regular expression%s; write it in Go's RE2 syntax, e.g. %q, and quote it in YAML", p.quoted(path, expr), why, example)
 }

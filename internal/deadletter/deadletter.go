@@ -2,6 +2,8 @@
 // never sent because the receiver would certainly refuse them, in NDJSON
 // files under the data directory, so no line vanishes without a trace. Files
 // are size-capped and rotated; the oldest is removed when the cap is reached.
+// Like every file wharf writes, they are 0600 in 0700 directories and never
+// opened through a symbolic link (internal/datadir).
 package deadletter
 
 import (
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharf-logs/wharf/internal/datadir"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/filesink"
 )
@@ -93,10 +96,10 @@ func (w *Writer) Err() error {
 
 // probe creates, syncs and removes a one-byte file in dir.
 func probe(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := datadir.MkdirAll(dir); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".probe-*")
+	f, err := datadir.CreateTemp(dir, ".probe-*")
 	if err != nil {
 		return err
 	}

@@ -6,10 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/wharf-logs/wharf/internal/datadir"
 )
 
 // Rotator appends to a file and rotates it by size: name, name.1 ... name.N,
-// keeping at most MaxFiles files in all. It is not safe for concurrent use.
+// keeping at most MaxFiles files in all. Files are created 0600, in
+// directories created 0700, and never opened through a symbolic link
+// (internal/datadir). It is not safe for concurrent use.
 type Rotator struct {
 	path     string
 	maxBytes int64
@@ -92,10 +96,10 @@ func (r *Rotator) Close() error {
 }
 
 func (r *Rotator) open() error {
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o750); err != nil {
+	if err := datadir.MkdirAll(filepath.Dir(r.path)); err != nil {
 		return fmt.Errorf("filesink: %w", err)
 	}
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := datadir.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		return fmt.Errorf("filesink: %w", err)
 	}

@@ -36,7 +36,7 @@ const (
 // the *sink.RetryableError or *sink.RejectedError Send returns, so callers
 // can read the status with errors.As.
 type HTTPError struct {
-	URL        string // without credentials
+	URL        string // without credentials or query values (RedactURL)
 	StatusCode int
 	// Body is a trimmed snippet of the response body for humans.
 	Body string
@@ -87,7 +87,7 @@ func classifyStatus(url string, status int, h http.Header, body []byte, b *entry
 		// Redirects are not followed: a POST turned into a GET would lose the
 		// body. The URL needs fixing.
 		if loc := h.Get("Location"); loc != "" {
-			herr.Body = "redirected to " + loc + "; set loki.url to the final push URL"
+			herr.Body = "redirected to " + RedactURL(loc) + "; set loki.url to the final push URL"
 		}
 		return &sink.RejectedError{Err: herr, Reason: ReasonInvalid}
 	}

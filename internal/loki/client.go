@@ -59,6 +59,7 @@ type Deps struct {
 // sink.Preparer by its Limits.
 type Client struct {
 	url         string // the push URL, without credentials
+	shown       string // url as errors and logs show it (RedactURL)
 	tenant      string
 	auth        string // the Authorization header, or ""
 	headers     http.Header
@@ -180,6 +181,7 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	return &Client{
 		url:         cfg.URL,
+		shown:       RedactURL(cfg.URL),
 		tenant:      cfg.TenantID,
 		auth:        cfg.Authorization,
 		headers:     headers,
@@ -296,7 +298,7 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
 		body.Close()
-		return fmt.Errorf("loki: push to %s: %w", c.url, err)
+		return fmt.Errorf("loki: push to %s: %w", c.shown, err)
 	}
 	req.ContentLength = int64(len(p.Body))
 	req.GetBody = s.body.open
@@ -319,15 +321,15 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.observe("error", start, len(p.Body))
-		return transportError(c.url, c.timeout, err)
+		return transportError(c.shown, c.timeout, err)
 	}
 	kept, rerr := readBody(resp, resp.StatusCode/100 != 2)
 	c.observe(strconv.Itoa(resp.StatusCode), start, len(p.Body))
 	if rerr != nil && resp.StatusCode/100 == 2 {
 		// Loki answered success before the body failed; the entries are in.
-		c.log.Debug("loki: reading the push response failed", "url", c.url, "err", rerr)
+		c.log.Debug("loki: reading the push response failed", "url", c.shown, "err", rerr)
 	}
-	return classifyStatus(c.url, resp.StatusCode, resp.Header, kept, b)
+	return classifyStatus(c.shown, resp.StatusCode, resp.Header, kept, b)
 }
 
 func (c *Client) observe(status string, start time.Time, n int) {

@@ -8,7 +8,8 @@
 // (a Docker reader its per-stream timestamps, a file reader its inode and
 // offset). They are written atomically (temp file, fsync, rename, fsync of
 // the directory) at an interval and at shutdown, with a version and a
-// checksum.
+// checksum. The file is 0600 and never read or written through a symbolic
+// link (see internal/datadir).
 package positions
 
 import (
@@ -26,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/datadir"
 )
 
 // Version is the positions file format this build writes and reads.
@@ -63,10 +66,14 @@ func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s = &Store{path: path, log: log, positions: map[string]string{}}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	if err := datadir.MkdirAll(dir); err != nil {
 		return nil, nil, fmt.Errorf("positions: %w", err)
 	}
-	data, err := os.ReadFile(path)
+	if err := datadir.RemoveTemps(dir, filepath.Base(path)); err != nil {
+		return nil, nil, fmt.Errorf("positions: %w", err)
+	}
+	data, err := datadir.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil, nil
 	}
@@ -200,27 +207,9 @@ func (s *Store) Run(ctx context.Context, interval time.Duration) error {
 
 // writeAtomic replaces path with data: temp file, fsync, rename, fsync dir.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("positions: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
+	if err := datadir.WriteFile(path, data, nil); err != nil {
 		// The *PathError names the file already.
 		return fmt.Errorf("positions: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("positions: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -10,12 +10,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/datadir"
 )
 
 const (
-	headName    = "head"
-	headTmpName = "head.tmp"
-	headLen     = 20 // "WQHD" | version u16 | reserved u16 | head int64 | crc32c u32
+	headName = "head"
+	// oldHeadTmpName is the fixed temporary name older versions of wharf
+	// wrote the head under; a crash may have left one.
+	oldHeadTmpName = "head.tmp"
+	headLen        = 20 // "WQHD" | version u16 | reserved u16 | head int64 | crc32c u32
 )
 
 var headFileMagic = [4]byte{'W', 'Q', 'H', 'D'}
@@ -50,7 +54,7 @@ func parseHead(b []byte) (int64, headerState) {
 // oldest segment.
 func (q *Queue) readHead() (head int64, ok bool, err error) {
 	path := filepath.Join(q.dir, headName)
-	f, err := os.Open(path)
+	f, err := datadir.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}
@@ -78,25 +82,7 @@ func (q *Queue) readHead() (head int64, ok bool, err error) {
 // writeHead replaces the head file atomically: a reader after a crash finds
 // the old head or the new one, never a mix.
 func (q *Queue) writeHead(head int64) error {
-	tmp := filepath.Join(q.dir, headTmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("queue: %w", err)
-	}
-	_, err = f.Write(appendHead(nil, head))
-	if err == nil {
-		err = q.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(q.dir, headName))
-	}
-	if err == nil {
-		err = q.syncDir()
-	}
-	if err != nil {
+	if err := datadir.WriteFile(filepath.Join(q.dir, headName), appendHead(nil, head), q.syncFile); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
 	return nil

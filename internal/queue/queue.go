@@ -23,8 +23,11 @@
 //
 // The head file holds the committed position: "WQHD", version (uint16), two
 // reserved bytes, the position (int64) and the CRC-32C of the preceding 16
-// bytes. It is replaced by writing head.tmp, fsyncing it, renaming it over
-// head and fsyncing the directory.
+// bytes. It is replaced by writing a temporary file (head.tmp-<random>),
+// fsyncing it, renaming it over head and fsyncing the directory.
+//
+// Files are 0600 in a 0700 directory, never opened through a symbolic link,
+// and temporary names are random (see internal/datadir).
 //
 // # Durability
 //
@@ -51,6 +54,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/wharf-logs/wharf/internal/datadir"
 )
 
 // Defaults for zero Options fields.
@@ -252,7 +257,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := datadir.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q := &Queue{
@@ -281,7 +286,12 @@ func (q *Queue) path(first int64) string { return filepath.Join(q.dir, segName(f
 
 // load recovers the queue's state from the directory.
 func (q *Queue) load() error {
-	if err := os.Remove(filepath.Join(q.dir, headTmpName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// Temporary head files a crash left: this version's, and the one
+	// fixed name earlier versions used.
+	if err := datadir.RemoveTemps(q.dir, headName); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	if err := os.Remove(filepath.Join(q.dir, oldHeadTmpName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: %w", err)
 	}
 	head, haveHead, err := q.readHead()
@@ -357,7 +367,7 @@ func (q *Queue) dropHeaderless(last segment, newFirst int64) (int64, error) {
 // a crash off its end, and returns where new data may start. The segment is
 // written to again only if new data may start at its end.
 func (q *Queue) reopenLast(last *segment, newFirst int64) (int64, error) {
-	f, err := os.OpenFile(q.path(last.first), os.O_RDWR, 0)
+	f, err := datadir.OpenFile(q.path(last.first), os.O_RDWR)
 	if err != nil {
 		return 0, fmt.Errorf("queue: %w", err)
 	}
@@ -411,7 +421,7 @@ func (q *Queue) listSegments(floor *int64) ([]segment, error) {
 // the bytes after it start a valid record, that record's magic is adopted,
 // so one bad sector does not cost the whole segment.
 func (q *Queue) inspect(first int64) (segment, headerState, error) {
-	f, err := os.Open(q.path(first))
+	f, err := datadir.Open(q.path(first))
 	if err != nil {
 		return segment{}, 0, fmt.Errorf("queue: %w", err)
 	}
@@ -481,7 +491,7 @@ func (q *Queue) cutTornTail(s *segment) error {
 // failed attempt, or Open after a torn header, reuse the name.
 func (q *Queue) createSegment(first int64) (*os.File, uint32, error) {
 	path := q.path(first)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := datadir.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return nil, 0, fmt.Errorf("queue: %w", err)
 	}
@@ -807,7 +817,7 @@ func (q *Queue) readAt(s segment, p int64) (payload []byte, start, stop int64, f
 			q.rf.Close()
 			q.rf = nil
 		}
-		f, err := os.Open(q.path(s.first))
+		f, err := datadir.Open(q.path(s.first))
 		if errors.Is(err, fs.ErrNotExist) {
 			// Deleted behind the queue's back: nothing to read in it.
 			return nil, s.end(), s.end(), false, nil
