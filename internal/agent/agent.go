@@ -86,7 +86,11 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 	if err := a.openPositions(); err != nil {
 		return nil, err
 	}
-	a.dead = deadletter.New(filepath.Join(cfg.DataDir, "dead-letter"), int64(cfg.Loki.DeadLetter.MaxFileBytes), cfg.Loki.DeadLetter.MaxFiles)
+	a.dead = deadletter.New(deadletter.Config{
+		Dir:          filepath.Join(cfg.DataDir, "dead-letter"),
+		MaxFileBytes: int64(cfg.Loki.DeadLetter.MaxFileBytes),
+		MaxFiles:     cfg.Loki.DeadLetter.MaxFiles,
+	}, deadletter.Deps{Logger: a.log, Metrics: a.metrics.DeadLetter})
 	outs, err := a.buildSinks(res, deps)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/wharf-logs/wharf/internal/deadletter"
 	"github.com/wharf-logs/wharf/internal/docker"
 	"github.com/wharf-logs/wharf/internal/files"
 	"github.com/wharf-logs/wharf/internal/filesink"
@@ -30,6 +31,8 @@ type metrics struct {
 	Files    *files.Metrics
 	FileSink *filesink.Metrics
 	Loki     *loki.Metrics
+
+	DeadLetter *deadletter.Metrics
 }
 
 // newMetrics makes every part's metrics and registers them, with the
@@ -38,19 +41,20 @@ type metrics struct {
 // when those are off, so a scrape always shows the same families.
 func newMetrics() *metrics {
 	m := &metrics{
-		Registry: prometheus.NewRegistry(),
-		Source:   source.NewMetrics(),
-		Pipeline: pipeline.NewMetrics(),
-		Spill:    spill.NewMetrics(),
-		Docker:   docker.NewMetrics(),
-		Files:    files.NewMetrics(),
-		FileSink: filesink.NewMetrics(),
-		Loki:     loki.NewMetrics(),
+		Registry:   prometheus.NewRegistry(),
+		Source:     source.NewMetrics(),
+		Pipeline:   pipeline.NewMetrics(),
+		Spill:      spill.NewMetrics(),
+		Docker:     docker.NewMetrics(),
+		Files:      files.NewMetrics(),
+		FileSink:   filesink.NewMetrics(),
+		DeadLetter: deadletter.NewMetrics(),
+		Loki:       loki.NewMetrics(),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, cs := range [][]prometheus.Collector{
 		m.Source.Collectors(), m.Pipeline.Collectors(), m.Spill.Collectors(),
-		m.Docker.Collectors(), m.Files.Collectors(), m.FileSink.Collectors(), m.Loki.Collectors(),
+		m.Docker.Collectors(), m.Files.Collectors(), m.FileSink.Collectors(), m.Loki.Collectors(), m.DeadLetter.Collectors(),
 	} {
 		m.Registry.MustRegister(cs...)
 	}

@@ -9,6 +9,7 @@ package deadletter
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,7 +18,25 @@ import (
 	"github.com/wharf-logs/wharf/internal/datadir"
 	"github.com/wharf-logs/wharf/internal/entry"
 	"github.com/wharf-logs/wharf/internal/filesink"
+	"github.com/wharf-logs/wharf/internal/ratelog"
 )
+
+// Config says where dead letters go and how much of them is kept.
+type Config struct {
+	// Dir holds one <sink>.ndjson file per sink, and its rotated files.
+	Dir string
+	// MaxFileBytes and MaxFiles bound each sink's files: past MaxFiles the
+	// oldest is removed, which is counted and logged.
+	MaxFileBytes int64
+	MaxFiles     int
+}
+
+// Deps are what a Writer reports to. Nil fields get a discarding logger and
+// metrics registered nowhere.
+type Deps struct {
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
 
 // Writer appends dead-lettered entries to <dir>/<sink>.ndjson. Each record is
 // a file sink record plus "sink", "reason" and "error" fields. It is safe for
@@ -26,6 +45,8 @@ type Writer struct {
 	dir      string
 	maxBytes int64
 	maxFiles int
+	metrics  *Metrics
+	note     *ratelog.Limiter
 
 	mu      sync.Mutex
 	files   map[string]*filesink.Rotator
@@ -38,9 +59,29 @@ type Writer struct {
 // again after a failed DeadLetter.
 const probeEvery = 10 * time.Second
 
-// New returns a Writer under dir; files are created on first use.
-func New(dir string, maxBytes int64, maxFiles int) *Writer {
-	return &Writer{dir: dir, maxBytes: maxBytes, maxFiles: maxFiles, files: map[string]*filesink.Rotator{}}
+// New returns a Writer for cfg; files are created on first use.
+func New(cfg Config, deps Deps) *Writer {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics()
+	}
+	return &Writer{
+		dir: cfg.Dir, maxBytes: cfg.MaxFileBytes, maxFiles: cfg.MaxFiles,
+		metrics: deps.Metrics,
+		note:    ratelog.New(deps.Logger, time.Minute),
+		files:   map[string]*filesink.Rotator{},
+	}
+}
+
+// removed counts and logs a dead-letter file a rotation removed: the entries
+// in it were counted as dead-lettered, and now their last trace is gone.
+func (w *Writer) removed(path string, size int64) {
+	w.metrics.FilesRemoved.Inc()
+	w.metrics.BytesRemoved.Add(float64(size))
+	w.note.Warn("deadletter-removed", "deadletter: removed the oldest dead-letter file, past loki.dead_letter.max_files; raise it or max_file_bytes to keep more",
+		"path", path, "bytes", size)
 }
 
 // DeadLetter appends entries with the sink, reason and cause that kept them
@@ -60,6 +101,7 @@ func (w *Writer) DeadLetter(sinkName, reason string, cause error, entries []entr
 	r := w.files[sinkName]
 	if r == nil {
 		r = filesink.NewRotator(filepath.Join(w.dir, filesink.FileName(sinkName)), w.maxBytes, w.maxFiles, true)
+		r.OnRemove(w.removed)
 		w.files[sinkName] = r
 	}
 	w.buf = w.buf[:0]

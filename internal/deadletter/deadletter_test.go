@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/wharf-logs/wharf/internal/entry"
@@ -75,7 +77,7 @@ func entries(n int, prefix string) []entry.Entry {
 
 func TestDeadLetterRecords(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dead-letter")
-	w := New(dir, 1<<20, 3)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 3}, Deps{})
 	defer w.Close()
 	cause := errors.New(`loki: 400 entry for stream '{container="web"}' has timestamp too old`)
 	if err := w.DeadLetter("loki", "too_old", cause, entries(2, "old")); err != nil {
@@ -105,7 +107,7 @@ func TestDeadLetterRecords(t *testing.T) {
 
 func TestDeadLetterFilePerSink(t *testing.T) {
 	dir := t.TempDir()
-	w := New(dir, 1<<20, 2)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	for _, name := range []string{"loki", "loki/tenant-1", "file"} {
 		if err := w.DeadLetter(name, "invalid", errors.New("x"), entries(1, name)); err != nil {
@@ -128,7 +130,7 @@ func TestDeadLetterFilePerSink(t *testing.T) {
 
 func TestDeadLetterLongErrorCapped(t *testing.T) {
 	dir := t.TempDir()
-	w := New(dir, 1<<20, 2)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	long := errors.New(strings.Repeat("€", 3000)) // 9000 bytes; 4096 falls inside a rune
 	if err := w.DeadLetter("loki", "invalid", long, entries(1, "x")); err != nil {
@@ -149,7 +151,9 @@ func TestDeadLetterLongErrorCapped(t *testing.T) {
 func TestDeadLetterRotationCap(t *testing.T) {
 	dir := t.TempDir()
 	const maxBytes, maxFiles = 2 << 10, 3
-	w := New(dir, maxBytes, maxFiles)
+	var log bytes.Buffer
+	m := NewMetrics()
+	w := New(Config{Dir: dir, MaxFileBytes: maxBytes, MaxFiles: maxFiles}, Deps{Logger: slog.New(slog.NewTextHandler(&log, nil)), Metrics: m})
 	defer w.Close()
 	for i := range 100 {
 		e := entry.Entry{Time: int64(i), Line: []byte(strings.Repeat("x", 100)), Stream: web}
@@ -183,11 +187,19 @@ func TestDeadLetterRotationCap(t *testing.T) {
 			t.Fatalf("records not contiguous: %v", ts)
 		}
 	}
+	// The records removed with the oldest files are counted and logged.
+	files, bytesGone := testutil.ToFloat64(m.FilesRemoved), testutil.ToFloat64(m.BytesRemoved)
+	if files < 1 || bytesGone < float64(ts[0])*100 || bytesGone > float64(maxBytes)*files {
+		t.Errorf("counted %v files, %v bytes removed; want the %d records before the first kept", files, bytesGone, ts[0])
+	}
+	if !strings.Contains(log.String(), "removed the oldest dead-letter file") || !strings.Contains(log.String(), "max_files") {
+		t.Errorf("no warning naming the removal and max_files: %q", log.String())
+	}
 }
 
 func TestDeadLetterConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	w := New(dir, 1<<20, 2)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -212,7 +224,7 @@ func TestDeadLetterErrorAndReopen(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o640); err != nil { // a file where the directory should be
 		t.Fatal(err)
 	}
-	w := New(blocker, 1<<20, 2)
+	w := New(Config{Dir: blocker, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	if err := w.Err(); err != nil {
 		t.Fatalf("Err before any write: %v", err)
@@ -259,7 +271,7 @@ func openFDs(t *testing.T) int {
 
 func TestDeadLetterHoldsOneFilePerSink(t *testing.T) {
 	dir := t.TempDir()
-	w := New(dir, 1<<20, 2)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	before := openFDs(t)
 	for i := range 200 {
 		if err := w.DeadLetter("loki", "invalid", nil, entries(1, fmt.Sprint(i))); err != nil {
@@ -285,7 +297,7 @@ func TestErrClearsWhenTheDirectoryRecovers(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	w := New(blocker, 1<<20, 2)
+	w := New(Config{Dir: blocker, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	if err := w.DeadLetter("loki", "invalid", nil, entries(1, "x")); err == nil {
 		t.Fatal("DeadLetter into an unusable directory succeeded")

@@ -18,7 +18,7 @@ import (
 func TestDeadLetterDiskFullFailsWholeAndRecovers(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "loki.ndjson")
-	w := New(dir, 1<<20, 2)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 2}, Deps{})
 	defer w.Close()
 	if err := w.DeadLetter("loki", "invalid", nil, entries(2, "before")); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func TestPlantedLinkIsNotFollowed(t *testing.T) {
 	if err := os.Symlink(target, filepath.Join(dir, "loki.ndjson")); err != nil {
 		t.Fatal(err)
 	}
-	w := New(dir, 1<<20, 3)
+	w := New(Config{Dir: dir, MaxFileBytes: 1 << 20, MaxFiles: 3}, Deps{})
 	defer w.Close()
 	err := w.DeadLetter("loki", "too_old", errors.New("too old"), entries(2, "old"))
 	if err == nil || !strings.Contains(err.Error(), dir) {

@@ -36,6 +36,10 @@ func NewRotator(path string, maxBytes int64, maxFiles int, fsync bool) *Rotator 
 	return &Rotator{path: path, maxBytes: maxBytes, maxFiles: max(1, maxFiles), fsync: fsync}
 }
 
+// OnRemove sets f to be told of each file a rotation removes (the oldest of
+// maxFiles), with its size, so its owner can count and log the loss.
+func (r *Rotator) OnRemove(f func(path string, size int64)) { r.removed = f }
+
 // Write appends p whole, rotating first when p would take the file beyond
 // its size limit (a record is never split across files).
 func (r *Rotator) Write(p []byte) error {

@@ -60,7 +60,7 @@ func newFaultHarness(t *testing.T, opts lokitest.Options, shards int, timeout ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl := deadletter.New(h.dlDir, 1<<20, 3)
+	dl := deadletter.New(deadletter.Config{Dir: h.dlDir, MaxFileBytes: 1 << 20, MaxFiles: 3}, deadletter.Deps{})
 	t.Cleanup(func() { dl.Close() })
 	h.pipe, err = pipeline.New([]pipeline.Output{{
 		Sink: client, MaxBytes: 4 << 20, BatchBytes: 16 << 10, BatchWait: 20 * time.Millisecond,
