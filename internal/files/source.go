@@ -366,14 +366,6 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 			pos = p
 		}
 	}
-	if pos.IsZero() && first && src.StartAt == source.StartEnd {
-		p, err := tail.EndOf(path)
-		if err != nil {
-			s.failed(path, "open", err)
-			return
-		}
-		pos = p
-	}
 	opts := tail.Options{
 		Rotated: tail.Numbered,
 		PollMin: s.cfg.PollMin,
@@ -384,6 +376,14 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 			}
 			s.warn.Log(slog.LevelError, "gap:"+path, "part of a log file was gone before it could be read", "path", path, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
 		},
+	}
+	if pos.IsZero() && first && src.StartAt == source.StartEnd {
+		p, err := tail.EndOf(path, opts)
+		if err != nil {
+			s.failed(path, "open", err)
+			return
+		}
+		pos = p
 	}
 	f, err := tail.Open(path, pos, opts)
 	if err != nil {
