@@ -184,9 +184,11 @@ func (a *Agent) buildFiles() error {
 		return err
 	}
 	a.files, err = files.New(files.Config{
-		Groups: groups,
-		Host:   a.hostLabel(),
-		Static: a.cfg.Labels.Static,
+		Groups:   groups,
+		Host:     a.hostLabel(),
+		Static:   a.cfg.Labels.Static,
+		OwnDirs:  a.ownDirs(),
+		MaxFiles: a.cfg.MaxFollowedFiles,
 	}, files.Deps{
 		Out:           a.pipe,
 		Positions:     a.positions,
@@ -196,6 +198,17 @@ func (a *Agent) buildFiles() error {
 		Lost:          a.metrics.lost(),
 	})
 	return err
+}
+
+// ownDirs are the directories wharf writes: data_dir (positions, queues,
+// dead letters) and the file sink's, which may lie elsewhere. No files:
+// pattern reads in them.
+func (a *Agent) ownDirs() []string {
+	dirs := []string{a.cfg.DataDir}
+	if a.cfg.FileEnabled() {
+		dirs = append(dirs, a.cfg.FileDir())
+	}
+	return dirs
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.
