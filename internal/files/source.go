@@ -47,8 +47,11 @@ const (
 	// is read to its end and forgotten: rotation by rename leaves the path
 	// missing for a moment until the new file is created.
 	goneAfter = 5 * time.Second
-	// arenaBytes is the size of the buffers lines are copied into, each
-	// shared by many lines and never reused, so the pipeline can own them.
+	// Lines are copied into arenas, each shared by many lines and never
+	// reused, so the pipeline can own them. While lines come, each arena
+	// is twice the size of the one before, from arenaMin up to arenaBytes;
+	// a reader that waits for its file keeps at most an arenaMin one.
+	arenaMin   = 1 << 10
 	arenaBytes = 256 << 10
 	// DefaultMaxFiles is Config.MaxFiles when 0.
 	DefaultMaxFiles = 4096
@@ -129,6 +132,10 @@ type Deps struct {
 	Lost *prometheus.CounterVec
 	// Now is the wall clock lines are stamped with; time.Now when nil.
 	Now func() time.Time
+	// Following, if set, is called on Run's goroutine with the number of
+	// files followed whenever a scan changes it (the agent sizes the soft
+	// memory limit by it).
+	Following func(n int)
 }
 
 // Source reads the configured plain log files.
@@ -137,8 +144,9 @@ type Source struct {
 	deps Deps
 	warn *ratelog.Limiter
 
-	// files, noted and own are owned by Run's goroutine.
-	files map[string]*watched
+	// files, noted, own and following are owned by Run's goroutine.
+	files     map[string]*watched
+	following int // len(files) as last reported to Deps.Following
 	// noted holds the paths skipped at the last scan, with the reason, so
 	// that a skip is counted and logged once while it lasts.
 	noted map[string]string
@@ -264,6 +272,10 @@ func (s *Source) scan(ctx context.Context, first bool) {
 	}
 	s.deps.Metrics.OverLimit.Set(float64(over))
 	s.noteSkips(skips)
+	if n := len(s.files); n != s.following && s.deps.Following != nil {
+		s.following = n
+		s.deps.Following(n)
+	}
 }
 
 // resumeMissing handles positions saved for files whose path is missing at
@@ -549,6 +561,7 @@ type reader struct {
 	end   tail.Position
 	last  int64
 	arena []byte
+	grow  int // the size of the next arena
 }
 
 func (r *reader) run() {
@@ -565,6 +578,7 @@ func (r *reader) run() {
 		}
 		l, err := r.lr.NextBefore(r.ctx, deadline)
 		if deadline.IsZero() && errors.Is(err, tail.ErrIdle) {
+			r.idle()
 			l, err = r.lr.Next(r.ctx)
 		}
 		switch {
@@ -603,7 +617,8 @@ func (r *reader) add(l tail.Line) error {
 	t := stamp(r.s.deps.Now().UnixNano(), r.last)
 	r.last = t
 	if cap(r.arena)-len(r.arena) < len(l.Bytes) {
-		r.arena = make([]byte, 0, max(arenaBytes, len(l.Bytes)))
+		r.grow = min(max(2*r.grow, arenaMin), arenaBytes)
+		r.arena = make([]byte, 0, max(r.grow, len(l.Bytes)))
 	}
 	n := len(r.arena)
 	r.arena = append(r.arena, l.Bytes...)
@@ -613,6 +628,16 @@ func (r *reader) add(l tail.Line) error {
 		return r.flush()
 	}
 	return nil
+}
+
+// idle is called before the reader waits for its file to grow, with
+// nothing held: a large arena is let go (the lines in it belong to the
+// pipeline now), and the next one starts small.
+func (r *reader) idle() {
+	if cap(r.arena) > arenaMin {
+		r.arena = nil
+	}
+	r.grow = 0
 }
 
 // flush hands the batch to the pipeline with an Ack that saves the position

@@ -170,10 +170,11 @@ type Follower struct {
 	stopOnce sync.Once
 	closed   bool
 
-	// Reused for compressed files; only the current file uses them.
+	// Reused from one compressed file to the next; only the current file
+	// uses them, and they are dropped when a plain file is opened.
 	br     *bufio.Reader
 	gzr    *gzip.Reader
-	gzHead [FingerprintBytes]byte
+	gzHead *[FingerprintBytes]byte // allocated for the first compressed file
 	head   [FingerprintBytes]byte
 }
 

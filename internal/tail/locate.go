@@ -401,10 +401,16 @@ func (f *Follower) openCand(c *cand, off int64, want *Position) (*openFile, Posi
 		} else {
 			o.r = f.gzr
 			var n int
+			if f.gzHead == nil {
+				f.gzHead = new([FingerprintBytes]byte)
+			}
 			n, o.err = readFull(f.gzr, f.gzHead[:])
 			head = f.gzHead[:n]
 		}
 	} else {
+		// Past the compressed files: what decompressing them needed
+		// (about 100 KiB) is not kept while the live file is followed.
+		f.br, f.gzr = nil, nil
 		n, err := fh.ReadAt(f.head[:], 0)
 		if err != nil && !errors.Is(err, io.EOF) {
 			fh.Close()
