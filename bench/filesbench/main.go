@@ -166,12 +166,13 @@ files:
 	hostname, _ := os.Hostname()
 	fmt.Printf("# filesbench on %s: %s, %d CPUs, wharf GOMAXPROCS=%d, %s; load average %s\n",
 		hostname, host.CPUModel(), host.NumCPU(), o.procs, bin, host.LoadAvg())
-	fmt.Println("| files | lines read in | files watched | goroutines | RSS MiB | peak RSS MiB | heap in use MiB | heap allocated MiB | % of a core, idle | GCs per minute, idle |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
-	fmt.Printf("| %d | %.1f s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f |\n",
+	fmt.Println("| files | lines read in | files watched | goroutines | RSS MiB | peak RSS MiB | heap in use MiB | heap allocated MiB | stacks MiB | from the OS MiB | % of a core, idle | GCs per minute, idle |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| %d | %.1f s | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f |\n",
 		o.files, readAll.Seconds(), m1["wharf_files_watched"], m1["go_goroutines"],
 		host.RSS(pid)/(1<<20), host.PeakRSS(pid)/(1<<20),
 		m1["go_memstats_heap_inuse_bytes"]/(1<<20), m1["go_memstats_heap_alloc_bytes"]/(1<<20),
+		m1["go_memstats_stack_inuse_bytes"]/(1<<20), m1["go_memstats_sys_bytes"]/(1<<20),
 		100*cpu/el, 60*(m1["go_gc_duration_seconds_count"]-m0["go_gc_duration_seconds_count"])/el)
 	return nil
 }

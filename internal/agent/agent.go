@@ -196,6 +196,9 @@ func (a *Agent) buildFiles() error {
 		Metrics:       a.metrics.Files,
 		SourceMetrics: a.metrics.Source,
 		Lost:          a.metrics.lost(),
+		Following: func(n int) {
+			setMemoryLimit(a.cfg, len(a.sinks), n)
+		},
 	})
 	return err
 }
@@ -223,7 +226,7 @@ func (a *Agent) hostLabel() string {
 // Run runs until ctx ends, then shuts down in order and returns nil when
 // everything buffered was delivered, or an error saying what was left.
 func (a *Agent) Run(ctx context.Context) error {
-	if limit := setMemoryLimit(a.cfg, len(a.sinks)); limit > 0 {
+	if limit := setMemoryLimit(a.cfg, len(a.sinks), 0); limit > 0 {
 		a.log.Debug("soft memory limit set from the buffers", "bytes", limit)
 	}
 	var wg sync.WaitGroup

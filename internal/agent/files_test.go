@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -57,4 +58,31 @@ func TestOwnOutputIsNotShippedAgain(t *testing.T) {
 	if len(ents) != 1 || lines() != 3 {
 		t.Errorf("the file sink wrote %d files, %d lines for app.log; want 1 and 3", len(ents), lines())
 	}
+}
+
+// TestMemoryLimitGrowsWithFilesFollowed: the soft memory limit makes room
+// for the readers of the plain files followed. A limit under what thousands
+// of idle readers hold would keep the collector running without pause.
+func TestMemoryLimitGrowsWithFilesFollowed(t *testing.T) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		t.Skip("GOMEMLIMIT is set: wharf leaves the limit to it")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	const n = 20
+	for i := range n {
+		appendLines(t, filepath.Join(dir, fmt.Sprintf("app-%02d.log", i)), "a line")
+	}
+	cfg := fileAgentConfig(filepath.Join(dir, "data"), filepath.Join(dir, "*.log"), "")
+	cfg.Listen = ""
+	a, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runAgent(t, a)
+	waitFor(t, func() string { return fmt.Sprintf("%v files watched, want %d", gauge(t, a, "wharf_files_watched"), n) },
+		func() bool { return gauge(t, a, "wharf_files_watched") == n })
+	want := memoryLimit(cfg, len(a.sinks), n)
+	waitFor(t, func() string { return fmt.Sprintf("soft memory limit %d, want %d", debug.SetMemoryLimit(-1), want) },
+		func() bool { return debug.SetMemoryLimit(-1) == want })
 }
