@@ -110,7 +110,7 @@ func (g *globber) glob(pattern string, hits []hit) []hit {
 				}
 			}
 			if !hasMeta(comp) {
-				if typ, ok := g.lstat(filepath.Join(d, comp)); ok {
+				if typ, ok := lstatType(filepath.Join(d, comp)); ok {
 					each(comp, typ)
 				}
 				continue
@@ -126,8 +126,8 @@ func (g *globber) glob(pattern string, hits []hit) []hit {
 	return hits
 }
 
-// lstat returns the type of path, not following a link at its end.
-func (g *globber) lstat(path string) (fs.FileMode, bool) {
+// lstatType returns the type of path, not following a link at its end.
+func lstatType(path string) (fs.FileMode, bool) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return 0, false
@@ -143,7 +143,7 @@ func (g *globber) resolve(path string, typ fs.FileMode) fs.FileMode {
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fs.ModeIrregular // dangling: not a file to read
+		return fs.ModeIrregular // dangling: nothing to read, counted as not_regular
 	}
 	return fi.Mode().Type()
 }

@@ -4,6 +4,12 @@
 // multi-line entries and handed to the pipeline; a file's position is saved
 // once everything before it is confirmed.
 //
+// A pattern reaches only regular files, outside wharf's own directories,
+// through no symbolic link after its first wildcard unless its entry
+// follows links, and at most Config.MaxFiles at once; every path matched
+// and not read is counted by reason (wharf_files_skipped_total). Opening
+// never blocks and refuses what is not a regular file (see internal/tail).
+//
 // Every file read has one goroutine and one open descriptor, both released
 // when the file is gone and read to its end. Files are found by polling, as
 // the follower notices growth and rotation by polling: no inotify watch is
