@@ -219,9 +219,11 @@ func (a *Agent) buildFiles() error {
 		return err
 	}
 	a.files, err = files.New(files.Config{
-		Groups: groups,
-		Host:   a.hostLabel(),
-		Static: a.cfg.Labels.Static,
+		Groups:   groups,
+		Host:     a.hostLabel(),
+		Static:   a.cfg.Labels.Static,
+		OwnDirs:  a.ownDirs(),
+		MaxFiles: a.cfg.MaxFollowedFiles,
 	}, files.Deps{
 		Out:           a.pipe,
 		Positions:     a.positions,
@@ -229,8 +231,22 @@ func (a *Agent) buildFiles() error {
 		Metrics:       a.metrics.Files,
 		SourceMetrics: a.metrics.Source,
 		Lost:          a.metrics.lost(),
+		Following: func(n int) {
+			setMemoryLimit(a.cfg, len(a.sinks), n)
+		},
 	})
 	return err
+}
+
+// ownDirs are the directories wharf writes: data_dir (positions, queues,
+// dead letters) and the file sink's, which may lie elsewhere. No files:
+// pattern reads in them.
+func (a *Agent) ownDirs() []string {
+	dirs := []string{a.cfg.DataDir}
+	if a.cfg.FileEnabled() {
+		dirs = append(dirs, a.cfg.FileDir())
+	}
+	return dirs
 }
 
 // hostLabel is the host label's value: labels.host, or the hostname.
@@ -245,7 +261,7 @@ func (a *Agent) hostLabel() string {
 // Run runs until ctx ends, then shuts down in order and returns nil when
 // everything buffered was delivered, or an error saying what was left.
 func (a *Agent) Run(ctx context.Context) error {
-	if limit := setMemoryLimit(a.cfg, len(a.sinks)); limit > 0 {
+	if limit := setMemoryLimit(a.cfg, len(a.sinks), 0); limit > 0 {
 		a.log.Debug("soft memory limit set from the buffers", "bytes", limit)
 	}
 	var wg sync.WaitGroup

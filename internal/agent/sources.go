@@ -48,11 +48,12 @@ func filesGroups(entries []config.FileSource) ([]files.Group, error) {
 			return nil, err
 		}
 		groups = append(groups, files.Group{
-			Paths:        e.Paths,
-			Exclude:      e.Exclude,
-			Labels:       e.Labels,
-			StartAt:      e.StartAt,
-			MaxLineBytes: int(e.MaxLineBytes),
+			Paths:          e.Paths,
+			Exclude:        e.Exclude,
+			Labels:         e.Labels,
+			StartAt:        e.StartAt,
+			MaxLineBytes:   int(e.MaxLineBytes),
+			FollowSymlinks: e.FollowSymlinks,
 			Multiline: files.Multiline{
 				Start:    start,
 				MaxWait:  e.Multiline.MaxWait,

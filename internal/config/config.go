@@ -33,6 +33,10 @@ type Config struct {
 
 	// Files are plain log files to ship beside (or instead of) containers.
 	Files []FileSource `yaml:"files"`
+	// MaxFollowedFiles caps the plain files read at once, over all files:
+	// entries; each holds a descriptor and a goroutine. Files matched
+	// beyond it wait for a place (wharf_files_over_limit).
+	MaxFollowedFiles int `yaml:"max_followed_files"`
 
 	// expanded are the values Parse took from ${VAR} references, which
 	// errors do not quote.
@@ -58,6 +62,10 @@ type FileSource struct {
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
 	// Multiline joins continuation lines to the line that starts an entry.
 	Multiline Multiline `yaml:"multiline"`
+	// FollowSymlinks reads files through symbolic links. Off: a link the
+	// patterns match is not read (counted and logged), nor is a linked
+	// directory after a pattern's first wildcard gone through.
+	FollowSymlinks bool `yaml:"follow_symlinks"`
 }
 
 // Multiline joins the lines of one entry (a stack trace, say).

@@ -75,6 +75,11 @@ docker:
 labels:
   static:
     env: prod
+max_followed_files: 200
+files:
+  - paths: [/var/log/containers/*.log]
+    follow_symlinks: true
+  - paths: [/var/log/app/*.log]
 `), "t.yaml", lookup, &cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +102,10 @@ labels:
 		{"label rule", cfg.Docker.Include[1].Label, "com.example.ship=true"},
 		{"mapping", cfg.Docker.LabelsFromContainer["app"], "com.example.app"},
 		{"file sink off with loki", cfg.FileEnabled(), false},
+		{"max_followed_files", cfg.MaxFollowedFiles, 200},
+		{"follow_symlinks", cfg.Files[0].FollowSymlinks, true},
+		{"follow_symlinks off by default", cfg.Files[1].FollowSymlinks, false},
+		{"max_followed_files default", Default().MaxFollowedFiles, 4096},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -13,10 +13,11 @@ import (
 // changes.
 func Default() Config {
 	return Config{
-		DataDir:         "./wharf-data",
-		Listen:          "127.0.0.1:9080",
-		ShutdownTimeout: 10 * time.Second,
-		Log:             Log{Level: LogInfo, Format: LogText},
+		DataDir:          "./wharf-data",
+		Listen:           "127.0.0.1:9080",
+		ShutdownTimeout:  10 * time.Second,
+		MaxFollowedFiles: 4096,
+		Log:              Log{Level: LogInfo, Format: LogText},
 		Docker: Docker{
 			Enabled:            true,
 			ReadFrom:           docker.ReadAuto,

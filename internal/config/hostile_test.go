@@ -156,6 +156,7 @@ func TestBadInputNamesTheKey(t *testing.T) {
 		{"count", "zero parallelism", "loki:\n  parallelism: 0\n", "loki.parallelism", "must be between 1 and 64"},
 		{"count", "negative concurrency", "docker:\n  startup_concurrency: -3\n", "docker.startup_concurrency", "must be between 1 and 256"},
 		{"count", "multiline lines", file + "    multiline: {max_lines: -1}\n", "files[0].multiline.max_lines", "must be between 1 and 100000"},
+		{"count", "no files followed", "max_followed_files: 0\n", "max_followed_files", "must be between 1 and 1000000"},
 
 		{"secret file", "missing", "loki:\n" + url + "  bearer_token_file: {missing}\n", "loki.bearer_token_file", "no such file or directory; point it at a file wharf can read that holds the bearer token"},
 		{"secret file", "a directory", "loki:\n" + url + "  basic_auth: {username: u, password_file: {dir}}\n", "loki.basic_auth.password_file", "is a directory; point it at a file that holds the password"},

@@ -160,6 +160,7 @@ func (c *Config) validateTop(p *problems) {
 		}
 	}
 	p.positive("shutdown_timeout", c.ShutdownTimeout, 24*time.Hour)
+	p.between("max_followed_files", c.MaxFollowedFiles, 1, 1000000)
 }
 
 func (l *Log) validate(p *problems) {

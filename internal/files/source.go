@@ -4,6 +4,12 @@
 // multi-line entries and handed to the pipeline; a file's position is saved
 // once everything before it is confirmed.
 //
+// A pattern reaches only regular files, outside wharf's own directories,
+// through no symbolic link after its first wildcard unless its entry
+// follows links, and at most Config.MaxFiles at once; every path matched
+// and not read is counted by reason (wharf_files_skipped_total). Opening
+// never blocks and refuses what is not a regular file (see internal/tail).
+//
 // Every file read has one goroutine and one open descriptor, both released
 // when the file is gone and read to its end. Files are found by polling, as
 // the follower notices growth and rotation by polling: no inotify watch is
@@ -15,7 +21,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -48,9 +53,14 @@ const (
 	// is read to its end and forgotten: rotation by rename leaves the path
 	// missing for a moment until the new file is created.
 	goneAfter = 5 * time.Second
-	// arenaBytes is the size of the buffers lines are copied into, each
-	// shared by many lines and never reused, so the pipeline can own them.
+	// Lines are copied into arenas, each shared by many lines and never
+	// reused, so the pipeline can own them. While lines come, each arena
+	// is twice the size of the one before, from arenaMin up to arenaBytes;
+	// a reader that waits for its file keeps at most an arenaMin one.
+	arenaMin   = 1 << 10
 	arenaBytes = 256 << 10
+	// DefaultMaxFiles is Config.MaxFiles when 0.
+	DefaultMaxFiles = 4096
 )
 
 // Config configures the plain-file source. Its values are checked by the
@@ -62,6 +72,14 @@ type Config struct {
 	Host string
 	// Static are labels added to every stream (labels.static).
 	Static map[string]string
+	// OwnDirs are wharf's own directories (data_dir, the file sink's). No
+	// file in or below them is read, whatever the patterns say: wharf would
+	// ship what it writes there, again and again.
+	OwnDirs []string
+	// MaxFiles caps the files followed at once; DefaultMaxFiles when 0.
+	// Files matched beyond it wait for a place, counted and shown in
+	// wharf_files_over_limit.
+	MaxFiles int
 	// Poll overrides the followers' polling bounds, and Scan and GoneAfter
 	// the scan interval and how long a path is missing before its file is
 	// finished (tests); zero means the defaults.
@@ -88,6 +106,11 @@ type Group struct {
 	MaxLineBytes int
 	// Multiline joins the lines of one entry.
 	Multiline Multiline
+	// FollowSymlinks reads files through symbolic links. Without it a link
+	// the patterns match is counted and not read, and no linked directory
+	// after a pattern's first wildcard is gone through; the directories
+	// before it are followed, as the operator wrote them.
+	FollowSymlinks bool
 }
 
 // Multiline joins continuation lines to the line that starts an entry.
@@ -115,6 +138,10 @@ type Deps struct {
 	Lost *prometheus.CounterVec
 	// Now is the wall clock lines are stamped with; time.Now when nil.
 	Now func() time.Time
+	// Following, if set, is called on Run's goroutine with the number of
+	// files followed whenever a scan changes it (the agent sizes the soft
+	// memory limit by it).
+	Following func(n int)
 }
 
 // Source reads the configured plain log files.
@@ -123,12 +150,22 @@ type Source struct {
 	deps Deps
 	warn *ratelog.Limiter
 
-	// files is owned by Run's goroutine.
-	files map[string]*watched
-	// noted remembers paths already reported as skipped, so a skip is
-	// logged once.
-	noted map[string]bool
+	// files, noted, own and following are owned by Run's goroutine.
+	files     map[string]*watched
+	following int // len(files) as last reported to Deps.Following
+	// noted holds the paths skipped at the last scan, with the reason, so
+	// that a skip is counted and logged once while it lasts.
+	noted map[string]string
+	own   *ownDirs
 	wg    sync.WaitGroup
+}
+
+// target is a file a scan found to read: the files: entry whose pattern
+// matched it, and the directory that pattern names before its first
+// wildcard.
+type target struct {
+	group   *Group
+	trusted string
 }
 
 // watched is a file being read.
@@ -164,7 +201,13 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	if cfg.GoneAfter <= 0 {
 		cfg.GoneAfter = goneAfter
 	}
-	s := &Source{cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second), files: map[string]*watched{}, noted: map[string]bool{}}
+	if cfg.MaxFiles <= 0 {
+		cfg.MaxFiles = DefaultMaxFiles
+	}
+	s := &Source{
+		cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second),
+		files: map[string]*watched{}, noted: map[string]string{}, own: newOwnDirs(cfg.OwnDirs),
+	}
 	deps.SourceMetrics.Expose(sourceFile)
 	return s, nil
 }
@@ -188,11 +231,12 @@ func (s *Source) Run(ctx context.Context) {
 	}
 }
 
-// scan globs the patterns, starts a reader for each new file, stops the
-// readers of files gone for goneAfter, and forgets readers that ended.
+// scan globs the patterns, starts a reader for each new file while fewer
+// than MaxFiles are followed, stops the readers of files gone for
+// goneAfter, and forgets readers that ended.
 func (s *Source) scan(ctx context.Context, first bool) {
 	now := time.Now()
-	found := s.match()
+	found, skips := s.match()
 	for path, w := range s.files {
 		select {
 		case <-w.done:
@@ -213,18 +257,30 @@ func (s *Source) scan(ctx context.Context, first bool) {
 		}
 	}
 	if first {
-		s.resumeMissing(ctx, found)
+		s.resumeMissing(ctx, found, skips)
 	}
 	paths := make([]string, 0, len(found))
 	for p := range found {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	over := 0
 	for _, path := range paths {
 		if _, ok := s.files[path]; ok {
 			continue
 		}
+		if len(s.files) >= s.cfg.MaxFiles {
+			over++
+			skips[path] = skipLimit
+			continue
+		}
 		s.start(ctx, path, found[path], first, now)
+	}
+	s.deps.Metrics.OverLimit.Set(float64(over))
+	s.noteSkips(skips)
+	if n := len(s.files); n != s.following && s.deps.Following != nil {
+		s.following = n
+		s.deps.Following(n)
 	}
 }
 
@@ -232,19 +288,25 @@ func (s *Source) scan(ctx context.Context, first bool) {
 // startup: a file still wanted by the configuration is followed from its
 // position (its rotated files may hold unread lines) and forgotten once gone
 // for goneAfter; a position no pattern wants any more is dropped.
-func (s *Source) resumeMissing(ctx context.Context, found map[string]*Group) {
+func (s *Source) resumeMissing(ctx context.Context, found map[string]target, skips map[string]string) {
 	for _, key := range s.deps.Positions.Keys(PositionPrefix) {
 		path := strings.TrimPrefix(key, PositionPrefix)
 		if _, ok := found[path]; ok {
 			continue
 		}
-		src := s.wanted(path)
-		if src == nil {
+		if _, ok := skips[path]; ok {
+			continue // there, but not to be read
+		}
+		t, ok := s.wanted(path)
+		if !ok {
 			s.deps.Positions.Delete(key)
 			s.deps.Logger.Info("dropping the saved position of a file no files: entry reads any more", "path", path)
 			continue
 		}
-		s.start(ctx, path, src, true, time.Now())
+		if len(s.files) >= s.cfg.MaxFiles {
+			continue // its position stays for when there is room
+		}
+		s.start(ctx, path, t, true, time.Now())
 		if w := s.files[path]; w != nil {
 			w.missingSince = time.Now()
 		}
@@ -252,47 +314,54 @@ func (s *Source) resumeMissing(ctx context.Context, found map[string]*Group) {
 }
 
 // match returns the files the patterns name now, each with the first
-// files: entry that names it.
-func (s *Source) match() map[string]*Group {
-	found := map[string]*Group{}
+// files: entry that names it, and the paths they match that are not read,
+// with the reason.
+func (s *Source) match() (map[string]target, map[string]string) {
+	found := map[string]target{}
+	skips := map[string]string{}
+	s.own.refresh()
+	var hits []hit
 	for i := range s.cfg.Groups {
 		src := &s.cfg.Groups[i]
+		g := globber{follow: src.FollowSymlinks, own: s.own}
 		for _, pattern := range src.Paths {
-			matches, _ := filepath.Glob(pattern) // the pattern was checked
-			for _, path := range matches {
-				path = filepath.Clean(path)
+			trusted, _ := splitPattern(pattern)
+			hits = g.glob(pattern, hits[:0])
+			for _, h := range hits {
+				path := filepath.Clean(h.path)
 				if _, ok := found[path]; ok || excluded(src.Exclude, path) {
 					continue
 				}
-				found[path] = src
+				if _, ok := skips[path]; ok {
+					continue
+				}
+				switch {
+				case h.reason != "":
+					skips[path] = h.reason
+				default:
+					found[path] = target{group: src, trusted: trusted}
+				}
 			}
 		}
 	}
 	for path := range found {
-		fi, err := os.Stat(path)
-		switch {
-		case err != nil:
+		plain, gz := strings.CutSuffix(path, ".gz")
+		switch live := rotatedOf(plain); {
+		case live != "" && s.follows(live, found):
+			// Read through the live file's follower, in order.
 			delete(found, path)
-		case !fi.Mode().IsRegular():
+		case gz:
 			delete(found, path)
-			s.note(path, "not a regular file")
-		case strings.HasSuffix(path, ".gz"):
-			delete(found, path)
-			s.note(path, "compressed; compressed files are read only as rotated copies of a live file")
-		default:
-			if live := rotatedOf(path); live != "" && s.follows(live, found) {
-				// Read through the live file's follower, in order.
-				delete(found, path)
-			}
+			skips[path] = skipCompressed
 		}
 	}
-	return found
+	return found, skips
 }
 
 // follows reports whether the live file path is read, or about to be: found
 // now, being read (its path may be missing for a moment while it is
 // rotated), or with a position saved.
-func (s *Source) follows(path string, found map[string]*Group) bool {
+func (s *Source) follows(path string, found map[string]target) bool {
 	if _, ok := found[path]; ok {
 		return true
 	}
@@ -304,17 +373,21 @@ func (s *Source) follows(path string, found map[string]*Group) bool {
 }
 
 // wanted returns the files: entry whose patterns name path (which need not
-// exist), or nil.
-func (s *Source) wanted(path string) *Group {
+// exist), outside wharf's own directories.
+func (s *Source) wanted(path string) (target, bool) {
+	if s.own.contains(filepath.Dir(path)) {
+		return target{}, false
+	}
 	for i := range s.cfg.Groups {
 		src := &s.cfg.Groups[i]
 		for _, pattern := range src.Paths {
 			if ok, _ := filepath.Match(pattern, path); ok && !excluded(src.Exclude, path) {
-				return src
+				trusted, _ := splitPattern(pattern)
+				return target{group: src, trusted: trusted}, true
 			}
 		}
 	}
-	return nil
+	return target{}, false
 }
 
 // excluded reports whether path matches an exclusion pattern: a pattern
@@ -344,17 +417,42 @@ func rotatedOf(path string) string {
 	return ""
 }
 
-func (s *Source) note(path, why string) {
-	if s.noted[path] {
-		return
+// noteSkips counts and logs each path skipped now that was not skipped for
+// the same reason at the last scan, and forgets the paths no longer
+// skipped, so that what is remembered is bounded by what the patterns
+// match. Logging is rate-limited per reason: a directory filled with
+// links is one warning every 30 s with the number suppressed.
+func (s *Source) noteSkips(skips map[string]string) {
+	for path, reason := range skips {
+		if s.noted[path] == reason {
+			continue
+		}
+		s.deps.Metrics.Skipped.WithLabelValues(reason).Inc()
+		level, msg := slog.LevelInfo, "not reading a file the files: patterns match"
+		switch reason {
+		case skipSymlink:
+			level, msg = slog.LevelWarn, "not reading a symbolic link the files: patterns match; set follow_symlinks on the entry to read through links"
+		case skipOwn:
+			level, msg = slog.LevelWarn, "not reading a file in wharf's own directories (data_dir, file.dir), which the files: patterns match"
+		case skipLimit:
+			level, msg = slog.LevelWarn, "max_followed_files files are followed; a file the files: patterns match waits for a place"
+		}
+		s.warn.Log(level, "skip:"+reason, msg, "path", path, "reason", reason)
 	}
-	s.noted[path] = true
-	s.deps.Logger.Info("not reading a file the files: patterns match", "path", path, "reason", why)
+	for path := range s.noted {
+		if _, ok := skips[path]; !ok {
+			delete(s.noted, path)
+		}
+	}
+	for path, reason := range skips {
+		s.noted[path] = reason
+	}
 }
 
 // start opens path at its saved position (or by start_at) and starts its
 // reader.
-func (s *Source) start(ctx context.Context, path string, src *Group, first bool, now time.Time) {
+func (s *Source) start(ctx context.Context, path string, t target, first bool, now time.Time) {
+	src := t.group
 	key := PositionPrefix + path
 	pos := tail.Position{}
 	if saved, ok := s.deps.Positions.Get(key); ok {
@@ -366,24 +464,26 @@ func (s *Source) start(ctx context.Context, path string, src *Group, first bool,
 			pos = p
 		}
 	}
-	if pos.IsZero() && first && src.StartAt == source.StartEnd {
-		p, err := tail.EndOf(path)
-		if err != nil {
-			s.failed(path, "open", err)
-			return
-		}
-		pos = p
-	}
 	opts := tail.Options{
-		Rotated: tail.Numbered,
-		PollMin: s.cfg.PollMin,
-		PollMax: s.cfg.PollMax,
+		Rotated:        tail.Numbered,
+		PollMin:        s.cfg.PollMin,
+		PollMax:        s.cfg.PollMax,
+		FollowSymlinks: src.FollowSymlinks,
+		Trusted:        t.trusted,
 		OnGap: func(g tail.Gap) {
 			if s.deps.Lost != nil {
 				s.deps.Lost.WithLabelValues(string(g.Reason)).Inc()
 			}
 			s.warn.Log(slog.LevelError, "gap:"+path, "part of a log file was gone before it could be read", "path", path, "reason", g.Reason, "file", g.Path, "bytes", g.Bytes)
 		},
+	}
+	if pos.IsZero() && first && src.StartAt == source.StartEnd {
+		p, err := tail.EndOf(path, opts)
+		if err != nil {
+			s.failed(path, "open", err)
+			return
+		}
+		pos = p
 	}
 	f, err := tail.Open(path, pos, opts)
 	if err != nil {
@@ -467,6 +567,7 @@ type reader struct {
 	end   tail.Position
 	last  int64
 	arena []byte
+	grow  int // the size of the next arena
 }
 
 func (r *reader) run() {
@@ -483,6 +584,7 @@ func (r *reader) run() {
 		}
 		l, err := r.lr.NextBefore(r.ctx, deadline)
 		if deadline.IsZero() && errors.Is(err, tail.ErrIdle) {
+			r.idle()
 			l, err = r.lr.Next(r.ctx)
 		}
 		switch {
@@ -521,7 +623,8 @@ func (r *reader) add(l tail.Line) error {
 	t := stamp(r.s.deps.Now().UnixNano(), r.last)
 	r.last = t
 	if cap(r.arena)-len(r.arena) < len(l.Bytes) {
-		r.arena = make([]byte, 0, max(arenaBytes, len(l.Bytes)))
+		r.grow = min(max(2*r.grow, arenaMin), arenaBytes)
+		r.arena = make([]byte, 0, max(r.grow, len(l.Bytes)))
 	}
 	n := len(r.arena)
 	r.arena = append(r.arena, l.Bytes...)
@@ -531,6 +634,16 @@ func (r *reader) add(l tail.Line) error {
 		return r.flush()
 	}
 	return nil
+}
+
+// idle is called before the reader waits for its file to grow, with
+// nothing held: a large arena is let go (the lines in it belong to the
+// pipeline now), and the next one starts small.
+func (r *reader) idle() {
+	if cap(r.arena) > arenaMin {
+		r.arena = nil
+	}
+	r.grow = 0
 }
 
 // flush hands the batch to the pipeline with an Ack that saves the position

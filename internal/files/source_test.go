@@ -82,6 +82,9 @@ type harness struct {
 	stop  func()
 	// now, when set, is the source's wall clock.
 	now func() time.Time
+	// ownDirs and maxFiles, when set, are the Config's.
+	ownDirs  []string
+	maxFiles int
 }
 
 func newHarness(t *testing.T) *harness {
@@ -117,6 +120,7 @@ func (h *harness) start(srcs ...Group) {
 		Groups: srcs, Host: "h1", Static: map[string]string{"env": "test"},
 		PollMin: time.Millisecond, PollMax: 10 * time.Millisecond,
 		Scan: 20 * time.Millisecond, GoneAfter: 100 * time.Millisecond,
+		OwnDirs: h.ownDirs, MaxFiles: h.maxFiles,
 	}, Deps{Out: h.out, Positions: store, Metrics: h.m, SourceMetrics: source.NewMetrics(), Now: h.now})
 	if err != nil {
 		h.t.Fatal(err)

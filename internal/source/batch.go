@@ -23,9 +23,10 @@ type Batch struct {
 	// The source's counters, looked up once.
 	entriesRead, bytesRead, linesTruncated prometheus.Counter
 
-	held      []entry.Entry
-	bytes     int // of the lines held
-	truncated int // lines held that were cut
+	held      []entry.Entry // nil after a hand-off, until the next Add
+	hint      int           // the length of the last batch handed off
+	bytes     int           // of the lines held
+	truncated int           // lines held that were cut
 }
 
 // NewBatch returns a Batch handing over to out and counting in m under the
@@ -43,6 +44,9 @@ func NewBatch(out Submitter, m *Metrics, source string) *Batch {
 // line was cut. It reports whether the batch is full and should be handed
 // over now.
 func (b *Batch) Add(e entry.Entry, truncated bool) (full bool) {
+	if b.held == nil {
+		b.held = make([]entry.Entry, 0, max(b.hint, 1))
+	}
 	b.held = append(b.held, e)
 	b.bytes += len(e.Line)
 	if truncated {
@@ -57,7 +61,9 @@ func (b *Batch) Len() int { return len(b.held) }
 // HandOff submits the entries held, each with ack (nil for none), counts
 // them as read, and releases the caller's hold on ack once Submit has
 // returned, so ack resolves only when every entry is confirmed. The
-// Submitter owns the entries from then on; the batch holds a new slice.
+// Submitter owns the entries from then on; the batch holds none until the
+// next Add, which allocates for as many as the last batch had, so that a
+// reader waiting for input holds no slice.
 func (b *Batch) HandOff(ctx context.Context, ack *entry.Ack) error {
 	if ack != nil {
 		defer ack.Done(1)
@@ -74,7 +80,7 @@ func (b *Batch) HandOff(ctx context.Context, ack *entry.Ack) error {
 		b.held[i].Ack = ack
 	}
 	err := b.out.Submit(ctx, b.held)
-	b.held = make([]entry.Entry, 0, len(b.held))
+	b.hint, b.held = len(b.held), nil
 	b.bytes, b.truncated = 0, 0
 	return err
 }

@@ -31,6 +31,15 @@ var ErrIdle = errors.New("tail: no new data before the deadline")
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("tail: follower closed")
 
+// ErrNotRegular is wrapped in the *os.PathError for a file of a log that is
+// not a regular file: a FIFO, a device, a socket or a directory. Such a file
+// is closed again unread.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrSymlink is wrapped in the *os.PathError for a file of a log that is
+// reached through a symbolic link the Options do not allow following.
+var ErrSymlink = errors.New("symbolic link not followed")
+
 // errVanished reports a file that was removed or replaced between the scan
 // that chose it and its opening; the caller scans again.
 var errVanished = errors.New("tail: file vanished")
@@ -109,6 +118,28 @@ type Options struct {
 	// OnGap, if set, is called on the goroutine calling Open or Read when
 	// data was lost before it could be read.
 	OnGap func(Gap)
+	// FollowSymlinks lets files be read through symbolic links. Without
+	// it a file of the log (live or rotated) whose own name is a link is
+	// not read, nor is one in a directory below Trusted that is reached
+	// through a link: Open refuses such a live path with ErrSymlink, and a
+	// rotated one is passed over.
+	FollowSymlinks bool
+	// Trusted is a directory above the log's path whose own links, and
+	// those of the directories above it, are followed: the part of the
+	// path the operator wrote. The directories between it and the file
+	// are opened one at a time, refusing links, so one replaced by a link
+	// is not followed. "" trusts every directory of the path; the file's
+	// own name is still not followed without FollowSymlinks.
+	Trusted string
+}
+
+// statLog is stat(2) of a file of the log, lstat(2) unless FollowSymlinks:
+// a link is then seen as a link, not as its target.
+func (o *Options) statLog(name string) (os.FileInfo, error) {
+	if o.FollowSymlinks {
+		return os.Stat(name)
+	}
+	return os.Lstat(name)
 }
 
 // Follower reads one logical log: the live file at a path and the rotated
@@ -139,10 +170,11 @@ type Follower struct {
 	stopOnce sync.Once
 	closed   bool
 
-	// Reused for compressed files; only the current file uses them.
+	// Reused from one compressed file to the next; only the current file
+	// uses them, and they are dropped when a plain file is opened.
 	br     *bufio.Reader
 	gzr    *gzip.Reader
-	gzHead [FingerprintBytes]byte
+	gzHead *[FingerprintBytes]byte // allocated for the first compressed file
 	head   [FingerprintBytes]byte
 }
 
@@ -218,9 +250,12 @@ func Open(path string, start Position, opts Options) (*Follower, error) {
 	if opts.RotateWait == 0 {
 		opts.RotateWait = DefaultRotateWait
 	}
+	if opts.Trusted != "" {
+		opts.Trusted = filepath.Clean(opts.Trusted)
+	}
 	f := &Follower{path: filepath.Clean(path), opts: opts, poll: opts.PollMin, stop: make(chan struct{})}
-	if fi, err := os.Stat(f.path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("tail: %s is not a regular file", f.path)
+	if fi, err := opts.statLog(f.path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("tail: %w", refusal(f.path, fi))
 	}
 	var err error
 	if start.IsZero() {
@@ -511,7 +546,7 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 		return false, false, nil
 	}
 	now := time.Now()
-	st, serr := os.Stat(f.path)
+	st, serr := f.opts.statLog(f.path)
 	c.live = serr == nil && sameFile(st, &f.pos)
 	if c.live {
 		c.endSince = time.Time{}
@@ -606,7 +641,7 @@ func (f *Follower) restart() error {
 			if k.live || (k.dev == f.pos.Dev && k.ino == f.pos.Inode) {
 				continue
 			}
-			if !k.gz && k.size < f.pos.Offset || k.prefixMatches(f.pos.Fingerprint, f.pos.FingerprintLen) != matched {
+			if !k.gz && k.size < f.pos.Offset || k.prefixMatches(&f.opts, f.pos.Fingerprint, f.pos.FingerprintLen) != matched {
 				continue
 			}
 			o, pos, err := f.openCand(k, f.pos.Offset, &f.pos)
@@ -707,6 +742,15 @@ func (f *Follower) gap(g Gap) {
 	if f.opts.OnGap != nil {
 		f.opts.OnGap(g)
 	}
+}
+
+// refusal is the error for a file of a log that fi shows is not a regular
+// file: ErrSymlink for a link, ErrNotRegular otherwise.
+func refusal(name string, fi os.FileInfo) error {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return &os.PathError{Op: "open", Path: name, Err: ErrSymlink}
+	}
+	return &os.PathError{Op: "open", Path: name, Err: ErrNotRegular}
 }
 
 // sameFile reports whether fi is the file p names by device and inode.

@@ -583,9 +583,28 @@ func TestNumbered(t *testing.T) {
 	for _, g := range got {
 		names = append(names, strings.TrimPrefix(g, base))
 	}
-	same(t, names, []string{".11", ".10.gz", ".9", ".8", ".7", ".6", ".5", ".4", ".3.gz", ".3", ".2.gz", ".1"})
+	// Seen: 1, 2, 3 and 10 (a directory named .4 is not a file); the gaps
+	// up to two past that count are named too, 7 to 9 and 11 are not.
+	same(t, names, []string{".10.gz", ".6", ".5", ".4", ".3.gz", ".3", ".2.gz", ".1"})
 	if got, err := Numbered(filepath.Join(dir, "nodir", "x.log")); err != nil || got != nil {
 		t.Fatal(got, err)
+	}
+}
+
+// TestNumberedListsWhatIsThere: a stray high number (app.log.65535) must not
+// make every scan look at each number below it. Numbered lists the numbers
+// the directory holds and fills only the few a rotation under way can hide.
+func TestNumberedListsWhatIsThere(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "app.log")
+	appendFile(t, base, "")
+	appendFile(t, base+".65535", "")
+	got, err := Numbered(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) > 4 || len(got) == 0 || got[0] != base+".65535" {
+		t.Fatalf("Numbered listed %d names (first %q), want app.log.65535 and at most the 3 lowest numbers", len(got), got[:min(len(got), 3)])
 	}
 }
 

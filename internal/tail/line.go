@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/wharf-logs/wharf/internal/linecap"
@@ -21,8 +22,20 @@ const (
 	// when LineOptions.MaxWait is 0, as Promtail's multiline stage does.
 	DefaultMaxWait = 3 * time.Second
 
+	// lineBufSize is a busy reader's buffer, taken from bufPool while
+	// lines come and given back when the reader waits.
 	lineBufSize = 128 << 10
+	// idleBufSize is the buffer a reader keeps, and waits with, while its
+	// file does not grow; larger ones are dropped then.
+	idleBufSize = 2 << 10
 )
+
+// bufPool holds the large read buffers of readers that are waiting, for
+// readers that have lines to read.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, lineBufSize); return &b }}
+
+// passed is a deadline in the past: a read that does not wait.
+var passed = time.Unix(0, 1)
 
 // LineOptions configures a LineReader.
 type LineOptions struct {
@@ -80,18 +93,25 @@ type byteSource interface {
 // returned with Partial set, and so is the pending entry.
 //
 // Its memory is bounded by about 128 KiB plus MaxLine for reading, plus
-// MaxBytes for an entry. The LineReader owns the Follower's reading (the
-// caller must not Read from it too) but not the Follower itself, which the
-// caller closes. It is not safe for concurrent use.
+// MaxBytes for an entry, while lines come. A LineReader that waits for its
+// file to grow, with no line or entry pending, keeps only a 2 KiB buffer:
+// the large one goes back to a pool shared by all readers, and buffers
+// grown for a long line or a big entry are dropped. The LineReader owns the
+// Follower's reading (the caller must not Read from it too) but not the
+// Follower itself, which the caller closes. It is not safe for concurrent
+// use.
 type LineReader struct {
 	src byteSource
 	max int
 
-	buf  []byte
-	r, w int      // unread bytes are buf[r:w]; buf[w] is at base
-	base Position // src.Position() after the last read
-	scan int      // buf[r:scan] holds no '\n'
-	pend error    // io.EOF or ErrFileEnd, returned after the partial line before it
+	buf    []byte
+	small  []byte   // the idle buffer; buf is small, or pooled's, or grown
+	pooled *[]byte  // buf's from bufPool, to give back
+	grow   bool     // the last read filled the small buffer: more is waiting
+	r, w   int      // unread bytes are buf[r:w]; buf[w] is at base
+	base   Position // src.Position() after the last read
+	scan   int      // buf[r:scan] holds no '\n'
+	pend   error    // io.EOF or ErrFileEnd, returned after the partial line before it
 
 	// A line longer than max, being read to its '\n': long keeps its first
 	// max bytes and counts the rest.
@@ -215,33 +235,107 @@ func (r *LineReader) nextLine(ctx context.Context, deadline time.Time) (Line, er
 	}
 }
 
-// fill reads more into buf, making room first.
+// fill reads more into buf, making room first. With nothing pending and a
+// large buffer, it first looks for more without waiting; when there is
+// none and the caller would wait, it waits with the small buffer instead,
+// so that a reader idle for hours holds no large one.
 func (r *LineReader) fill(ctx context.Context, deadline time.Time) error {
 	switch {
 	case r.buf == nil:
-		r.buf = make([]byte, lineBufSize)
+		r.shrink()
 	case r.r == r.w:
 		r.r, r.w, r.scan = 0, 0, 0
+		if r.onSmall() {
+			if !r.grow {
+				r.trim()
+			}
+			break
+		}
+		if err := r.read(ctx, passed); !errors.Is(err, ErrIdle) {
+			return err
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return ErrIdle // the caller does not wait either
+		}
+		r.shrink()
 	case r.r > 0 && len(r.buf)-r.w < len(r.buf)/8:
 		// Keep reads large: move the start of the pending line down.
 		n := copy(r.buf, r.buf[r.r:r.w])
 		r.scan -= r.r
 		r.r, r.w = 0, n
 	}
-	if r.w == len(r.buf) {
-		// A pending line fills the buffer but is within max (else it
-		// would be skipping): grow, up to max+1 bytes.
-		nb := make([]byte, max(min(2*len(r.buf), r.max+1), r.w+1))
-		copy(nb, r.buf[:r.w])
-		r.buf = nb
+	if r.w == len(r.buf) || r.grow {
+		r.enlarge()
 	}
+	return r.read(ctx, deadline)
+}
+
+// read reads into the free end of buf.
+func (r *LineReader) read(ctx context.Context, deadline time.Time) error {
+	room := len(r.buf) - r.w
 	n, err := r.src.read(ctx, r.buf[r.w:], deadline)
+	r.grow = n == room && r.onSmall()
 	r.w += n
 	r.base = r.src.Position()
 	if n > 0 {
 		return nil
 	}
 	return err
+}
+
+// enlarge moves what buf holds to a larger buffer: the pool's, from the
+// small one; otherwise twice the size, up to max+1 bytes, for a pending
+// line that fills the buffer but is within max (else it would be
+// skipping).
+func (r *LineReader) enlarge() {
+	r.grow = false
+	var nb []byte
+	if r.onSmall() {
+		r.pooled = bufPool.Get().(*[]byte)
+		nb = *r.pooled
+	} else {
+		nb = make([]byte, max(min(2*len(r.buf), r.max+1), r.w+1))
+	}
+	copy(nb, r.buf[:r.w])
+	if r.pooled != nil && &nb[0] != &(*r.pooled)[0] {
+		bufPool.Put(r.pooled)
+		r.pooled = nil
+	}
+	r.buf = nb
+}
+
+// shrink makes the small buffer the one to read into, with nothing pending
+// in buf, and trims. The Line returned last, which may point into what it
+// drops, is no longer in use: shrink is called from the next call.
+func (r *LineReader) shrink() {
+	if r.pooled != nil {
+		bufPool.Put(r.pooled)
+		r.pooled = nil
+	}
+	if r.small == nil {
+		r.small = make([]byte, idleBufSize)
+	}
+	r.buf, r.grow = r.small, false
+	r.trim()
+}
+
+// onSmall reports whether buf is the small buffer.
+func (r *LineReader) onSmall() bool {
+	return len(r.buf) > 0 && len(r.small) > 0 && &r.buf[0] == &r.small[0]
+}
+
+// trim lets go of what only long lines and big entries needed, when none
+// is pending.
+func (r *LineReader) trim() {
+	if cap(r.out) > idleBufSize {
+		r.out = nil
+	}
+	if !r.skipping && r.long.Cap() > idleBufSize {
+		r.long = linecap.Builder{}
+	}
+	if !r.hasEnt && !r.hasHeld && cap(r.ent.Bytes) > idleBufSize {
+		r.ent.Bytes = nil
+	}
 }
 
 // posAt returns the Position of buf[i].

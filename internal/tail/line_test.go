@@ -232,11 +232,11 @@ func TestMultilineMaxLines(t *testing.T) {
 func TestEndOf(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
-	if p, err := EndOf(path); err != nil || !p.IsZero() {
+	if p, err := EndOf(path, Options{}); err != nil || !p.IsZero() {
 		t.Fatalf("missing file: %v %v, want the zero Position", p, err)
 	}
 	appendFile(t, path, "one\ntwo\nthr")
-	p, err := EndOf(path)
+	p, err := EndOf(path, Options{})
 	if err != nil || p.Offset != 8 || p.FingerprintLen != 11 {
 		t.Fatalf("EndOf: %+v %v, want offset 8 (after \"two\\n\") and a fingerprint of 11 bytes", p, err)
 	}
@@ -247,7 +247,7 @@ func TestEndOf(t *testing.T) {
 	defer r.close()
 	got, _ := r.lines(2)
 	same(t, got, []string{"three", "four"})
-	if _, err := EndOf(dir); err == nil {
+	if _, err := EndOf(dir, Options{}); err == nil {
 		t.Fatal("EndOf of a directory: no error")
 	}
 }

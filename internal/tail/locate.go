@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
@@ -48,7 +47,7 @@ func (f *Follower) scan() ([]cand, error) {
 			return nil, fmt.Errorf("tail: list rotated files of %s: %w", f.path, err)
 		}
 	}
-	live, liveOK := statCand(f.path, false)
+	live, liveOK := f.statCand(f.path, false)
 	cands := make([]cand, 0, len(names)+1)
 	taken := make(map[string]bool, len(names))
 	for i := len(names) - 1; i >= 0; i-- {
@@ -59,9 +58,9 @@ func (f *Follower) scan() ([]cand, error) {
 			continue
 		}
 		taken[plain] = true
-		if c, ok := statCand(plain, false); ok {
+		if c, ok := f.statCand(plain, false); ok {
 			cands = append(cands, c)
-		} else if c, ok := statCand(plain+".gz", true); ok {
+		} else if c, ok := f.statCand(plain+".gz", true); ok {
 			cands = append(cands, c)
 		}
 	}
@@ -73,9 +72,10 @@ func (f *Follower) scan() ([]cand, error) {
 	return cands, nil
 }
 
-// statCand returns name as a candidate if it is a regular file.
-func statCand(name string, gz bool) (cand, bool) {
-	fi, err := os.Stat(name)
+// statCand returns name as a candidate if it is a regular file (not a link
+// to one, unless the Options allow following links).
+func (f *Follower) statCand(name string, gz bool) (cand, bool) {
+	fi, err := f.opts.statLog(name)
 	if err != nil || !fi.Mode().IsRegular() {
 		return cand{}, false
 	}
@@ -85,23 +85,20 @@ func statCand(name string, gz bool) (cand, bool) {
 
 // probe reads up to FingerprintBytes of c's uncompressed content, once. A
 // file that is no longer under c's name (renamed or removed since the scan)
-// is marked moved and has no head. Probing opens a descriptor for the
+// is marked moved and has no head, as is one replaced by something that
+// may not be read (a link, a FIFO). Probing opens a descriptor for the
 // duration of the call only.
-func (c *cand) probe() []byte {
+func (c *cand) probe(o *Options) []byte {
 	if c.probed {
 		return c.head
 	}
 	c.probed = true
-	fh, err := os.Open(c.name)
+	fh, fi, err := o.openLog(c.name)
 	if err != nil {
-		c.moved = errors.Is(err, fs.ErrNotExist)
+		c.moved = vanished(err)
 		return nil
 	}
 	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil
-	}
 	if dev, ino := fileIdentity(fi); dev != c.dev || ino != c.ino {
 		c.moved = true
 		return nil
@@ -136,11 +133,11 @@ const (
 
 // prefixMatches tells whether c's first fpLen uncompressed bytes hash to fp.
 // A file shorter than fpLen does not match.
-func (c *cand) prefixMatches(fp uint64, fpLen int) match {
+func (c *cand) prefixMatches(o *Options, fp uint64, fpLen int) match {
 	if fpLen == 0 {
 		return matched
 	}
-	h := c.probe()
+	h := c.probe(o)
 	switch {
 	case c.moved:
 		return moved
@@ -148,6 +145,14 @@ func (c *cand) prefixMatches(fp uint64, fpLen int) match {
 		return matched
 	}
 	return noMatch
+}
+
+// vanished reports an open that failed because the name no longer holds
+// the regular file a scan saw there: it was removed or renamed, or replaced
+// by a link or a FIFO. The caller scans again, and the scan passes over what
+// is there now.
+func vanished(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrSymlink) || errors.Is(err, ErrNotRegular)
 }
 
 // readFull reads into buf until it is full, the reader ends (io.EOF is not
@@ -236,7 +241,7 @@ func (f *Follower) find(cands []cand, p Position) (off int64, k int, lost GapRea
 	if n := len(cands); n > 0 && cands[n-1].live {
 		c := &cands[n-1]
 		if c.dev == p.Dev && c.ino == p.Inode {
-			switch c.prefixMatches(p.Fingerprint, p.FingerprintLen) {
+			switch c.prefixMatches(&f.opts, p.Fingerprint, p.FingerprintLen) {
 			case moved:
 				return 0, -2, ""
 			case matched:
@@ -257,7 +262,7 @@ func (f *Follower) find(cands []cand, p Position) (off int64, k int, lost GapRea
 		if !same && !byContent {
 			continue
 		}
-		switch c.prefixMatches(p.Fingerprint, p.FingerprintLen) {
+		switch c.prefixMatches(&f.opts, p.Fingerprint, p.FingerprintLen) {
 		case moved:
 			return 0, -2, ""
 		case noMatch:
@@ -354,7 +359,7 @@ func (f *Follower) isDone(c *cand) match {
 		if !(c.dev == d.dev && c.ino == d.ino) && !(c.gz && d.fpLen > 0) {
 			continue
 		}
-		if m := c.prefixMatches(d.fp, d.fpLen); m != noMatch {
+		if m := c.prefixMatches(&f.opts, d.fp, d.fpLen); m != noMatch {
 			return m
 		}
 	}
@@ -366,17 +371,12 @@ func (f *Follower) isDone(c *cand) match {
 // file's first bytes: a file replaced since it was chosen is errVanished,
 // like one removed or renamed.
 func (f *Follower) openCand(c *cand, off int64, want *Position) (*openFile, Position, error) {
-	fh, err := os.Open(c.name)
-	if errors.Is(err, fs.ErrNotExist) {
+	fh, fi, err := f.opts.openLog(c.name)
+	if vanished(err) {
 		return nil, Position{}, errVanished
 	}
 	if err != nil {
 		return nil, Position{}, fmt.Errorf("tail: %w", err)
-	}
-	fi, err := fh.Stat()
-	if err != nil {
-		fh.Close()
-		return nil, Position{}, fmt.Errorf("tail: stat %s: %w", c.name, err)
 	}
 	dev, ino := fileIdentity(fi)
 	if dev != c.dev || ino != c.ino {
@@ -401,10 +401,16 @@ func (f *Follower) openCand(c *cand, off int64, want *Position) (*openFile, Posi
 		} else {
 			o.r = f.gzr
 			var n int
+			if f.gzHead == nil {
+				f.gzHead = new([FingerprintBytes]byte)
+			}
 			n, o.err = readFull(f.gzr, f.gzHead[:])
 			head = f.gzHead[:n]
 		}
 	} else {
+		// Past the compressed files: what decompressing them needed
+		// (about 100 KiB) is not kept while the live file is followed.
+		f.br, f.gzr = nil, nil
 		n, err := fh.ReadAt(f.head[:], 0)
 		if err != nil && !errors.Is(err, io.EOF) {
 			fh.Close()

@@ -25,7 +25,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -152,9 +152,14 @@ func fingerprint(h uint64, n int) uint64 {
 // EndOf returns the Position right after the last complete line of the file
 // at path: where a reader that should skip what the file holds now starts.
 // A last line without its "\n" yet is left to be read whole. A missing file
-// gives the zero Position (its start, once it appears) and no error.
-func EndOf(path string) (Position, error) {
-	f, err := os.Open(path)
+// gives the zero Position (its start, once it appears) and no error. The
+// file is opened as a Follower with opts would open it: a link, a FIFO or a
+// device is refused (ErrSymlink, ErrNotRegular), without blocking.
+func EndOf(path string, opts Options) (Position, error) {
+	if opts.Trusted != "" {
+		opts.Trusted = filepath.Clean(opts.Trusted)
+	}
+	f, fi, err := opts.openLog(filepath.Clean(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Position{}, nil
 	}
@@ -162,13 +167,6 @@ func EndOf(path string) (Position, error) {
 		return Position{}, fmt.Errorf("tail: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Position{}, fmt.Errorf("tail: stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Position{}, fmt.Errorf("tail: %s is not a regular file", path)
-	}
 	p := Position{}
 	p.Dev, p.Inode = fileIdentity(fi)
 	var head [FingerprintBytes]byte

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,12 +17,15 @@ import (
 // dateext name them. While a compressor runs, both path.N and path.N.gz
 // exist and both are listed, the .gz first.
 //
-// A rotation renames files one at a time, oldest first, so a directory read
-// in the middle of one can miss a number that is filled a moment later.
-// Numbered therefore lists every number from 1 to one past the highest it
-// saw, naming path.N for a number it did not see; the Follower looks at
-// path.N and path.N.gz for each name and skips what does not exist. A
-// missing directory lists nothing.
+// The directory is read once. A rotation renames files one at a time,
+// oldest first, so a directory read in the middle of one can miss a number
+// that is filled a moment later. Besides every number it saw, Numbered
+// therefore lists the numbers from 1 to one past the highest, but no further
+// than two past the count of numbers it saw, naming path.N for a number it
+// did not see; the Follower looks at path.N and path.N.gz for each name and
+// skips what does not exist. Rotated files are numbered from 1 without gaps,
+// so this covers them; a stray high number (app.log.65535) costs one name,
+// not one per number below it. A missing directory lists nothing.
 //
 // It suits Options.Rotated.
 func Numbered(path string) ([]string, error) {
@@ -53,8 +57,19 @@ func Numbered(path string) ([]string, error) {
 	if top == 0 {
 		return nil, nil
 	}
-	var names []string
-	for n := top + 1; n >= 1; n-- {
+	fill := min(top+1, uint64(len(forms))+2)
+	nums := make([]uint64, 0, len(forms)+int(fill))
+	for n := range forms {
+		if n > fill {
+			nums = append(nums, n)
+		}
+	}
+	for n := uint64(1); n <= fill; n++ {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	names := make([]string, 0, len(nums)+len(forms))
+	for _, n := range slices.Backward(nums) {
 		name := filepath.Join(dir, base+"."+strconv.FormatUint(n, 10))
 		if forms[n]&2 != 0 {
 			names = append(names, name+".gz")
