@@ -246,11 +246,14 @@ func (c *Client) Close() error {
 
 // Send makes one attempt to push b, within loki.timeout and ctx. It returns
 // nil when Loki accepted every entry; a *sink.RetryableError for network
-// errors, timeouts, 408, 429 and 5xx (with Retry-After when given); and a
-// *sink.RejectedError otherwise. A 400 is Loki's partial success: it has
-// stored the valid entries and refused the rest, so the batch is final and
-// must not be resent. The Err of either error is an *HTTPError when a
-// response arrived. b is only read and not retained.
+// errors, timeouts, 408, 429 and 5xx (with Retry-After when given); a
+// *sink.TooLargeError for 413; a *sink.RejectedError for 400; and a
+// *sink.MisconfiguredError for any other answer (401, 403, 404, 405, a
+// redirect...), which says nothing was stored and names what to check. A
+// 400 is Loki's partial success: it has stored the valid entries and
+// refused the rest, so the batch is final and must not be resent. The Err
+// of each error is an *HTTPError when a response arrived. b is only read
+// and not retained.
 //
 // Send blocks for at most loki.timeout, plus up to a second in the rare case
 // the transport is still writing the body after the answer came back.

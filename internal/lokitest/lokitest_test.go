@@ -210,9 +210,9 @@ func TestInvalidLabels(t *testing.T) {
 func TestRequireTenant(t *testing.T) {
 	srv := newServer(t, lokitest.Options{RequireTenant: true})
 	err := newClient(t, srv.URL(), nil).Send(t.Context(), batch(line{web, now, "x"}))
-	var rej *sink.RejectedError
-	if !errors.As(err, &rej) || rej.Reason != "unauthorized" || !strings.Contains(err.Error(), "no org id") {
-		t.Fatalf("error %v, want unauthorized", err)
+	var mis *sink.MisconfiguredError
+	if !errors.As(err, &mis) || mis.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "no org id") {
+		t.Fatalf("error %v, want a 401 saying no org id", err)
 	}
 	if err := newClient(t, srv.URL(), func(c *loki.Config) { c.TenantID = "t" }).Send(t.Context(), batch(line{web, now, "x"})); err != nil {
 		t.Fatal(err)

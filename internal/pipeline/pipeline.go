@@ -8,6 +8,12 @@
 // entries are sent oldest first. Retries are a timer in that goroutine: the
 // number of goroutines is fixed by configuration, never by traffic.
 //
+// Only a sink's final refusal (sink.RejectedError: Loki's 400) gives a batch
+// up, to the dead-letter file. A receiver that refuses the sink as
+// misconfigured (wrong credentials or URL) is retried like one that is down,
+// with the sink reported as misconfigured; a batch too large for the
+// receiver is sent in halves.
+//
 // When a sink's buffer is full, Submit blocks: sources pause and stop
 // reading (backpressure); nothing is dropped for lack of room. A sink with a
 // disk queue submits through its spill.Spool instead, which sends entries to
@@ -60,6 +66,10 @@ type Output struct {
 // DefaultSpillAfter is Output.SpillAfter's default.
 const DefaultSpillAfter = time.Second
 
+// reasonTooLarge is the reason an entry is dead-lettered under when the
+// receiver refuses it for its size (sink.TooLargeError) on its own.
+const reasonTooLarge = "too_large"
+
 // DeadLetterer records entries a sink refused for good, or that were never
 // sent because they would certainly be refused.
 type DeadLetterer interface {
@@ -87,6 +97,9 @@ type Pipeline struct {
 	outs []*output
 	deps Deps
 	warn *ratelog.Limiter
+	// alarm logs that a sink is misconfigured, once a minute: an operator
+	// must act, and the line must neither flood the log nor be missed.
+	alarm *ratelog.Limiter
 }
 
 // New returns a pipeline delivering to outs. It starts nothing; Run does.
@@ -109,7 +122,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 	if deps.QueueErrors == nil {
 		deps.QueueErrors = source.NewMetrics().Errors.MustCurryWith(prometheus.Labels{"source": "queue"})
 	}
-	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
+	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second), alarm: ratelog.New(deps.Logger, time.Minute)}
 	for _, o := range outs {
 		if o.Sink == nil || o.MaxBytes <= 0 || o.BatchBytes <= 0 || o.BatchWait <= 0 || o.MinBackoff <= 0 || o.MaxBackoff < o.MinBackoff {
 			return nil, errors.New("pipeline: output needs a sink, positive sizes, a batch wait and backoffs")
@@ -233,18 +246,33 @@ func (p *Pipeline) stopReplays() {
 	}
 }
 
-// Failing reports the names of sinks whose last delivery attempt failed.
-func (p *Pipeline) Failing() []string {
-	var names []string
+// Failure is a sink whose last delivery attempt failed.
+type Failure struct {
+	Sink string
+	// Misconfigured is the last error of a receiver refusing the sink as
+	// misconfigured (wrong credentials or URL, say); nil when the sink
+	// fails otherwise (the receiver down, overloaded or unreachable).
+	Misconfigured *sink.MisconfiguredError
+}
+
+// Failing reports the sinks whose last delivery attempt failed.
+func (p *Pipeline) Failing() []Failure {
+	var out []Failure
 	for _, o := range p.outs {
+		failing := false
+		var mis *sink.MisconfiguredError
 		for _, s := range o.shards {
-			if s.failingSince() != 0 {
-				names = append(names, o.name)
-				break
+			since, m := s.failing()
+			failing = failing || since != 0
+			if mis == nil {
+				mis = m
 			}
 		}
+		if failing {
+			out = append(out, Failure{Sink: o.name, Misconfigured: mis})
+		}
 	}
-	return names
+	return out
 }
 
 // BufferedBytes is the sum of bytes buffered for all sinks.
@@ -355,7 +383,10 @@ type shard struct {
 
 	oldestTime int64 // guarded by mu: oldest entry time in queue or batch
 	inflight   int64 // guarded by mu: oldest entry time of a staged batch in flight
-	failSince  int64
+	failSince  int64 // guarded by mu
+	// misconfigured is the last error of a receiver refusing the shard's
+	// attempts as misconfigured, while they fail so; guarded by mu.
+	misconfigured *sink.MisconfiguredError
 }
 
 func newShard(o *output, max int64) *shard {
@@ -514,14 +545,31 @@ func (s *shard) setInflight(oldest int64) {
 }
 
 func (s *shard) failingSince() int64 {
+	since, _ := s.failing()
+	return since
+}
+
+// failing returns when the shard's failing batch first failed (0 when none
+// is failing) and, when the receiver refuses it as misconfigured, the last
+// such error.
+func (s *shard) failing() (since int64, mis *sink.MisconfiguredError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failSince
+	return s.failSince, s.misconfigured
 }
 
 func (s *shard) setFailing(since int64) {
 	s.mu.Lock()
 	s.failSince = since
+	if since == 0 {
+		s.misconfigured = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *shard) setMisconfigured(mis *sink.MisconfiguredError) {
+	s.mu.Lock()
+	s.misconfigured = mis
 	s.mu.Unlock()
 }
 
@@ -672,52 +720,115 @@ func (t *stagedSender) stop() error {
 	return t.err
 }
 
-// deliver sends b until the sink accepts or finally refuses it, waiting
-// between attempts. It returns an error only when ctx ends; b's entries are
-// then left unconfirmed.
+// deliver sends b until the sink accepts it or refuses it for good, waiting
+// between attempts; a batch the receiver refuses for its size is sent in
+// halves instead (see split), and an entry too large on its own is
+// dead-lettered. It returns an error only when ctx ends; the entries not
+// yet confirmed are then left unconfirmed.
+//
+// A receiver that refuses the batch as misconfigured (sink.
+// MisconfiguredError) has taken none of it: the batch is kept and retried
+// as after any other retryable failure, the sink reported down and
+// misconfigured, and one line a minute logged at error level.
 func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.Context) error) error {
 	o := s.o
 	m := o.p.deps.Metrics
-	for attempt := 0; ; attempt++ {
+	var rest []*entry.Batch // the parts of b still to send, in order, after a 413
+	cur := b
+	attempt := 0
+	for {
 		err := send(ctx)
-		if err == nil {
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var (
+			mis   *sink.MisconfiguredError
+			big   *sink.TooLargeError
+			retry *sink.RetryableError
+		)
+		switch {
+		case err == nil:
 			if attempt > 0 {
 				o.p.deps.Logger.Info("sink recovered", "sink", o.name, "attempts", attempt+1)
 			}
 			s.setFailing(0)
 			m.SinkUp.WithLabelValues(o.name).Set(1)
-			m.EntriesSent.WithLabelValues(o.name).Add(float64(b.Entries))
-			m.BytesSent.WithLabelValues(o.name).Add(float64(b.Bytes))
-			b.Ack()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		retry, after := sink.IsRetryable(err)
-		if !retry {
+			m.EntriesSent.WithLabelValues(o.name).Add(float64(cur.Entries))
+			m.BytesSent.WithLabelValues(o.name).Add(float64(cur.Bytes))
+			cur.Ack()
+		case errors.As(err, &big) && cur.Entries > 1:
+			// Nothing was taken: send the entries again in two parts.
+			first, second := split(cur)
+			rest = append([]*entry.Batch{first, second}, rest...)
+			o.p.warn.Warn("too_large:"+o.name, "batch too large for the receiver, sending it in halves; lower the batch size", "sink", o.name, "entries", cur.Entries, "bytes", cur.Bytes, "error", err)
+		case errors.As(err, &big):
 			s.setFailing(0)
 			m.SinkUp.WithLabelValues(o.name).Set(1)
-			o.p.rejected(o.name, err, b)
-			b.Ack()
+			o.p.rejected(o.name, &sink.RejectedError{Err: err, Reason: reasonTooLarge}, cur)
+			cur.Ack()
+		case errors.As(err, &mis) || errors.As(err, &retry):
+			if attempt == 0 {
+				s.setFailing(o.p.deps.Now().UnixNano())
+			}
+			m.SinkUp.WithLabelValues(o.name).Set(0)
+			m.PushRetries.WithLabelValues(o.name).Inc()
+			wait := o.retry.Wait(attempt)
+			if retry != nil && retry.After > 0 {
+				// The receiver knows best when it can take the batch again;
+				// only an absurd Retry-After is cut short.
+				wait = max(wait, min(retry.After, maxRetryAfter))
+			}
+			s.setMisconfigured(mis)
+			if mis != nil {
+				o.p.alarm.Log(slog.LevelError, "misconfigured:"+o.name, "sink misconfigured: the receiver refuses wharf's requests; entries are kept and sent again once it takes them",
+					"sink", o.name, "url", mis.URL, "status", mis.Status, "error", err, "entries", cur.Entries)
+			} else {
+				o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", cur.Entries)
+			}
+			if !backoff.Sleep(ctx, wait) {
+				return ctx.Err()
+			}
+			attempt++
+			continue
+		default:
+			s.setFailing(0)
+			m.SinkUp.WithLabelValues(o.name).Set(1)
+			o.p.rejected(o.name, err, cur)
+			cur.Ack()
+		}
+		// cur is confirmed, or split into rest: go on with the next part.
+		if len(rest) == 0 {
 			return nil
 		}
-		if attempt == 0 {
-			s.setFailing(o.p.deps.Now().UnixNano())
-		}
-		m.SinkUp.WithLabelValues(o.name).Set(0)
-		m.PushRetries.WithLabelValues(o.name).Inc()
-		wait := o.retry.Wait(attempt)
-		if after > 0 {
-			// The receiver knows best when it can take the batch again; only
-			// an absurd Retry-After is cut short.
-			wait = max(wait, min(after, maxRetryAfter))
-		}
-		o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", b.Entries)
-		if !backoff.Sleep(ctx, wait) {
-			return ctx.Err()
+		part := rest[0]
+		cur, rest = part, rest[1:]
+		send = func(ctx context.Context) error { return o.Sink.Send(ctx, part) }
+		attempt = 0
+	}
+}
+
+// split divides b, which holds two entries at least, into two non-empty
+// batches of about half its line bytes each. The first holds a prefix of
+// b's entries taken stream by stream, the second the rest, so the older
+// entries of a stream the cut goes through are in the first part, which is
+// sent first.
+func split(b *entry.Batch) (first, second *entry.Batch) {
+	first, second = new(entry.Batch), new(entry.Batch)
+	half := b.Bytes / 2
+	n := 0
+	cut := false
+	for i := range b.Streams {
+		for _, e := range b.Streams[i].Entries {
+			n++
+			cut = cut || n == b.Entries || first.Entries > 0 && first.Bytes+len(e.Line) > half
+			if cut {
+				second.Add(e)
+			} else {
+				first.Add(e)
+			}
 		}
 	}
+	return first, second
 }
 
 // rejected accounts for a batch the sink refused for good: the entries the

@@ -24,8 +24,11 @@ type Sink interface {
 	// Name is a short, stable name used in metrics and logs ("loki", "file").
 	Name() string
 	// Send makes one attempt to deliver b. It returns nil when the whole batch
-	// was accepted, a *RetryableError when the same batch may be sent again,
-	// or any other error when the batch is final and must not be resent (see
+	// was accepted; a *RetryableError when the same batch may be sent again;
+	// a *MisconfiguredError when the receiver refused it for a reason no
+	// batch can change, to be sent again once that is fixed; a
+	// *TooLargeError when the batch may be sent again in smaller parts; or
+	// any other error when the batch is final and must not be resent (see
 	// *RejectedError).
 	Send(ctx context.Context, b *entry.Batch) error
 	// Close releases the sink's resources after the last Send has returned.
@@ -47,6 +50,35 @@ func (e *RetryableError) Unwrap() error { return e.Err }
 func Retryable(err error, after time.Duration) error {
 	return &RetryableError{Err: err, After: after}
 }
+
+// MisconfiguredError reports that the receiver refused a batch for a
+// reason of configuration, its own or the sender's, that no change to the
+// batch can fix: credentials or tenant refused (HTTP 401, 403), a wrong URL
+// or method (404, 405), a redirect. Nothing of the batch was taken, so it is
+// kept and sent again, unchanged, once the receiver accepts it; meanwhile
+// the sink is down and must be reported as misconfigured, naming URL and
+// Status.
+type MisconfiguredError struct {
+	Err error
+	// URL is the receiver's, without credentials.
+	URL string
+	// Status is the HTTP status of the answer, or 0.
+	Status int
+}
+
+func (e *MisconfiguredError) Error() string { return e.Err.Error() }
+func (e *MisconfiguredError) Unwrap() error { return e.Err }
+
+// TooLargeError reports that the receiver refused a batch for its size
+// (HTTP 413, often a proxy's body limit). Nothing of it was taken, so its
+// entries may be sent again in smaller batches; a single entry refused so
+// is too large for the receiver.
+type TooLargeError struct {
+	Err error
+}
+
+func (e *TooLargeError) Error() string { return e.Err.Error() }
+func (e *TooLargeError) Unwrap() error { return e.Err }
 
 // RejectedError reports that the receiver refused a batch for good. The
 // receiver may have accepted part of it (Loki's partial success), so the batch
