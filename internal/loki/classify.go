@@ -57,7 +57,7 @@ func (e *HTTPError) Error() string {
 
 // classifyStatus turns a response into Send's error: nil, retryable,
 // misconfigured, too large or final. body holds the start of the response
-// body; b is the batch that was sent, used to count
+// body; b is the batch that was sent (nil for a probe), used to count
 // entries of streams Loki refused as a whole.
 //
 // Only a 400 is final: it is the one answer by which Loki says it has
@@ -76,7 +76,7 @@ func classifyStatus(url string, status int, h http.Header, body []byte, b *entry
 	case status == http.StatusTooManyRequests:
 		// A rate limit: Loki dropped the whole request, so sending it again
 		// later duplicates nothing.
-		return sink.Retryable(herr, retryAfter(h.Get("Retry-After"), time.Now()))
+		return &sink.RetryableError{Err: herr, After: retryAfter(h.Get("Retry-After"), time.Now()), RateLimited: true}
 	case status >= 500:
 		// Loki's ingesters failed, or a proxy in front of it did; Loki's
 		// de-duplication absorbs entries a partial write already stored.

@@ -222,6 +222,7 @@ func TestSendClassifiesResponses(t *testing.T) {
 	later := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
 	type want struct {
 		retry         bool
+		rateLimited   bool
 		minAfter      time.Duration
 		maxAfter      time.Duration
 		misconfigured bool // a *sink.MisconfiguredError naming the URL and status
@@ -237,9 +238,9 @@ func TestSendClassifiesResponses(t *testing.T) {
 	}{
 		{"204", response{status: 204}, nil},
 		{"200 with body", response{status: 200, body: "ok"}, nil},
-		{"429", response{status: 429, body: "Ingestion rate limit exceeded"}, &want{retry: true, text: "status 429: Ingestion rate limit exceeded"}},
-		{"429 retry-after seconds", response{status: 429, header: map[string]string{"Retry-After": "7"}}, &want{retry: true, minAfter: 7 * time.Second, maxAfter: 7 * time.Second}},
-		{"429 retry-after date", response{status: 429, header: map[string]string{"Retry-After": later}}, &want{retry: true, minAfter: 80 * time.Second, maxAfter: 91 * time.Second}},
+		{"429", response{status: 429, body: "Ingestion rate limit exceeded"}, &want{retry: true, rateLimited: true, text: "status 429: Ingestion rate limit exceeded"}},
+		{"429 retry-after seconds", response{status: 429, header: map[string]string{"Retry-After": "7"}}, &want{retry: true, rateLimited: true, minAfter: 7 * time.Second, maxAfter: 7 * time.Second}},
+		{"429 retry-after date", response{status: 429, header: map[string]string{"Retry-After": later}}, &want{retry: true, rateLimited: true, minAfter: 80 * time.Second, maxAfter: 91 * time.Second}},
 		{"500", response{status: 500, body: "rpc error: ingester down"}, &want{retry: true, text: "status 500"}},
 		{"503 retry-after", response{status: 503, header: map[string]string{"Retry-After": "2"}}, &want{retry: true, minAfter: 2 * time.Second, maxAfter: 2 * time.Second}},
 		{"502 html", response{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"},
@@ -293,6 +294,10 @@ func TestSendClassifiesResponses(t *testing.T) {
 				t.Errorf("Retry-After %v, want between %v and %v", after, tc.want.minAfter, tc.want.maxAfter)
 			}
 			if retry {
+				var r *sink.RetryableError
+				if errors.As(err, &r) && r.RateLimited != tc.want.rateLimited {
+					t.Errorf("RateLimited %v, want %v", r.RateLimited, tc.want.rateLimited)
+				}
 				return
 			}
 			var mis *sink.MisconfiguredError

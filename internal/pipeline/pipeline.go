@@ -5,8 +5,9 @@
 // Each sink gets a number of shards (one, or the sink's Shards()); a stream
 // always goes to the same shard, and each shard is one goroutine that sends
 // one batch at a time, so a stream is never in two requests at once and its
-// entries are sent oldest first. Retries are a timer in that goroutine: the
-// number of goroutines is fixed by configuration, never by traffic.
+// entries are sent oldest first. Retries are a timer in that goroutine, and
+// so are the probes that end a long retry wait once the receiver is back:
+// the number of goroutines is fixed by configuration, never by traffic.
 //
 // Only a sink's final refusal (sink.RejectedError: Loki's 400) gives a batch
 // up, to the dead-letter file. A receiver that refuses the sink as
@@ -61,10 +62,21 @@ type Output struct {
 	// and its sources then wait for it instead of paying for a round trip
 	// through the disk. 0 means DefaultSpillAfter; negative spills at once.
 	SpillAfter time.Duration
+	// ProbeEvery is how often a sink.Prober is probed while a batch waits
+	// out a retry wait longer than this, so that delivery resumes within
+	// about ProbeEvery of the receiver taking requests again however long
+	// the wait has grown. 0 means DefaultProbeEvery.
+	ProbeEvery time.Duration
 }
 
 // DefaultSpillAfter is Output.SpillAfter's default.
 const DefaultSpillAfter = time.Second
+
+// DefaultProbeEvery is Output.ProbeEvery's default: delivery resumes within
+// about two seconds of the receiver coming back, and a receiver that is down
+// gets at most about one small request a second from a sink however many
+// shards it has, besides each shard's batch at the pace of the backoff.
+const DefaultProbeEvery = 2 * time.Second
 
 // reasonTooLarge is the reason an entry is dead-lettered under when the
 // receiver refuses it for its size (sink.TooLargeError) on its own.
@@ -131,8 +143,12 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
 			n = s.Shards()
 		}
+		if o.ProbeEvery <= 0 {
+			o.ProbeEvery = DefaultProbeEvery
+		}
 		out := &output{Output: o, p: p, name: o.Sink.Name(), retry: backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}}
 		out.prep, _ = o.Sink.(sink.Preparer)
+		out.prober, _ = o.Sink.(sink.Prober)
 		for range n {
 			out.shards = append(out.shards, newShard(out, max(1, o.MaxBytes/int64(n))))
 		}
@@ -289,8 +305,15 @@ type output struct {
 	p      *Pipeline
 	name   string
 	prep   sink.Preparer
+	prober sink.Prober // nil when the sink cannot be probed
 	shards memory
 	retry  backoff.Policy // waits between attempts of a batch
+
+	// The last probe, whose answer the output's shards share for half a
+	// probe period.
+	probeMu  sync.Mutex
+	probedAt time.Time
+	probeErr error
 	// spool, with a disk queue, decides whether submissions go to the
 	// shards or to the queue, and feeds the shards from the queue.
 	spool *spill.Spool
@@ -387,10 +410,16 @@ type shard struct {
 	// misconfigured is the last error of a receiver refusing the shard's
 	// attempts as misconfigured, while they fail so; guarded by mu.
 	misconfigured *sink.MisconfiguredError
+
+	// trustProbes is whether a probe the receiver took means a send would
+	// get through: it stops being so when a send made on a probe's word
+	// fails, and is so again after a delivery. Owned by the goroutine that
+	// delivers.
+	trustProbes bool
 }
 
 func newShard(o *output, max int64) *shard {
-	return &shard{o: o, max: max, ready: make(chan struct{}, 1), space: make(chan struct{})}
+	return &shard{o: o, max: max, ready: make(chan struct{}, 1), space: make(chan struct{}), trustProbes: true}
 }
 
 func sizeOf(entries []entry.Entry) int64 {
@@ -729,13 +758,16 @@ func (t *stagedSender) stop() error {
 // A receiver that refuses the batch as misconfigured (sink.
 // MisconfiguredError) has taken none of it: the batch is kept and retried
 // as after any other retryable failure, the sink reported down and
-// misconfigured, and one line a minute logged at error level.
+// misconfigured, and one line a minute logged at error level. While a
+// retry wait is long, a sink.Prober is probed to end it as soon as the
+// receiver takes requests again (see pause).
 func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.Context) error) error {
 	o := s.o
 	m := o.p.deps.Metrics
 	var rest []*entry.Batch // the parts of b still to send, in order, after a 413
 	cur := b
 	attempt := 0
+	probed := false // the attempt was made on a probe's word, before its time
 	for {
 		err := send(ctx)
 		if err != nil && ctx.Err() != nil {
@@ -751,6 +783,7 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 			if attempt > 0 {
 				o.p.deps.Logger.Info("sink recovered", "sink", o.name, "attempts", attempt+1)
 			}
+			s.trustProbes = true
 			s.setFailing(0)
 			m.SinkUp.WithLabelValues(o.name).Set(1)
 			m.EntriesSent.WithLabelValues(o.name).Add(float64(cur.Entries))
@@ -767,16 +800,20 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 			o.p.rejected(o.name, &sink.RejectedError{Err: err, Reason: reasonTooLarge}, cur)
 			cur.Ack()
 		case errors.As(err, &mis) || errors.As(err, &retry):
+			if probed {
+				s.trustProbes = false // the probe went through, the send did not
+			}
 			if attempt == 0 {
 				s.setFailing(o.p.deps.Now().UnixNano())
 			}
 			m.SinkUp.WithLabelValues(o.name).Set(0)
 			m.PushRetries.WithLabelValues(o.name).Inc()
-			wait := o.retry.Wait(attempt)
+			wait, after := o.retry.Wait(attempt), time.Duration(0)
 			if retry != nil && retry.After > 0 {
 				// The receiver knows best when it can take the batch again;
 				// only an absurd Retry-After is cut short.
-				wait = max(wait, min(retry.After, maxRetryAfter))
+				after = min(retry.After, maxRetryAfter)
+				wait = max(wait, after)
 			}
 			s.setMisconfigured(mis)
 			if mis != nil {
@@ -785,7 +822,8 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 			} else {
 				o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", cur.Entries)
 			}
-			if !backoff.Sleep(ctx, wait) {
+			var ok bool
+			if ok, probed = s.pause(ctx, wait, after, retry == nil || !retry.RateLimited); !ok {
 				return ctx.Err()
 			}
 			attempt++
@@ -803,8 +841,81 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 		part := rest[0]
 		cur, rest = part, rest[1:]
 		send = func(ctx context.Context) error { return o.Sink.Send(ctx, part) }
-		attempt = 0
+		attempt, probed = 0, false
 	}
+}
+
+// pause waits d before the next attempt of a batch and reports whether it
+// did (false when ctx ended first). When the sink is a sink.Prober, probe
+// is set and d is longer than the probe period, it probes the receiver
+// about every period meanwhile, the first time not before after (the wait
+// the receiver asked for), and ends the wait early, reporting early, when
+// a probe shows the receiver taking requests again: a probe taken after one
+// refused in this wait, or, while probes are trusted, any probe taken.
+//
+// A receiver down for long is so sent the whole batch only at the pace of
+// the backoff, and between its attempts a small request every period; the
+// batch goes out within about a period of the receiver coming back.
+func (s *shard) pause(ctx context.Context, d, after time.Duration, probe bool) (ok, early bool) {
+	o := s.o
+	if o.prober == nil || !probe || d <= o.ProbeEvery {
+		return backoff.Sleep(ctx, d), false
+	}
+	period := backoff.Policy{Min: o.ProbeEvery, Max: o.ProbeEvery}
+	end := time.Now().Add(d)
+	next := max(after, period.Wait(0))
+	refused := false
+	for {
+		left := time.Until(end)
+		if next >= left {
+			return backoff.Sleep(ctx, left), false
+		}
+		if !backoff.Sleep(ctx, next) {
+			return false, false
+		}
+		err := o.probe(ctx)
+		if ctx.Err() != nil {
+			return false, false
+		}
+		var mis *sink.MisconfiguredError
+		switch {
+		case err == nil && (refused || s.trustProbes):
+			return true, true
+		case errors.As(err, &mis):
+			s.setMisconfigured(mis)
+		case err != nil:
+			s.setMisconfigured(nil) // refused otherwise now: down, not misconfigured
+		}
+		refused = refused || err != nil
+		next = period.Wait(0)
+	}
+}
+
+// probe asks the receiver whether it takes requests (sink.Prober). The
+// output's shards share each answer for half a probe period, so the
+// receiver gets about one probe a period from the sink, however many
+// shards wait.
+func (o *output) probe(ctx context.Context) error {
+	o.probeMu.Lock()
+	if !o.probedAt.IsZero() && time.Since(o.probedAt) < o.ProbeEvery/2 {
+		err := o.probeErr
+		o.probeMu.Unlock()
+		return err
+	}
+	o.probeMu.Unlock()
+	err := o.prober.Probe(ctx)
+	if ctx.Err() != nil {
+		return err
+	}
+	result := "up"
+	if err != nil {
+		result = "down"
+	}
+	o.p.deps.Metrics.SinkProbes.WithLabelValues(o.name, result).Inc()
+	o.probeMu.Lock()
+	o.probedAt, o.probeErr = time.Now(), err
+	o.probeMu.Unlock()
+	return err
 }
 
 // split divides b, which holds two entries at least, into two non-empty

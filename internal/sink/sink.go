@@ -41,6 +41,10 @@ type RetryableError struct {
 	Err error
 	// After is the wait the receiver asked for (Retry-After), or 0.
 	After time.Duration
+	// RateLimited is set when the receiver is up but asks for less: a
+	// probe (see Prober) cannot tell when it will take more, so the wait
+	// is not cut short by one.
+	RateLimited bool
 }
 
 func (e *RetryableError) Error() string { return e.Err.Error() }
@@ -106,6 +110,22 @@ func IsRetryable(err error) (bool, time.Duration) {
 		return true, r.After
 	}
 	return false, 0
+}
+
+// Prober is implemented by sinks that can ask the receiver, with a request
+// that carries no entries, whether a Send would get through now: it goes
+// the way a Send goes (same URL, credentials, tenant) at a fraction of the
+// cost. The pipeline probes while a batch waits out a long retry wait, so
+// that delivery resumes within seconds of the receiver taking requests
+// again, without sending the whole batch at that pace to a receiver that is
+// down. Probe returns nil when the receiver took the request, or an error
+// classified as Send's are. It is safe for concurrent use.
+//
+// A receiver may take a probe and still refuse a Send (Loki's distributor
+// answers an empty push without asking its ingesters), so a successful probe
+// is a hint, not a promise; the pipeline stops trusting it when it misled.
+type Prober interface {
+	Probe(ctx context.Context) error
 }
 
 // Sharded is implemented by sinks that accept concurrent Sends. The pipeline
