@@ -132,7 +132,7 @@ func (r *credentialsRun) refused(t *testing.T, w *proc, hold time.Duration) {
 		t.Errorf("%v entries dropped while every push is refused", dropped)
 	}
 	_, body := w.readyzBody()
-	t.Logf("%d pushes refused; /readyz: %s", r.gw.refused.Load(), strings.TrimSpace(body))
+	t.Logf("%d requests refused; /readyz: %s", r.gw.refused.Load(), strings.TrimSpace(body))
 }
 
 // finish waits for the container's lines to be delivered, stops wharf and
@@ -194,7 +194,7 @@ func TestRefusedCredentialsLoseNothing(t *testing.T) {
 	if len(rep.Duplicated) > 0 {
 		t.Fatalf("%s", rep)
 	}
-	t.Logf("%d lines, each once; %d pushes refused", credentialsLines, r.gw.refused.Load())
+	t.Logf("%d lines, each once; %d requests refused", credentialsLines, r.gw.refused.Load())
 }
 
 // TestWrongCredentialsFixedByRestart starts wharf with the wrong token:
@@ -231,6 +231,6 @@ func TestWrongCredentialsFixedByRestart(t *testing.T) {
 		}
 		seen[row["_msg"]] = row["_time"]
 	}
-	t.Logf("%d lines, none missing, %d arrived twice as identical entries (%v were in the disk queue); %d pushes refused",
+	t.Logf("%d lines, none missing, %d arrived twice as identical entries (%v were in the disk queue); %d requests refused",
 		credentialsLines, len(rep.Duplicated), queued, r.gw.refused.Load())
 }
