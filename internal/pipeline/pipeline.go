@@ -853,9 +853,9 @@ func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.C
 // a probe shows the receiver taking requests again: a probe taken after one
 // refused in this wait, or, while probes are trusted, any probe taken.
 //
-// A receiver down for long is so sent the whole batch only at the pace of
-// the backoff, and between its attempts a small request every period; the
-// batch goes out within about a period of the receiver coming back.
+// So a receiver that stays down gets the whole batch only at the pace of the
+// backoff, and a small request every period in between; the batch goes out
+// within about a period of the receiver coming back.
 func (s *shard) pause(ctx context.Context, d, after time.Duration, probe bool) (ok, early bool) {
 	o := s.o
 	if o.prober == nil || !probe || d <= o.ProbeEvery {
