@@ -251,9 +251,9 @@ func tputTable(w io.Writer, o *options, rs []*result) {
 }
 
 func outageTable(w io.Writer, o *options, rs []*result) {
-	fmt.Fprintf(w, "\nFirst line: from the receiver's recovery to the first line received after it (retries wait out their backoff). Catch-up: from recovery to the last line that arrived more than %v after it was written. wharf caught up: from recovery until wharf_queue_bytes read 0 and wharf_oldest_unsent_entry_age_seconds at most %v (1 s resolution).\n\n", o.maxLag, o.maxLag)
-	fmt.Fprintln(w, "| mode | outage s | answer | pushes refused | lines written meanwhile | p99 latency before s | first line s | catch-up s | wharf caught up s | disk queue peak MiB | memory buffer peak MiB | peak RSS MiB | push retries | lines lost | duplicated |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "\nRequests refused: every request the receiver answered with the outage's status, wharf's probes included. Probes: wharf_sink_probes_total, the requests without entries wharf sends while a batch waits to be retried. First line: from the receiver's recovery to the first line received after it. Catch-up: from recovery to the last line that arrived more than %v after it was written. wharf caught up: from recovery until wharf_queue_bytes read 0 and wharf_oldest_unsent_entry_age_seconds at most %v (1 s resolution).\n\n", o.maxLag, o.maxLag)
+	fmt.Fprintln(w, "| mode | outage s | answer | requests refused | lines written meanwhile | p99 latency before s | first line s | catch-up s | wharf caught up s | disk queue peak MiB | memory buffer peak MiB | peak RSS MiB | push retries | probes | lines lost | duplicated |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	opt := func(d time.Duration) string {
 		if d < 0 {
 			return "n/a"
@@ -270,9 +270,9 @@ func outageTable(w io.Writer, o *options, rs []*result) {
 			catch = "not caught up"
 		}
 		t := sumReports(reportOf(r.deliveries))
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", r.mode, secs(x.outage), x.status, x.refused, x.linesDuring,
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", r.mode, secs(x.outage), x.status, x.refused, x.linesDuring,
 			sig(x.lagBefore), opt(x.firstLine), catch, opt(x.wharfCaughtUp), num(x.queuePeakMiB, 2), num(x.bufferPeakMiB, 2), num(x.peakRSS, 1), num(x.retries, 0),
-			t.missing, t.duplicated)
+			num(x.probes, 0), t.missing, t.duplicated)
 	}
 }
 

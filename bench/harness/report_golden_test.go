@@ -233,7 +233,7 @@ func goldenOutage(mode string) *result {
 		deliveries: []delivery{{report: goldenReport("wharf-harness-x-outage-"+mode+"-c-1", 9000, 9000)}},
 		outage: &outageResult{status: 503, outage: 40 * time.Second, linesDuring: 16000, refused: 37, caughtUp: true,
 			catchUp: 4200 * time.Millisecond, wharfCaughtUp: 5 * time.Second, firstLine: 1100 * time.Millisecond,
-			queuePeakMiB: 3.25, bufferPeakMiB: math.NaN(), peakRSS: 41.5, retries: 36, lagBefore: 0.04}}
+			queuePeakMiB: 3.25, bufferPeakMiB: math.NaN(), peakRSS: 41.5, retries: 36, probes: 20, lagBefore: 0.04}}
 	if mode == "api" {
 		// More faults than the CSV and the summary list one by one.
 		many := goldenReport("wharf-harness-x-outage-api-c-2", 900, 1000)

@@ -493,7 +493,7 @@ type outageResult struct {
 	status        int
 	outage        time.Duration
 	linesDuring   float64 // lines the generators wrote during the outage
-	refused       int     // pushes answered with the failure status
+	refused       int     // requests answered with the failure status, probes included
 	caughtUp      bool
 	catchUp       time.Duration // from recovery to the last line received later than -max-lag
 	wharfCaughtUp time.Duration // from recovery to an empty disk queue and lag within -max-lag (-1: not seen)
@@ -502,6 +502,7 @@ type outageResult struct {
 	bufferPeakMiB float64
 	peakRSS       float64
 	retries       float64
+	probes        float64 // wharf_sink_probes_total (NaN for another shipper)
 	lagBefore     float64 // p99 latency before the outage, seconds
 }
 
@@ -619,5 +620,6 @@ func (r *trial) recovery(res *outageResult, recovered time.Time) {
 	}
 	m, _ := scrape(r.sh.metricsURL)
 	res.retries = metric(m, "wharf_push_retries_total")
+	res.probes = metric(m, "wharf_sink_probes_total")
 	res.refused = r.rcv.srv.Counts().Statuses[r.o.status]
 }

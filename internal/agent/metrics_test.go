@@ -137,7 +137,7 @@ func touchVecs(a *Agent) {
 	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.Docker.Events, m.Source.ReaderReconnects} {
 		v.WithLabelValues("touched")
 	}
-	for _, v := range []*prometheus.CounterVec{m.Pipeline.EntriesDropped, m.Pipeline.DeadLettered, m.Loki.Requests, m.Source.Errors} {
+	for _, v := range []*prometheus.CounterVec{m.Pipeline.EntriesDropped, m.Pipeline.DeadLettered, m.Pipeline.SinkProbes, m.Loki.Requests, m.Source.Errors} {
 		v.WithLabelValues("touched", "touched")
 	}
 	m.Loki.Duration.WithLabelValues("touched")

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wharf-logs/wharf/internal/admin"
 )
@@ -57,10 +58,21 @@ func (a *Agent) readiness() []admin.Check {
 			return ""
 		},
 		func() string {
-			if f := a.pipe.Failing(); len(f) > 0 {
-				return fmt.Sprintf("sinks failing: %v", f)
+			// A misconfigured sink names the receiver's answer and URL: an
+			// operator must fix them. Others fail for the receiver's own
+			// reasons, and wharf waits it out.
+			var problems, failing []string
+			for _, f := range a.pipe.Failing() {
+				if f.Misconfigured != nil {
+					problems = append(problems, fmt.Sprintf("sink %s misconfigured: %v", f.Sink, f.Misconfigured))
+				} else {
+					failing = append(failing, f.Sink)
+				}
 			}
-			return ""
+			if len(failing) > 0 {
+				problems = append(problems, fmt.Sprintf("sinks failing: %v", failing))
+			}
+			return strings.Join(problems, "\n")
 		},
 	)
 }

@@ -27,41 +27,56 @@ const (
 	ReasonRateLimited        = "rate_limited"        // a rate limit reported with 400
 	ReasonInvalidLabels      = "invalid_labels"      // labels Loki cannot parse or does not allow
 	ReasonStructuredMetadata = "structured_metadata" // structured metadata refused or over limits
-	ReasonUnauthorized       = "unauthorized"        // 401 or 403
-	ReasonTooLarge           = "too_large"           // 413, or a body over Loki's size limit
+	ReasonTooLarge           = "too_large"           // a body over Loki's size limit
 	ReasonInvalid            = "invalid"             // anything else Loki refused for good
 )
 
 // HTTPError is an answer from the receiver other than 2xx. It is the Err of
-// the *sink.RetryableError or *sink.RejectedError Send returns, so callers
-// can read the status with errors.As.
+// the error Send returns (*sink.RetryableError, *sink.MisconfiguredError,
+// *sink.TooLargeError or *sink.RejectedError), so callers can read the
+// status with errors.As.
 type HTTPError struct {
 	URL        string // without credentials or query values (RedactURL)
 	StatusCode int
 	// Body is a trimmed snippet of the response body for humans.
 	Body string
+	// Hint, when set, says which setting to check.
+	Hint string
 }
 
 func (e *HTTPError) Error() string {
-	if e.Body == "" {
-		return fmt.Sprintf("loki: push to %s: status %d", e.URL, e.StatusCode)
+	msg := fmt.Sprintf("loki: push to %s: status %d", e.URL, e.StatusCode)
+	if e.Body != "" {
+		msg += ": " + e.Body
 	}
-	return fmt.Sprintf("loki: push to %s: status %d: %s", e.URL, e.StatusCode, e.Body)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
-// classifyStatus turns a response into Send's error: nil, retryable or final.
-// body holds the start of the response body; b is the batch that was sent,
-// used to count entries of streams Loki refused as a whole.
+// classifyStatus turns a response into Send's error: nil, retryable,
+// misconfigured, too large or final. body holds the start of the response
+// body; b is the batch that was sent (nil for a probe), used to count
+// entries of streams Loki refused as a whole.
+//
+// Only a 400 is final: it is the one answer by which Loki says it has
+// looked at the entries, stored the valid ones and refused the rest. Any
+// other answer means nothing was stored, so the batch is kept.
 func classifyStatus(url string, status int, h http.Header, body []byte, b *entry.Batch) error {
 	if status >= 200 && status < 300 {
 		return nil
 	}
 	herr := &HTTPError{URL: url, StatusCode: status, Body: snippet(body, h.Get("Content-Type"))}
+	misconfigured := func(hint string) error {
+		herr.Hint = hint
+		return &sink.MisconfiguredError{Err: herr, URL: url, Status: status}
+	}
 	switch {
 	case status == http.StatusTooManyRequests:
 		// A rate limit: Loki dropped the whole request, so sending it again
 		// later duplicates nothing.
-		return sink.Retryable(herr, retryAfter(h.Get("Retry-After"), time.Now()))
+		return &sink.RetryableError{Err: herr, After: retryAfter(h.Get("Retry-After"), time.Now()), RateLimited: true}
 	case status >= 500:
 		// Loki's ingesters failed, or a proxy in front of it did; Loki's
 		// de-duplication absorbs entries a partial write already stored.
@@ -69,31 +84,35 @@ func classifyStatus(url string, status int, h http.Header, body []byte, b *entry
 	case status == http.StatusRequestTimeout:
 		// A proxy gave up reading the body: nothing was ingested.
 		return sink.Retryable(herr, retryAfter(h.Get("Retry-After"), time.Now()))
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		// Credentials or tenant are wrong; resending cannot succeed until
-		// the configuration changes.
-		return &sink.RejectedError{Err: herr, Reason: ReasonUnauthorized}
-	case status == http.StatusRequestEntityTooLarge:
-		// The body exceeds a limit of Loki or of a proxy; the batch size is
-		// too large for this receiver.
-		return &sink.RejectedError{Err: herr, Reason: ReasonTooLarge}
 	case status == http.StatusBadRequest:
 		// Loki refused some or all entries. It has ingested the valid ones
 		// (partial success), so the batch is final: resending would
 		// duplicate nothing but could never succeed either.
 		reason, counts := parseRejection(body, b)
 		return &sink.RejectedError{Err: herr, Reason: reason, Rejected: counts}
+	case status == http.StatusRequestEntityTooLarge:
+		// The body exceeds a limit of Loki or of a proxy: nothing was
+		// ingested, and smaller batches may get through.
+		return &sink.TooLargeError{Err: herr}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		// Credentials or tenant refused: the request can succeed unchanged
+		// once they are fixed, on either side.
+		return misconfigured("check loki.basic_auth, loki.bearer_token and loki.tenant_id")
+	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+		return misconfigured("loki.url must be the push endpoint, e.g. http://loki:3100/loki/api/v1/push")
 	case status >= 300 && status < 400:
 		// Redirects are not followed: a POST turned into a GET would lose the
 		// body. The URL needs fixing.
 		if loc := h.Get("Location"); loc != "" {
-			herr.Body = "redirected to " + RedactURL(loc) + "; set loki.url to the final push URL"
+			return misconfigured("redirected to " + RedactURL(loc) + "; set loki.url to the final push URL")
 		}
-		return &sink.RejectedError{Err: herr, Reason: ReasonInvalid}
+		return misconfigured("a redirect; set loki.url to the final push URL")
+	case status == http.StatusUnsupportedMediaType:
+		return misconfigured("the receiver does not take this body; check loki.format")
 	}
-	// Other 4xx (404 for a wrong path, 405, 415...) will not change by
-	// resending.
-	return &sink.RejectedError{Err: herr, Reason: ReasonInvalid} // conservatively
+	// Other answers (a 4xx Loki never sends, a status outside the ranges):
+	// nothing says the entries were looked at, so none is given up.
+	return misconfigured("") // conservatively
 }
 
 // maxRetryAfter caps a Retry-After so a bogus value cannot overflow; the

@@ -55,8 +55,8 @@ type Deps struct {
 
 // Client pushes batches to Loki. It implements sink.Sink and sink.Sharded:
 // Send is safe for concurrent use by up to Shards() goroutines (more work too,
-// at the cost of extra encoder buffers). It also implements sink.Stager, and
-// sink.Preparer by its Limits.
+// at the cost of extra encoder buffers). It also implements sink.Stager,
+// sink.Prober, and sink.Preparer by its Limits.
 type Client struct {
 	url         string // the push URL, without credentials
 	shown       string // url as errors and logs show it (RedactURL)
@@ -74,6 +74,9 @@ type Client struct {
 	http     *http.Client
 	observer Observer
 	log      *slog.Logger
+	// probe is the body of a probe, a push of no entries; it is never
+	// modified, so requests share it.
+	probe Payload
 
 	// senders holds idle encoders and their request body trackers, so the
 	// steady state allocates no buffers and holds at most parallelism of
@@ -87,6 +90,7 @@ var (
 	_ sink.Sharded  = (*Client)(nil)
 	_ sink.Stager   = (*Client)(nil)
 	_ sink.Preparer = (*Client)(nil)
+	_ sink.Prober   = (*Client)(nil)
 )
 
 // Config configures a Client. Its values are resolved and checked by the
@@ -160,9 +164,12 @@ func New(cfg Config, deps Deps) (*Client, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	cfg.Parallelism = max(cfg.Parallelism, 1)
-	if _, err := NewEncoder(cfg.Format, cfg.Gzip); err != nil {
+	enc, err := NewEncoder(cfg.Format, cfg.Gzip)
+	if err != nil {
 		return nil, err
 	}
+	probe := enc.Encode(&entry.Batch{})
+	probe.Body = bytes.Clone(probe.Body)
 	headers := make(http.Header, len(cfg.Headers))
 	for k, v := range cfg.Headers {
 		headers.Set(k, v)
@@ -194,6 +201,7 @@ func New(cfg Config, deps Deps) (*Client, error) {
 		limits:      cfg.Limits,
 		observer:    deps.Observer,
 		log:         deps.Logger,
+		probe:       probe,
 		senders:     make(chan *sender, 2*cfg.Parallelism), // one in flight and one staged per shard
 		http: &http.Client{
 			Transport: rt,
@@ -248,11 +256,14 @@ func (c *Client) Close() error {
 
 // Send makes one attempt to push b, within loki.timeout and ctx. It returns
 // nil when Loki accepted every entry; a *sink.RetryableError for network
-// errors, timeouts, 408, 429 and 5xx (with Retry-After when given); and a
-// *sink.RejectedError otherwise. A 400 is Loki's partial success: it has
-// stored the valid entries and refused the rest, so the batch is final and
-// must not be resent. The Err of either error is an *HTTPError when a
-// response arrived. b is only read and not retained.
+// errors, timeouts, 408, 429 and 5xx (with Retry-After when given); a
+// *sink.TooLargeError for 413; a *sink.RejectedError for 400; and a
+// *sink.MisconfiguredError for any other answer (401, 403, 404, 405, a
+// redirect...), which says nothing was stored and names what to check. A
+// 400 is Loki's partial success: it has stored the valid entries and
+// refused the rest, so the batch is final and must not be resent. The Err
+// of each error is an *HTTPError when a response arrived. b is only read
+// and not retained.
 //
 // Send blocks for at most loki.timeout, plus up to a second in the rare case
 // the transport is still writing the body after the answer came back.
@@ -294,14 +305,59 @@ func (c *Client) Stage(b *entry.Batch) (send func(context.Context) error, releas
 func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	body := s.body.reset(p.Body)
+	req, err := c.newRequest(ctx, p, s.body.reset(p.Body), s.body.open)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe("error", start, len(p.Body))
+		return transportError(c.shown, c.timeout, err)
+	}
+	kept, rerr := readBody(resp, resp.StatusCode/100 != 2)
+	c.observe(strconv.Itoa(resp.StatusCode), start, len(p.Body))
+	if rerr != nil && resp.StatusCode/100 == 2 {
+		// Loki answered success before the body failed; the entries are in.
+		c.log.Debug("loki: reading the push response failed", "url", c.shown, "err", rerr)
+	}
+	return classifyStatus(c.shown, resp.StatusCode, resp.Header, kept, b)
+}
+
+// Probe makes one request as a push of no entries: the same URL, headers
+// and credentials as Send, with an empty PushRequest for body (sink.Prober).
+// Loki answers it once it has checked the tenant, without asking its
+// ingesters; so does a proxy or gateway in front of it. It returns nil when
+// the receiver answered 2xx, and otherwise an error classified as Send's
+// are. A probe is not a delivery attempt: the Observer is not told.
+func (c *Client) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c.probe.Body)), nil }
+	body, _ := open()
+	req, err := c.newRequest(ctx, c.probe, body, open)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return transportError(c.shown, c.timeout, err)
+	}
+	kept, _ := readBody(resp, resp.StatusCode/100 != 2)
+	return classifyStatus(c.shown, resp.StatusCode, resp.Header, kept, nil)
+}
+
+// newRequest makes a push request of p with the client's headers; body
+// reads p.Body and getBody opens it again when the transport replays it.
+// body is closed when the request cannot be made.
+func (c *Client) newRequest(ctx context.Context, p Payload, body io.ReadCloser, getBody func() (io.ReadCloser, error)) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
 		body.Close()
-		return fmt.Errorf("loki: push to %s: %w", c.shown, err)
+		return nil, fmt.Errorf("loki: push to %s: %w", c.shown, err)
 	}
 	req.ContentLength = int64(len(p.Body))
-	req.GetBody = s.body.open
+	req.GetBody = getBody
 	req.Header.Set("User-Agent", c.userAgent) // loki.headers may replace it
 	for k, v := range c.headers {
 		req.Header[k] = v
@@ -316,20 +372,7 @@ func (c *Client) do(ctx context.Context, s *sender, p Payload, b *entry.Batch) e
 	if c.auth != "" {
 		req.Header.Set(HeaderAuthorization, c.auth)
 	}
-
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.observe("error", start, len(p.Body))
-		return transportError(c.shown, c.timeout, err)
-	}
-	kept, rerr := readBody(resp, resp.StatusCode/100 != 2)
-	c.observe(strconv.Itoa(resp.StatusCode), start, len(p.Body))
-	if rerr != nil && resp.StatusCode/100 == 2 {
-		// Loki answered success before the body failed; the entries are in.
-		c.log.Debug("loki: reading the push response failed", "url", c.shown, "err", rerr)
-	}
-	return classifyStatus(c.shown, resp.StatusCode, resp.Header, kept, b)
+	return req, nil
 }
 
 func (c *Client) observe(status string, start time.Time, n int) {

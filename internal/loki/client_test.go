@@ -221,12 +221,15 @@ func TestSendClassifiesResponses(t *testing.T) {
 	webKey := webStream.Key
 	later := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
 	type want struct {
-		retry    bool
-		minAfter time.Duration
-		maxAfter time.Duration
-		reason   string
-		counts   map[string]int
-		text     string
+		retry         bool
+		rateLimited   bool
+		minAfter      time.Duration
+		maxAfter      time.Duration
+		misconfigured bool // a *sink.MisconfiguredError naming the URL and status
+		tooLarge      bool // a *sink.TooLargeError
+		reason        string
+		counts        map[string]int
+		text          string
 	}
 	for _, tc := range []struct {
 		name string
@@ -235,19 +238,23 @@ func TestSendClassifiesResponses(t *testing.T) {
 	}{
 		{"204", response{status: 204}, nil},
 		{"200 with body", response{status: 200, body: "ok"}, nil},
-		{"429", response{status: 429, body: "Ingestion rate limit exceeded"}, &want{retry: true, text: "status 429: Ingestion rate limit exceeded"}},
-		{"429 retry-after seconds", response{status: 429, header: map[string]string{"Retry-After": "7"}}, &want{retry: true, minAfter: 7 * time.Second, maxAfter: 7 * time.Second}},
-		{"429 retry-after date", response{status: 429, header: map[string]string{"Retry-After": later}}, &want{retry: true, minAfter: 80 * time.Second, maxAfter: 91 * time.Second}},
+		{"429", response{status: 429, body: "Ingestion rate limit exceeded"}, &want{retry: true, rateLimited: true, text: "status 429: Ingestion rate limit exceeded"}},
+		{"429 retry-after seconds", response{status: 429, header: map[string]string{"Retry-After": "7"}}, &want{retry: true, rateLimited: true, minAfter: 7 * time.Second, maxAfter: 7 * time.Second}},
+		{"429 retry-after date", response{status: 429, header: map[string]string{"Retry-After": later}}, &want{retry: true, rateLimited: true, minAfter: 80 * time.Second, maxAfter: 91 * time.Second}},
 		{"500", response{status: 500, body: "rpc error: ingester down"}, &want{retry: true, text: "status 500"}},
 		{"503 retry-after", response{status: 503, header: map[string]string{"Retry-After": "2"}}, &want{retry: true, minAfter: 2 * time.Second, maxAfter: 2 * time.Second}},
 		{"502 html", response{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"},
 			&want{retry: true, text: "html page: 502 Bad Gateway"}},
 		{"408", response{status: 408}, &want{retry: true}},
-		{"401", response{status: 401, body: "no org id"}, &want{reason: loki.ReasonUnauthorized, text: "no org id"}},
-		{"403", response{status: 403}, &want{reason: loki.ReasonUnauthorized}},
-		{"413", response{status: 413}, &want{reason: loki.ReasonTooLarge}},
-		{"404", response{status: 404, body: "404 page not found"}, &want{reason: loki.ReasonInvalid}},
-		{"301", response{status: 301, header: map[string]string{"Location": "https://loki/push"}}, &want{reason: loki.ReasonInvalid, text: "redirected to https://loki/push"}},
+		{"401", response{status: 401, body: "no org id"}, &want{misconfigured: true, text: "no org id (check loki.basic_auth, loki.bearer_token and loki.tenant_id)"}},
+		{"403", response{status: 403}, &want{misconfigured: true, text: "(check loki.basic_auth"}},
+		{"413", response{status: 413, body: "<html><head><title>413 Request Entity Too Large</title></head></html>"}, &want{tooLarge: true, text: "413 Request Entity Too Large"}},
+		{"404", response{status: 404, body: "404 page not found"}, &want{misconfigured: true, text: "404 page not found (loki.url must be the push endpoint"}},
+		{"405", response{status: 405}, &want{misconfigured: true, text: "loki.url must be the push endpoint"}},
+		{"415", response{status: 415}, &want{misconfigured: true, text: "check loki.format"}},
+		{"418", response{status: 418}, &want{misconfigured: true}},
+		{"301", response{status: 301, header: map[string]string{"Location": "https://loki/push"}}, &want{misconfigured: true, text: "redirected to https://loki/push; set loki.url to the final push URL"}},
+		{"307 without Location", response{status: 307}, &want{misconfigured: true, text: "set loki.url to the final push URL"}},
 		{"400 too old", response{status: 400, body: "entry for stream '" + webKey + "' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2024-01-01T00:00:00Z\n"},
 			&want{reason: loki.ReasonTooOld, counts: map[string]int{loki.ReasonTooOld: 1}, text: "timestamp too old"}},
 		{"400 grouped", response{status: 400, body: "2 errors like: entry for stream '" + webKey + "' has timestamp too new: 2099-01-01T00:00:00Z; " +
@@ -287,6 +294,27 @@ func TestSendClassifiesResponses(t *testing.T) {
 				t.Errorf("Retry-After %v, want between %v and %v", after, tc.want.minAfter, tc.want.maxAfter)
 			}
 			if retry {
+				var r *sink.RetryableError
+				if errors.As(err, &r) && r.RateLimited != tc.want.rateLimited {
+					t.Errorf("RateLimited %v, want %v", r.RateLimited, tc.want.rateLimited)
+				}
+				return
+			}
+			var mis *sink.MisconfiguredError
+			if got := errors.As(err, &mis); got != tc.want.misconfigured {
+				t.Fatalf("misconfigured %v, want %v: %T %v", got, tc.want.misconfigured, err, err)
+			}
+			if mis != nil {
+				if mis.URL != srv.URL+"/loki/api/v1/push" || mis.Status != tc.resp.status {
+					t.Errorf("misconfigured names %s and %d, want %s/loki/api/v1/push and %d", mis.URL, mis.Status, srv.URL, tc.resp.status)
+				}
+				return
+			}
+			var big *sink.TooLargeError
+			if got := errors.As(err, &big); got != tc.want.tooLarge {
+				t.Fatalf("too large %v, want %v: %T %v", got, tc.want.tooLarge, err, err)
+			}
+			if big != nil {
 				return
 			}
 			var rej *sink.RejectedError

@@ -53,20 +53,40 @@ type harness struct {
 
 func newHarness(t *testing.T, opts lokitest.Options, shards int, minBackoff, maxBackoff time.Duration) *harness {
 	t.Helper()
+	return newHarnessWith(t, opts, func(c *loki.Config) { c.Parallelism = shards }, func(o *pipeline.Output) {
+		o.MinBackoff, o.MaxBackoff = minBackoff, maxBackoff
+	}, nil)
+}
+
+// newHarnessWith is newHarness with the client's configuration and the
+// pipeline's output changed by the given functions (either may be nil),
+// logging to log (nil discards).
+func newHarnessWith(t *testing.T, opts lokitest.Options, client func(*loki.Config), out func(*pipeline.Output), log *slog.Logger) *harness {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	h := &harness{srv: lokitest.New(opts), m: pipeline.NewMetrics(), dlDir: t.TempDir(), done: make(chan error, 1)}
 	t.Cleanup(h.srv.Close)
-	cfg := loki.Config{URL: h.srv.URL(), Parallelism: shards, Timeout: 5 * time.Second, StructuredMetadata: true}
+	cfg := loki.Config{URL: h.srv.URL(), Parallelism: 1, Timeout: 5 * time.Second, StructuredMetadata: true}
+	if client != nil {
+		client(&cfg)
+	}
 	h.rt = &attemptTimes{next: http.DefaultTransport.(*http.Transport).Clone()}
-	client, err := loki.New(cfg, loki.Deps{Logger: slog.New(slog.DiscardHandler), Transport: h.rt})
+	c, err := loki.New(cfg, loki.Deps{Logger: log, Transport: h.rt})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dl := deadletter.New(deadletter.Config{Dir: h.dlDir, MaxFileBytes: 1 << 20, MaxFiles: 3}, deadletter.Deps{})
 	t.Cleanup(func() { dl.Close() })
-	h.pipe, err = pipeline.New([]pipeline.Output{{
-		Sink: client, MaxBytes: 4 << 20, BatchBytes: 64 << 10, BatchWait: 50 * time.Millisecond,
-		MinBackoff: minBackoff, MaxBackoff: maxBackoff,
-	}}, pipeline.Deps{Metrics: h.m, DeadLetter: dl})
+	o := pipeline.Output{
+		Sink: c, MaxBytes: 4 << 20, BatchBytes: 64 << 10, BatchWait: 50 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+	}
+	if out != nil {
+		out(&o)
+	}
+	h.pipe, err = pipeline.New([]pipeline.Output{o}, pipeline.Deps{Metrics: h.m, DeadLetter: dl, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +96,8 @@ func newHarness(t *testing.T, opts lokitest.Options, shards int, minBackoff, max
 	t.Cleanup(func() {
 		cancel()
 		<-h.done
-		client.Close()
+		c.Close()
+		h.rt.next.(*http.Transport).CloseIdleConnections()
 	})
 	return h
 }

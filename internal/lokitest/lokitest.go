@@ -1,9 +1,11 @@
 // Package lokitest is a Loki push endpoint for tests: it decodes both push
 // formats, validates entries the way Loki does (answering 400 with a partial
 // success when some entries fail), records what it accepted, and injects
-// faults on demand: error statuses, rate limits, delays, hangs, connection
-// resets (before the answer, in the middle of the request body or of the
-// answer), HTML error pages, huge bodies and successes with a garbage body.
+// faults on demand: error statuses (with headers, e.g. a redirect's
+// Location), rate limits, delays, hangs, connection resets (before the
+// answer, in the middle of the request body or of the answer), HTML error
+// pages, huge bodies and successes with a garbage body. It can also stand
+// for a proxy with a body limit, answering 413 (Options.MaxBodyBytes).
 //
 // A Server listens on 127.0.0.1 and can be stopped and started again on the
 // same address, so a test can produce "connection refused" outages.
@@ -44,6 +46,12 @@ type Options struct {
 	TooFarBehind time.Duration
 	// RequireTenant answers 401 to pushes without X-Scope-OrgID.
 	RequireTenant bool
+	// MaxBodyBytes answers 413 to a push whose body, as sent, is larger,
+	// and ingests nothing of it, as a proxy in front of Loki with a body
+	// limit does (nginx's client_max_body_size). A push whose
+	// Content-Length says so takes no injected fault: the proxy answers
+	// before anything behind it. 0 means no limit but MaxDecodedBytes.
+	MaxBodyBytes int
 	// KeepDuplicates stores entries identical to one already stored (same
 	// stream, time and line). Loki drops them, and so does the server by
 	// default, counting them in Counts.Duplicates.
@@ -131,6 +139,8 @@ type Fault struct {
 	Status int
 	// RetryAfter is sent as the Retry-After header when set.
 	RetryAfter string
+	// Header holds more headers of the answer, e.g. a redirect's Location.
+	Header http.Header
 	// Body is the answer's body; a Loki-like text when empty.
 	Body string
 	// HTML answers with an HTML error page as a proxy would (status 502
@@ -419,7 +429,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.handlers.Done()
 	stopping, release := s.stopping, s.release
 	var fault *Fault
-	if r.URL.Path == PushPath && r.Method == http.MethodPost {
+	push := r.URL.Path == PushPath && r.Method == http.MethodPost
+	overLimit := push && s.opts.MaxBodyBytes > 0 && r.ContentLength > int64(s.opts.MaxBodyBytes)
+	if push && !overLimit {
 		fault = s.nextFault()
 	}
 	s.mu.Unlock()
@@ -452,6 +464,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	body, err := readBody(w, r)
 	rec.BodyBytes = len(body)
+	if err == nil && (overLimit || s.opts.MaxBodyBytes > 0 && len(body) > s.opts.MaxBodyBytes) {
+		w.Header().Set("Content-Type", "text/html")
+		s.answer(w, rec, http.StatusRequestEntityTooLarge, nil, "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+		return
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -616,7 +633,10 @@ func (s *Server) drop(w http.ResponseWriter, rec Request, rst bool) {
 // means the push is handled normally.
 func (f *Fault) answer() (int, http.Header, string) {
 	status := f.Status
-	h := http.Header{}
+	h := f.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
 	if f.RetryAfter != "" {
 		h.Set("Retry-After", f.RetryAfter)
 	}

@@ -210,9 +210,9 @@ func TestInvalidLabels(t *testing.T) {
 func TestRequireTenant(t *testing.T) {
 	srv := newServer(t, lokitest.Options{RequireTenant: true})
 	err := newClient(t, srv.URL(), nil).Send(t.Context(), batch(line{web, now, "x"}))
-	var rej *sink.RejectedError
-	if !errors.As(err, &rej) || rej.Reason != "unauthorized" || !strings.Contains(err.Error(), "no org id") {
-		t.Fatalf("error %v, want unauthorized", err)
+	var mis *sink.MisconfiguredError
+	if !errors.As(err, &mis) || mis.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "no org id") {
+		t.Fatalf("error %v, want a 401 saying no org id", err)
 	}
 	if err := newClient(t, srv.URL(), func(c *loki.Config) { c.TenantID = "t" }).Send(t.Context(), batch(line{web, now, "x"})); err != nil {
 		t.Fatal(err)
@@ -347,6 +347,7 @@ func TestFaults(t *testing.T) {
 		{"huge body", lokitest.Fault{BodyBytes: 10 << 20}, want{retry: true, text: "xxx..."}},
 		{"reset", lokitest.Fault{Reset: true}, want{retry: true, text: "connection reset"}},
 		{"401", lokitest.Fault{Status: 401}, want{text: "status 401"}},
+		{"redirect", lokitest.Fault{Status: 302, Header: http.Header{"Location": {"https://loki.example/push"}}}, want{text: "redirected to https://loki.example/push"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newServer(t, lokitest.Options{})
@@ -671,5 +672,31 @@ func TestLargeBodyIsStreamed(t *testing.T) {
 	}
 	if a := after.TotalAlloc - before.TotalAlloc; a > 2<<20 {
 		t.Errorf("%d bytes allocated for a 10 MiB answer", a)
+	}
+}
+
+// TestMaxBodyBytes: a push over the body limit is answered 413 like a
+// proxy's, nothing of it stored, and leaves the injected faults to the
+// pushes that get through.
+func TestMaxBodyBytes(t *testing.T) {
+	srv := newServer(t, lokitest.Options{MaxBodyBytes: 1000})
+	c := newClient(t, srv.URL(), func(c *loki.Config) { c.Format = loki.FormatJSON })
+	srv.FailNext(1, http.StatusServiceUnavailable)
+	big := batch(line{web, now, strings.Repeat("x", 2000)})
+	var herr *loki.HTTPError
+	if err := c.Send(t.Context(), big); !errors.As(err, &herr) || herr.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(err.Error(), "413 Request Entity Too Large") {
+		t.Fatalf("push over the limit: %v, want a 413 like nginx's", err)
+	}
+	if err := c.Send(t.Context(), batch(line{web, now, "small"})); !errors.As(err, &herr) || herr.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("push under the limit: %v, want the injected 503", err)
+	}
+	if err := c.Send(t.Context(), batch(line{web, now, "small"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Lines(web.Key); len(got) != 1 || got[0] != "small" {
+		t.Fatalf("stored %q, want only the small line", got)
+	}
+	if st := srv.Counts().Statuses; st[413] != 1 || st[503] != 1 || st[204] != 1 {
+		t.Fatalf("statuses %v", st)
 	}
 }

@@ -16,6 +16,10 @@ type Metrics struct {
 	DeadLettered   *prometheus.CounterVec // sink, reason
 	PushRetries    *prometheus.CounterVec // sink
 	SinkUp         *prometheus.GaugeVec   // sink
+	// SinkProbes counts the requests without entries that ask a failing
+	// sink's receiver whether it takes requests again, by result (up,
+	// down).
+	SinkProbes *prometheus.CounterVec // sink, result
 }
 
 // NewMetrics returns the pipeline's metrics, registered nowhere.
@@ -33,12 +37,13 @@ func NewMetrics() *Metrics {
 			Name: "wharf_sink_up",
 			Help: "1 when the sink's last attempt succeeded, 0 while it is failing.",
 		}, []string{"sink"}),
+		SinkProbes: counter("wharf_sink_probes_total", "Probes of a failing sink's receiver (requests without entries) while a batch waits to be retried, by result: up or down.", "sink", "result"),
 	}
 }
 
 // Collectors returns the metrics, for the caller to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.EntriesSent, m.BytesSent, m.EntriesDropped, m.DeadLettered, m.PushRetries, m.SinkUp}
+	return []prometheus.Collector{m.EntriesSent, m.BytesSent, m.EntriesDropped, m.DeadLettered, m.PushRetries, m.SinkUp, m.SinkProbes}
 }
 
 // Collectors returns the gauges computed from the pipeline's state at

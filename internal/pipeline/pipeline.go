@@ -5,8 +5,15 @@
 // Each sink gets a number of shards (one, or the sink's Shards()); a stream
 // always goes to the same shard, and each shard is one goroutine that sends
 // one batch at a time, so a stream is never in two requests at once and its
-// entries are sent oldest first. Retries are a timer in that goroutine: the
-// number of goroutines is fixed by configuration, never by traffic.
+// entries are sent oldest first. Retries are a timer in that goroutine, and
+// so are the probes that end a long retry wait once the receiver is back:
+// the number of goroutines is fixed by configuration, never by traffic.
+//
+// Only a sink's final refusal (sink.RejectedError: Loki's 400) gives a batch
+// up, to the dead-letter file. A receiver that refuses the sink as
+// misconfigured (wrong credentials or URL) is retried like one that is down,
+// with the sink reported as misconfigured; a batch too large for the
+// receiver is sent in halves.
 //
 // When a sink's buffer is full, Submit blocks: sources pause and stop
 // reading (backpressure); nothing is dropped for lack of room. A sink with a
@@ -55,10 +62,25 @@ type Output struct {
 	// and its sources then wait for it instead of paying for a round trip
 	// through the disk. 0 means DefaultSpillAfter; negative spills at once.
 	SpillAfter time.Duration
+	// ProbeEvery is how often a sink.Prober is probed while a batch waits
+	// out a retry wait longer than this, so that delivery resumes within
+	// about ProbeEvery of the receiver taking requests again however long
+	// the wait has grown. 0 means DefaultProbeEvery.
+	ProbeEvery time.Duration
 }
 
 // DefaultSpillAfter is Output.SpillAfter's default.
 const DefaultSpillAfter = time.Second
+
+// DefaultProbeEvery is Output.ProbeEvery's default: delivery resumes within
+// about two seconds of the receiver coming back, and a receiver that is down
+// gets at most about one small request a second from a sink however many
+// shards it has, besides each shard's batch at the pace of the backoff.
+const DefaultProbeEvery = 2 * time.Second
+
+// reasonTooLarge is the reason an entry is dead-lettered under when the
+// receiver refuses it for its size (sink.TooLargeError) on its own.
+const reasonTooLarge = "too_large"
 
 // DeadLetterer records entries a sink refused for good, or that were never
 // sent because they would certainly be refused.
@@ -87,6 +109,9 @@ type Pipeline struct {
 	outs []*output
 	deps Deps
 	warn *ratelog.Limiter
+	// alarm logs that a sink is misconfigured, once a minute: an operator
+	// must act, and the line must neither flood the log nor be missed.
+	alarm *ratelog.Limiter
 }
 
 // New returns a pipeline delivering to outs. It starts nothing; Run does.
@@ -109,7 +134,7 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 	if deps.QueueErrors == nil {
 		deps.QueueErrors = source.NewMetrics().Errors.MustCurryWith(prometheus.Labels{"source": "queue"})
 	}
-	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second)}
+	p := &Pipeline{deps: deps, warn: ratelog.New(deps.Logger, 10*time.Second), alarm: ratelog.New(deps.Logger, time.Minute)}
 	for _, o := range outs {
 		if o.Sink == nil || o.MaxBytes <= 0 || o.BatchBytes <= 0 || o.BatchWait <= 0 || o.MinBackoff <= 0 || o.MaxBackoff < o.MinBackoff {
 			return nil, errors.New("pipeline: output needs a sink, positive sizes, a batch wait and backoffs")
@@ -118,8 +143,12 @@ func New(outs []Output, deps Deps) (*Pipeline, error) {
 		if s, ok := o.Sink.(sink.Sharded); ok && s.Shards() > 1 {
 			n = s.Shards()
 		}
+		if o.ProbeEvery <= 0 {
+			o.ProbeEvery = DefaultProbeEvery
+		}
 		out := &output{Output: o, p: p, name: o.Sink.Name(), retry: backoff.Policy{Min: o.MinBackoff, Max: o.MaxBackoff}}
 		out.prep, _ = o.Sink.(sink.Preparer)
+		out.prober, _ = o.Sink.(sink.Prober)
 		for range n {
 			out.shards = append(out.shards, newShard(out, max(1, o.MaxBytes/int64(n))))
 		}
@@ -233,18 +262,33 @@ func (p *Pipeline) stopReplays() {
 	}
 }
 
-// Failing reports the names of sinks whose last delivery attempt failed.
-func (p *Pipeline) Failing() []string {
-	var names []string
+// Failure is a sink whose last delivery attempt failed.
+type Failure struct {
+	Sink string
+	// Misconfigured is the last error of a receiver refusing the sink as
+	// misconfigured (wrong credentials or URL, say); nil when the sink
+	// fails otherwise (the receiver down, overloaded or unreachable).
+	Misconfigured *sink.MisconfiguredError
+}
+
+// Failing reports the sinks whose last delivery attempt failed.
+func (p *Pipeline) Failing() []Failure {
+	var out []Failure
 	for _, o := range p.outs {
+		failing := false
+		var mis *sink.MisconfiguredError
 		for _, s := range o.shards {
-			if s.failingSince() != 0 {
-				names = append(names, o.name)
-				break
+			since, m := s.failing()
+			failing = failing || since != 0
+			if mis == nil {
+				mis = m
 			}
 		}
+		if failing {
+			out = append(out, Failure{Sink: o.name, Misconfigured: mis})
+		}
 	}
-	return names
+	return out
 }
 
 // BufferedBytes is the sum of bytes buffered for all sinks.
@@ -261,8 +305,15 @@ type output struct {
 	p      *Pipeline
 	name   string
 	prep   sink.Preparer
+	prober sink.Prober // nil when the sink cannot be probed
 	shards memory
 	retry  backoff.Policy // waits between attempts of a batch
+
+	// The last probe, whose answer the output's shards share for half a
+	// probe period.
+	probeMu  sync.Mutex
+	probedAt time.Time
+	probeErr error
 	// spool, with a disk queue, decides whether submissions go to the
 	// shards or to the queue, and feeds the shards from the queue.
 	spool *spill.Spool
@@ -355,11 +406,20 @@ type shard struct {
 
 	oldestTime int64 // guarded by mu: oldest entry time in queue or batch
 	inflight   int64 // guarded by mu: oldest entry time of a staged batch in flight
-	failSince  int64
+	failSince  int64 // guarded by mu
+	// misconfigured is the last error of a receiver refusing the shard's
+	// attempts as misconfigured, while they fail so; guarded by mu.
+	misconfigured *sink.MisconfiguredError
+
+	// trustProbes is whether a probe the receiver took means a send would
+	// get through: it stops being so when a send made on a probe's word
+	// fails, and is so again after a delivery. Owned by the goroutine that
+	// delivers.
+	trustProbes bool
 }
 
 func newShard(o *output, max int64) *shard {
-	return &shard{o: o, max: max, ready: make(chan struct{}, 1), space: make(chan struct{})}
+	return &shard{o: o, max: max, ready: make(chan struct{}, 1), space: make(chan struct{}), trustProbes: true}
 }
 
 func sizeOf(entries []entry.Entry) int64 {
@@ -514,14 +574,31 @@ func (s *shard) setInflight(oldest int64) {
 }
 
 func (s *shard) failingSince() int64 {
+	since, _ := s.failing()
+	return since
+}
+
+// failing returns when the shard's failing batch first failed (0 when none
+// is failing) and, when the receiver refuses it as misconfigured, the last
+// such error.
+func (s *shard) failing() (since int64, mis *sink.MisconfiguredError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failSince
+	return s.failSince, s.misconfigured
 }
 
 func (s *shard) setFailing(since int64) {
 	s.mu.Lock()
 	s.failSince = since
+	if since == 0 {
+		s.misconfigured = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *shard) setMisconfigured(mis *sink.MisconfiguredError) {
+	s.mu.Lock()
+	s.misconfigured = mis
 	s.mu.Unlock()
 }
 
@@ -672,52 +749,197 @@ func (t *stagedSender) stop() error {
 	return t.err
 }
 
-// deliver sends b until the sink accepts or finally refuses it, waiting
-// between attempts. It returns an error only when ctx ends; b's entries are
-// then left unconfirmed.
+// deliver sends b until the sink accepts it or refuses it for good, waiting
+// between attempts; a batch the receiver refuses for its size is sent in
+// halves instead (see split), and an entry too large on its own is
+// dead-lettered. It returns an error only when ctx ends; the entries not
+// yet confirmed are then left unconfirmed.
+//
+// A receiver that refuses the batch as misconfigured (sink.
+// MisconfiguredError) has taken none of it: the batch is kept and retried
+// as after any other retryable failure, the sink reported down and
+// misconfigured, and one line a minute logged at error level. While a
+// retry wait is long, a sink.Prober is probed to end it as soon as the
+// receiver takes requests again (see pause).
 func (s *shard) deliver(ctx context.Context, b *entry.Batch, send func(context.Context) error) error {
 	o := s.o
 	m := o.p.deps.Metrics
-	for attempt := 0; ; attempt++ {
+	var rest []*entry.Batch // the parts of b still to send, in order, after a 413
+	cur := b
+	attempt := 0
+	probed := false // the attempt was made on a probe's word, before its time
+	for {
 		err := send(ctx)
-		if err == nil {
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var (
+			mis   *sink.MisconfiguredError
+			big   *sink.TooLargeError
+			retry *sink.RetryableError
+		)
+		switch {
+		case err == nil:
 			if attempt > 0 {
 				o.p.deps.Logger.Info("sink recovered", "sink", o.name, "attempts", attempt+1)
 			}
+			s.trustProbes = true
 			s.setFailing(0)
 			m.SinkUp.WithLabelValues(o.name).Set(1)
-			m.EntriesSent.WithLabelValues(o.name).Add(float64(b.Entries))
-			m.BytesSent.WithLabelValues(o.name).Add(float64(b.Bytes))
-			b.Ack()
+			m.EntriesSent.WithLabelValues(o.name).Add(float64(cur.Entries))
+			m.BytesSent.WithLabelValues(o.name).Add(float64(cur.Bytes))
+			cur.Ack()
+		case errors.As(err, &big) && cur.Entries > 1:
+			// Nothing was taken: send the entries again in two parts.
+			first, second := split(cur)
+			rest = append([]*entry.Batch{first, second}, rest...)
+			o.p.warn.Warn("too_large:"+o.name, "batch too large for the receiver, sending it in halves; lower the batch size", "sink", o.name, "entries", cur.Entries, "bytes", cur.Bytes, "error", err)
+		case errors.As(err, &big):
+			s.setFailing(0)
+			m.SinkUp.WithLabelValues(o.name).Set(1)
+			o.p.rejected(o.name, &sink.RejectedError{Err: err, Reason: reasonTooLarge}, cur)
+			cur.Ack()
+		case errors.As(err, &mis) || errors.As(err, &retry):
+			if probed {
+				s.trustProbes = false // the probe went through, the send did not
+			}
+			if attempt == 0 {
+				s.setFailing(o.p.deps.Now().UnixNano())
+			}
+			m.SinkUp.WithLabelValues(o.name).Set(0)
+			m.PushRetries.WithLabelValues(o.name).Inc()
+			wait, after := o.retry.Wait(attempt), time.Duration(0)
+			if retry != nil && retry.After > 0 {
+				// The receiver knows best when it can take the batch again;
+				// only an absurd Retry-After is cut short.
+				after = min(retry.After, maxRetryAfter)
+				wait = max(wait, after)
+			}
+			s.setMisconfigured(mis)
+			if mis != nil {
+				o.p.alarm.Log(slog.LevelError, "misconfigured:"+o.name, "sink misconfigured: the receiver refuses wharf's requests; entries are kept and sent again once it takes them",
+					"sink", o.name, "url", mis.URL, "status", mis.Status, "error", err, "entries", cur.Entries)
+			} else {
+				o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", cur.Entries)
+			}
+			var ok bool
+			if ok, probed = s.pause(ctx, wait, after, retry == nil || !retry.RateLimited); !ok {
+				return ctx.Err()
+			}
+			attempt++
+			continue
+		default:
+			s.setFailing(0)
+			m.SinkUp.WithLabelValues(o.name).Set(1)
+			o.p.rejected(o.name, err, cur)
+			cur.Ack()
+		}
+		// cur is confirmed, or split into rest: go on with the next part.
+		if len(rest) == 0 {
 			return nil
 		}
+		part := rest[0]
+		cur, rest = part, rest[1:]
+		send = func(ctx context.Context) error { return o.Sink.Send(ctx, part) }
+		attempt, probed = 0, false
+	}
+}
+
+// pause waits d before the next attempt of a batch and reports whether it
+// did (false when ctx ended first). When the sink is a sink.Prober, probe
+// is set and d is longer than the probe period, it probes the receiver
+// about every period meanwhile, the first time not before after (the wait
+// the receiver asked for), and ends the wait early, reporting early, when
+// a probe shows the receiver taking requests again: a probe taken after one
+// refused in this wait, or, while probes are trusted, any probe taken.
+//
+// So a receiver that stays down gets the whole batch only at the pace of the
+// backoff, and a small request every period in between; the batch goes out
+// within about a period of the receiver coming back.
+func (s *shard) pause(ctx context.Context, d, after time.Duration, probe bool) (ok, early bool) {
+	o := s.o
+	if o.prober == nil || !probe || d <= o.ProbeEvery {
+		return backoff.Sleep(ctx, d), false
+	}
+	period := backoff.Policy{Min: o.ProbeEvery, Max: o.ProbeEvery}
+	end := time.Now().Add(d)
+	next := max(after, period.Wait(0))
+	refused := false
+	for {
+		left := time.Until(end)
+		if next >= left {
+			return backoff.Sleep(ctx, left), false
+		}
+		if !backoff.Sleep(ctx, next) {
+			return false, false
+		}
+		err := o.probe(ctx)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, false
 		}
-		retry, after := sink.IsRetryable(err)
-		if !retry {
-			s.setFailing(0)
-			m.SinkUp.WithLabelValues(o.name).Set(1)
-			o.p.rejected(o.name, err, b)
-			b.Ack()
-			return nil
+		var mis *sink.MisconfiguredError
+		switch {
+		case err == nil && (refused || s.trustProbes):
+			return true, true
+		case errors.As(err, &mis):
+			s.setMisconfigured(mis)
+		case err != nil:
+			s.setMisconfigured(nil) // refused otherwise now: down, not misconfigured
 		}
-		if attempt == 0 {
-			s.setFailing(o.p.deps.Now().UnixNano())
-		}
-		m.SinkUp.WithLabelValues(o.name).Set(0)
-		m.PushRetries.WithLabelValues(o.name).Inc()
-		wait := o.retry.Wait(attempt)
-		if after > 0 {
-			// The receiver knows best when it can take the batch again; only
-			// an absurd Retry-After is cut short.
-			wait = max(wait, min(after, maxRetryAfter))
-		}
-		o.p.warn.Warn("retry:"+o.name, "delivery failed, will retry", "sink", o.name, "error", err, "attempt", attempt+1, "wait", wait.Round(time.Millisecond), "entries", b.Entries)
-		if !backoff.Sleep(ctx, wait) {
-			return ctx.Err()
+		refused = refused || err != nil
+		next = period.Wait(0)
+	}
+}
+
+// probe asks the receiver whether it takes requests (sink.Prober). The
+// output's shards share each answer for half a probe period, so the
+// receiver gets about one probe a period from the sink, however many
+// shards wait.
+func (o *output) probe(ctx context.Context) error {
+	o.probeMu.Lock()
+	if !o.probedAt.IsZero() && time.Since(o.probedAt) < o.ProbeEvery/2 {
+		err := o.probeErr
+		o.probeMu.Unlock()
+		return err
+	}
+	o.probeMu.Unlock()
+	err := o.prober.Probe(ctx)
+	if ctx.Err() != nil {
+		return err
+	}
+	result := "up"
+	if err != nil {
+		result = "down"
+	}
+	o.p.deps.Metrics.SinkProbes.WithLabelValues(o.name, result).Inc()
+	o.probeMu.Lock()
+	o.probedAt, o.probeErr = time.Now(), err
+	o.probeMu.Unlock()
+	return err
+}
+
+// split divides b, which holds two entries at least, into two non-empty
+// batches of about half its line bytes each. The first holds a prefix of
+// b's entries taken stream by stream, the second the rest, so the older
+// entries of a stream the cut goes through are in the first part, which is
+// sent first.
+func split(b *entry.Batch) (first, second *entry.Batch) {
+	first, second = new(entry.Batch), new(entry.Batch)
+	half := b.Bytes / 2
+	n := 0
+	cut := false
+	for i := range b.Streams {
+		for _, e := range b.Streams[i].Entries {
+			n++
+			cut = cut || n == b.Entries || first.Entries > 0 && first.Bytes+len(e.Line) > half
+			if cut {
+				second.Add(e)
+			} else {
+				first.Add(e)
+			}
 		}
 	}
+	return first, second
 }
 
 // rejected accounts for a batch the sink refused for good: the entries the

@@ -510,15 +510,17 @@ func TestWithStagedSink(t *testing.T) {
 	stagedSinks = true
 	defer func() { stagedSinks = false }()
 	for name, test := range map[string]func(*testing.T){
-		"InOrder":      TestDeliversEveryEntryInOrderPerStream,
-		"Retries":      TestRetriesUntilDeliveredAndAcksOnlyThen,
-		"RetryAfter":   TestRetryAfterIsHonoured,
-		"Rejected":     TestRejectedBatchIsDeadLetteredNotResent,
-		"Backpressure": TestBackpressureBlocksInsteadOfDropping,
-		"Abandoned":    TestAbandonedOnDeadlineLeavesEntriesUnconfirmed,
-		"Goroutines":   TestGoroutinesFlatThroughFailures,
-		"Spill":        TestSpillKeepsSourcesReadingThroughAnOutage,
-		"QueueFirst":   TestQueueLeftByAPreviousRunGoesFirst,
+		"InOrder":       TestDeliversEveryEntryInOrderPerStream,
+		"Retries":       TestRetriesUntilDeliveredAndAcksOnlyThen,
+		"RetryAfter":    TestRetryAfterIsHonoured,
+		"Rejected":      TestRejectedBatchIsDeadLetteredNotResent,
+		"Backpressure":  TestBackpressureBlocksInsteadOfDropping,
+		"Abandoned":     TestAbandonedOnDeadlineLeavesEntriesUnconfirmed,
+		"Goroutines":    TestGoroutinesFlatThroughFailures,
+		"Spill":         TestSpillKeepsSourcesReadingThroughAnOutage,
+		"QueueFirst":    TestQueueLeftByAPreviousRunGoesFirst,
+		"Misconfigured": TestMisconfiguredSinkKeepsTheBatch,
+		"TooLarge":      TestTooLargeBatchIsSentInHalves,
 	} {
 		stagedChecks = nil
 		t.Run(name, test)

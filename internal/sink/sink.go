@@ -24,8 +24,11 @@ type Sink interface {
 	// Name is a short, stable name used in metrics and logs ("loki", "file").
 	Name() string
 	// Send makes one attempt to deliver b. It returns nil when the whole batch
-	// was accepted, a *RetryableError when the same batch may be sent again,
-	// or any other error when the batch is final and must not be resent (see
+	// was accepted; a *RetryableError when the same batch may be sent again;
+	// a *MisconfiguredError when the receiver refused it for a reason no
+	// batch can change, to be sent again once that is fixed; a
+	// *TooLargeError when the batch may be sent again in smaller parts; or
+	// any other error when the batch is final and must not be resent (see
 	// *RejectedError).
 	Send(ctx context.Context, b *entry.Batch) error
 	// Close releases the sink's resources after the last Send has returned.
@@ -38,6 +41,10 @@ type RetryableError struct {
 	Err error
 	// After is the wait the receiver asked for (Retry-After), or 0.
 	After time.Duration
+	// RateLimited is set when the receiver is up but asks for less: a
+	// probe (see Prober) cannot tell when it will take more, so the wait
+	// is not cut short by one.
+	RateLimited bool
 }
 
 func (e *RetryableError) Error() string { return e.Err.Error() }
@@ -47,6 +54,35 @@ func (e *RetryableError) Unwrap() error { return e.Err }
 func Retryable(err error, after time.Duration) error {
 	return &RetryableError{Err: err, After: after}
 }
+
+// MisconfiguredError reports that the receiver refused a batch for a
+// reason of configuration, its own or the sender's, that no change to the
+// batch can fix: credentials or tenant refused (HTTP 401, 403), a wrong URL
+// or method (404, 405), a redirect. Nothing of the batch was taken, so it is
+// kept and sent again, unchanged, once the receiver accepts it; meanwhile
+// the sink is down and must be reported as misconfigured, naming URL and
+// Status.
+type MisconfiguredError struct {
+	Err error
+	// URL is the receiver's, without credentials.
+	URL string
+	// Status is the HTTP status of the answer, or 0.
+	Status int
+}
+
+func (e *MisconfiguredError) Error() string { return e.Err.Error() }
+func (e *MisconfiguredError) Unwrap() error { return e.Err }
+
+// TooLargeError reports that the receiver refused a batch for its size
+// (HTTP 413, often a proxy's body limit). Nothing of it was taken, so its
+// entries may be sent again in smaller batches; a single entry refused so
+// is too large for the receiver.
+type TooLargeError struct {
+	Err error
+}
+
+func (e *TooLargeError) Error() string { return e.Err.Error() }
+func (e *TooLargeError) Unwrap() error { return e.Err }
 
 // RejectedError reports that the receiver refused a batch for good. The
 // receiver may have accepted part of it (Loki's partial success), so the batch
@@ -74,6 +110,22 @@ func IsRetryable(err error) (bool, time.Duration) {
 		return true, r.After
 	}
 	return false, 0
+}
+
+// Prober is implemented by sinks that can ask the receiver, with a request
+// that carries no entries, whether a Send would get through now: it goes
+// the way a Send goes (same URL, credentials, tenant) at a fraction of the
+// cost. The pipeline probes while a batch waits out a long retry wait, so
+// that delivery resumes within seconds of the receiver taking requests
+// again, without sending the whole batch at that pace to a receiver that is
+// down. Probe returns nil when the receiver took the request, or an error
+// classified as Send's are. It is safe for concurrent use.
+//
+// A receiver may take a probe and still refuse a Send (Loki's distributor
+// answers an empty push without asking its ingesters), so a successful probe
+// is a hint, not a promise; the pipeline stops trusting it when it misled.
+type Prober interface {
+	Probe(ctx context.Context) error
 }
 
 // Sharded is implemented by sinks that accept concurrent Sends. The pipeline
