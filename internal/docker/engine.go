@@ -272,6 +272,8 @@ type Summary struct {
 	Image  string            `json:"Image"`
 	State  string            `json:"State"`
 	Labels map[string]string `json:"Labels"`
+	// Created is when the container was created, Unix seconds.
+	Created int64 `json:"Created"`
 }
 
 // List returns every container, running or not.

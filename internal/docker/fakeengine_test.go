@@ -73,6 +73,8 @@ type fakeSpec struct {
 	Labels map[string]string
 	TTY    bool
 	Driver string // log driver; json-file when empty
+	// Created is the container's creation time; now when zero.
+	Created time.Time
 }
 
 // fakeLine is one line of a container's log.
@@ -269,7 +271,10 @@ func (fe *fakeEngine) create(spec fakeSpec, lines ...fakeLine) {
 	if spec.Image == "" {
 		spec.Image = "busybox:latest"
 	}
-	c := &fakeContainer{spec: spec, followEnd: map[int]int{}, changed: make(chan struct{}), created: time.Now()}
+	c := &fakeContainer{spec: spec, followEnd: map[int]int{}, changed: make(chan struct{}), created: spec.Created}
+	if c.created.IsZero() {
+		c.created = time.Now()
+	}
 	c.logs = append(c.logs, lines...)
 	fe.containers[spec.ID] = c
 	fe.emitLocked("create", spec.ID, c.attrs())
@@ -450,18 +455,19 @@ func (c *fakeContainer) state() string {
 func (fe *fakeEngine) serveList(w http.ResponseWriter, r *http.Request) {
 	all := r.URL.Query().Get("all") == "1"
 	type summary struct {
-		ID     string            `json:"Id"`
-		Names  []string          `json:"Names"`
-		Image  string            `json:"Image"`
-		State  string            `json:"State"`
-		Status string            `json:"Status"`
-		Labels map[string]string `json:"Labels"`
+		ID      string            `json:"Id"`
+		Names   []string          `json:"Names"`
+		Image   string            `json:"Image"`
+		State   string            `json:"State"`
+		Status  string            `json:"Status"`
+		Labels  map[string]string `json:"Labels"`
+		Created int64             `json:"Created"`
 	}
 	out := []summary{}
 	fe.mu.Lock()
 	for _, c := range fe.containers {
 		if all || c.running {
-			out = append(out, summary{ID: c.spec.ID, Names: []string{"/" + c.spec.Name}, Image: c.spec.Image, State: c.state(), Labels: c.spec.Labels})
+			out = append(out, summary{ID: c.spec.ID, Names: []string{"/" + c.spec.Name}, Image: c.spec.Image, State: c.state(), Labels: c.spec.Labels, Created: c.created.Unix()})
 		}
 	}
 	fe.mu.Unlock()

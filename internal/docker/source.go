@@ -39,7 +39,8 @@ type Config struct {
 	// ReadFrom is how container logs are read; ReadAuto when empty.
 	ReadFrom ReadMode
 	// StartAt is where containers that already exist when the source
-	// starts are read from; source.StartEnd when empty.
+	// starts, have no saved position and were not created after the
+	// history mark are read from; source.StartEnd when empty.
 	StartAt source.StartAt
 	// MaxLineBytes caps lines; longer ones are truncated with a marker.
 	// 256 KiB when zero.
@@ -92,14 +93,22 @@ type Source struct {
 	started    int64           // Unix ns when Run began
 	runCtx     context.Context // Run's context, which readers live under
 	up         bool            // event stream connected
+
+	// history is the history mark the positions carried when Run began (0:
+	// none, a first run), mark the mark now; clockBehind reports a history
+	// mark ahead of the clock. They belong to Run's goroutine. See
+	// history.go.
+	history, mark int64
+	clockBehind   bool
 }
 
 // watched is the state of one known container. Fields are guarded by
 // Source.mu except where noted.
 type watched struct {
 	id        string
-	reading   bool // a reader goroutine runs for it
-	wake      bool // the container (re)started while its reader ran
+	name      string // as the list or the last event gave it, for messages
+	reading   bool   // a reader goroutine runs for it
+	wake      bool   // the container (re)started while its reader ran
 	destroyed bool
 	stale     bool // its reader gave up on errors; read again on reconnect
 	skip      bool // filtered out: never read
@@ -118,6 +127,12 @@ type watched struct {
 	// running file reader, stopped at die so the reader finishes.
 	dies     int
 	follower interface{ Stop() }
+	// kicks counts the reasons given to read the container (it started,
+	// or was found to have run); readKicks is kicks as it was when a read
+	// of its log last ended cleanly. While kicks is ahead, a run of the
+	// container has not been read, and a container found gone took it
+	// along.
+	kicks, readKicks int
 	// info is the container as last inspected, and streams its streams;
 	// a rename event replaces both while the reader runs, so lines read
 	// from then on carry the new name.
@@ -198,9 +213,21 @@ func (s *Source) Connected() bool {
 func (s *Source) Run(ctx context.Context) error {
 	s.started = s.deps.Now().UnixNano()
 	s.runCtx = ctx
+	s.history = s.loadHistory()
+	s.mark = s.history
 	defer s.readers.Wait()
-	var since int64 // time of the last event seen, for replay after a reconnect
-	first := true   // no list has been reconciled yet
+	// since is the time of the last event seen, for replay after a
+	// reconnect; at the start, the history mark, to learn of the containers
+	// that ran and were removed while wharf was not watching.
+	since := s.history
+	if s.history > s.started+int64(historyMargin) {
+		// The events since the mark are stamped by a clock now behind it:
+		// there is no telling which came after it.
+		s.clockBehind, since = true, 0
+		s.deps.Logger.Warn("the clock is behind wharf's history of this daemon (stepped back while wharf was stopped?): every container without a saved position is read from its first line, and containers removed meanwhile cannot be counted",
+			"history", time.Unix(0, s.history).UTC())
+	}
+	first := true // no list has been reconciled yet
 	for attempt := 0; ; attempt++ {
 		began := time.Now()
 		listed, err := s.session(ctx, &since, first)
@@ -256,12 +283,14 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) (listed 
 		return false, err
 	}
 	defer events.Close()
+	listedAt := s.deps.Now().UnixNano()
 	list, err := s.deps.Client.List(ctx)
 	if err != nil {
 		return false, err
 	}
 	s.setUp(true)
 	s.reconcile(list, first)
+	s.advance(listedAt)
 	for {
 		ev, err := events.Next()
 		if err != nil {
@@ -272,12 +301,17 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) (listed 
 		}
 		*since = ev.TimeNano
 		s.handle(ev)
+		s.advance(ev.TimeNano)
 	}
 }
 
 // reconcile brings the known set in line with a fresh list: new containers
 // are added (and read if running), vanished ones are marked destroyed, and
 // running ones get their reader back if it stopped while disconnected.
+//
+// At the first list, a container without a saved position that was created
+// after the history mark ran while wharf was not watching: it is read from
+// its first line, and read even if it has exited since.
 func (s *Source) reconcile(list []Summary, first bool) {
 	seen := make(map[string]bool, len(list))
 	s.mu.Lock()
@@ -286,20 +320,28 @@ func (s *Source) reconcile(list []Summary, first bool) {
 		seen[c.ID] = true
 		w := s.containers[c.ID]
 		added := w == nil
+		gap := false
 		if added {
 			name := ""
 			if len(c.Names) > 0 {
 				name = strings.TrimPrefix(c.Names[0], "/")
 			}
-			w = s.addLocked(c.ID, first, Container{ID: c.ID, Name: name, Image: c.Image, Labels: c.Labels})
+			ct := Container{ID: c.ID, Name: name, Image: c.Image, Labels: c.Labels}
+			if c.Created > 0 {
+				ct.Created = time.Unix(c.Created, 0)
+			}
+			gap = first && s.inGap(ct)
+			w = s.addLocked(c.ID, first && !gap, ct)
 		}
 		switch {
 		case c.State == "running" || c.State == "paused" || c.State == "restarting":
 			s.kickLocked(w)
-		case added && !first, w.stale, added && w.saved:
+		case added && !first, w.stale, added && w.saved, gap && c.State != "created":
 			// It ran while the event stream was down (a restarted daemon
 			// loses its events), its reader gave up during the outage, or
-			// it stopped while wharf was not running: read what it left.
+			// it stopped, or ran and stopped, while wharf was not running:
+			// read what it left. (A container only created has no log yet;
+			// its start event kicks it.)
 			s.kickLocked(w)
 		}
 	}
@@ -320,7 +362,9 @@ func (s *Source) reconcile(list []Summary, first bool) {
 }
 
 // addLocked registers a container. Containers that existed before wharf
-// started are read from start_at; those created since, from their first line.
+// started are read from start_at; those created since, from their first line
+// (the caller counts those created while wharf was not running as created
+// since, see inGap).
 //
 // Filters are applied here, from what the list or the event tells, so a
 // container that is not collected never gets a reader (nor a goroutine).
@@ -329,7 +373,7 @@ func (s *Source) reconcile(list []Summary, first bool) {
 // at once, so a restart of wharf before its first line is confirmed still
 // reads it from there rather than by start_at.
 func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched {
-	w := &watched{id: id, skip: !s.deps.Filter.Keep(c)}
+	w := &watched{id: id, name: c.Name, skip: !s.deps.Filter.Keep(c)}
 	if existedAtStart && s.cfg.StartAt == source.StartEnd {
 		w.pos = startPosition(s.started)
 	}
@@ -384,6 +428,9 @@ func (s *Source) handle(ev Event) {
 			return
 		}
 		name := strings.TrimPrefix(ev.Attributes["name"], "/")
+		if name != "" {
+			w.name = name
+		}
 		if w.info.ID != "" && name != "" {
 			info := w.info
 			info.Name = name
@@ -404,6 +451,7 @@ func (s *Source) kickLocked(w *watched) {
 	if w.destroyed || w.skip || w.id == s.deps.SelfID {
 		return
 	}
+	w.kicks++
 	if w.reading {
 		w.wake = true
 		return
