@@ -46,6 +46,9 @@ type fakeEngine struct {
 	cutStreams chan struct{} // closed and replaced by cutEvents
 	clock      int64         // time of the last event, Unix ns
 	requests   []fakeRequest
+	// eventsHook, when set, is offered each events request first; it
+	// reports whether it answered it. Set it before the source starts.
+	eventsHook func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // fakeContainer is one container of the fake daemon.
@@ -545,6 +548,9 @@ func fakeFlush(w http.ResponseWriter) {
 // that time on come first; then new events until the stream is cut, the
 // client goes away or the fake closes.
 func (fe *fakeEngine) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if fe.eventsHook != nil && fe.eventsHook(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	since, err := fakeParseSince(q.Get("since"))
 	if err != nil {

@@ -35,6 +35,7 @@ func (s *Source) read(ctx context.Context, w *watched) {
 			s.mu.Unlock()
 		}
 		if err != nil {
+			s.protocolError(err)
 			if w.pos != before {
 				// The stream delivered lines before it broke, so the daemon
 				// was reachable: a first failure, not one more of a series.

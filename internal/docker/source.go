@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,17 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 	}, nil
 }
 
+// protocolError counts err if it is a ProtocolError and returns its kind,
+// "" otherwise.
+func (s *Source) protocolError(err error) string {
+	var pe *ProtocolError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	s.deps.Metrics.ProtocolErrors.WithLabelValues(pe.Kind).Inc()
+	return pe.Kind
+}
+
 // lost counts a loss of log data before it could be read.
 func (s *Source) lost(reason string) {
 	if s.deps.Lost != nil {
@@ -238,16 +250,30 @@ func (s *Source) Run(ctx context.Context) error {
 		if listed {
 			first = false
 		}
-		if err == nil || (listed && time.Since(began) >= s.cfg.MinBackoff) {
+		refused := s.protocolError(err)
+		if refused == KindEventTooLarge || refused == KindMalformed {
+			// Replaying from the last good event would meet the bad one
+			// again: the next stream starts from now, and its list shows
+			// what is there.
+			since = 0
+		}
+		if err == nil || (listed && refused == "" && time.Since(began) >= s.cfg.MinBackoff) {
 			// The stream was healthy before it ended, or before it broke:
 			// a connection that drops after a while is a first failure,
 			// not one more of a series, or waits would grow with every
-			// drop. One that breaks at once still backs off.
+			// drop. One that breaks at once, or on an answer wharf
+			// refuses, still backs off.
 			attempt = 0
 		}
 		s.deps.Metrics.Reconnects.Inc()
 		wait := backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(attempt)
-		s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		if refused != "" {
+			// Said apart from ordinary drops, which are rate-limited
+			// together and would hide it.
+			s.warn.Warn("docker-refused:"+refused, "refused an answer of the Docker Engine; the event stream is dropped and opened again", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		} else {
+			s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		}
 		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
@@ -397,7 +423,13 @@ func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched
 }
 
 func (s *Source) handle(ev Event) {
-	s.deps.Metrics.Events.WithLabelValues(ev.Action).Inc()
+	action := ev.Action
+	if !slices.Contains(watchedActions, action) {
+		// Asked for in the daemon's filter, so seen only from a broken or
+		// hostile socket: one series for all, not one per made-up action.
+		action = "other"
+	}
+	s.deps.Metrics.Events.WithLabelValues(action).Inc()
 	if ev.ID == "" {
 		return
 	}
