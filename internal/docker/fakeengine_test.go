@@ -78,6 +78,9 @@ type fakeSpec struct {
 	Driver string // log driver; json-file when empty
 	// Created is the container's creation time; now when zero.
 	Created time.Time
+	// LogPath is the json-file inspect reports; a path under
+	// /var/lib/docker/containers when empty. The fake never writes it.
+	LogPath string
 }
 
 // fakeLine is one line of a container's log.
@@ -494,12 +497,16 @@ func (fe *fakeEngine) serveInspect(w http.ResponseWriter, id string) {
 	if labels == nil {
 		labels = map[string]string{}
 	}
+	logPath := c.spec.LogPath
+	if logPath == "" {
+		logPath = "/var/lib/docker/containers/" + c.spec.ID + "/" + c.spec.ID + "-json.log"
+	}
 	v := map[string]any{
 		"Id":      c.spec.ID,
 		"Name":    "/" + c.spec.Name,
 		"Image":   "sha256:" + strings.Repeat("ab", 32),
 		"Created": c.created.UTC().Format(time.RFC3339Nano),
-		"LogPath": "/var/lib/docker/containers/" + c.spec.ID + "/" + c.spec.ID + "-json.log",
+		"LogPath": logPath,
 		"State": map[string]any{
 			"Status":    c.state(),
 			"Running":   c.running,

@@ -225,9 +225,12 @@ func (s *Source) readStream(ctx context.Context, w *watched, info Container, bod
 			return false, err
 		}
 		if ls.Buffered() == 0 {
+			// All that came is read: hand it off, and give back an arena
+			// a burst made grow before waiting for the next.
 			if err := b.flush(); err != nil {
 				return false, err
 			}
+			b.idle()
 		}
 	}
 }

@@ -139,7 +139,8 @@ type Follower struct {
 	stopOnce sync.Once
 	closed   bool
 
-	// Reused for compressed files; only the current file uses them.
+	// The decompressor of the current file when it is compressed; nil
+	// otherwise.
 	br     *bufio.Reader
 	gzr    *gzip.Reader
 	gzHead [FingerprintBytes]byte
@@ -644,6 +645,12 @@ func (f *Follower) restart() error {
 // remembers it so the next newer file can be found.
 func (f *Follower) finish() {
 	f.cur.f.Close()
+	if f.cur.gz {
+		// The decompressor and its buffer (some 100 KiB) are made again
+		// for the next compressed file, if any: a reader that caught up
+		// waits at the live file, maybe for days, and holds none.
+		f.br, f.gzr = nil, nil
+	}
 	f.cur = nil
 	if len(f.done) == doneMemory {
 		copy(f.done, f.done[1:])
