@@ -49,6 +49,15 @@ const (
 	verifyInterval    = time.Second
 )
 
+// quietLookInterval is how often a live file that nobody writes to is
+// looked for at its path and checked for its first bytes. Between those
+// looks an fstat showing the same size and modification time as the last
+// one is enough: a file not written to was not truncated or rewritten, and
+// a writer that rotates (Docker) renames the file only when it writes,
+// which the look after that write, at the usual interval, finds. Only a
+// rename by someone else (logrotate) waits for the next quiet look.
+const quietLookInterval = time.Second
+
 // doneMemory is how many finished files a Follower remembers to find its
 // place among the rotated files; more than any sensible max-file.
 const doneMemory = 32
@@ -168,8 +177,14 @@ type openFile struct {
 	live       bool      // the last look at the path found this file there
 	prefix     []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
 	verifiedAt time.Time // when prefix was last checked
-	spins      int       // fstat saw more than read returned, in a row
-	endSince   time.Time // first time at the end while not live; zero when live or reading
+	// lookSize and lookMod are the file's size and modification time at
+	// the last look that found it live with its first bytes intact, at
+	// lookedAt (see quietLookInterval).
+	lookSize int64
+	lookMod  time.Time
+	lookedAt time.Time
+	spins    int       // fstat saw more than read returned, in a row
+	endSince time.Time // first time at the end while not live; zero when live or reading
 }
 
 // fileID identifies a file the Follower has finished.
@@ -314,13 +329,25 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		if c == nil {
 			continue // waited for a file to appear
 		}
+		// quiet is the file's fstat when nothing was written to it while
+		// we waited: there is nothing to read, and the checks at the end
+		// need no second fstat.
+		var quiet os.FileInfo
 		if c.verify {
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
 			c.verify = false
-			if !c.gz && !f.prefixIntact() {
-				f.truncated(f.pos.Offset)
-				return 0, ErrFileEnd
+			if !c.gz && len(c.head) == 0 {
+				fi, err := c.f.Stat()
+				if err != nil {
+					return 0, fmt.Errorf("tail: stat %s: %w", c.name, err)
+				}
+				if fi.Size() == f.pos.Offset {
+					quiet = fi
+				} else if !f.prefixIntact() {
+					f.truncated(f.pos.Offset)
+					return 0, ErrFileEnd
+				}
 			}
 		}
 		if c.skip > 0 {
@@ -329,11 +356,13 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			}
 			continue
 		}
-		if n, err := f.readData(c, p, deadline); n > 0 || err != nil {
-			return n, err
+		if quiet == nil {
+			if n, err := f.readData(c, p, deadline); n > 0 || err != nil {
+				return n, err
+			}
 		}
 		// At the end of what the live file holds.
-		again, end, err := f.atEnd()
+		again, end, err := f.atEnd(quiet)
 		switch {
 		case err != nil:
 			return 0, err
@@ -475,12 +504,14 @@ func (f *Follower) consumed(b []byte) {
 
 // atEnd decides what to do when read found no more bytes in an uncompressed
 // file: read again (again), report the end of a stretch (end), or neither,
-// and then wait.
-func (f *Follower) atEnd() (again, end bool, err error) {
+// and then wait. fi is the file's fstat when the caller just made one, nil
+// otherwise.
+func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
 	c := f.cur
-	fi, err := c.f.Stat()
-	if err != nil {
-		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	if fi == nil {
+		if fi, err = c.f.Stat(); err != nil {
+			return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+		}
 	}
 	size := fi.Size()
 	switch {
@@ -512,16 +543,22 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 		return false, false, nil
 	}
 	now := time.Now()
+	if !grew && c.live && !f.stopped() && size == c.lookSize && fi.ModTime().Equal(c.lookMod) && now.Sub(c.lookedAt) < quietLookInterval {
+		// Not written to since the last look, a moment ago.
+		return false, false, nil
+	}
 	st, serr := os.Stat(f.path)
 	c.live = serr == nil && sameFile(st, &f.pos)
 	if c.live {
 		c.endSince = time.Time{}
-		if !f.prefixIntact() {
+		if (size != c.lookSize || !fi.ModTime().Equal(c.lookMod)) && !f.prefixIntact() {
 			// Truncated and written again past our offset between two
-			// checks: the size never showed it, the first bytes do.
+			// checks: the size never showed it, the first bytes do. (A
+			// file not written to since the last look cannot have been.)
 			f.truncated(f.pos.Offset)
 			return false, true, nil
 		}
+		c.lookSize, c.lookMod, c.lookedAt = size, fi.ModTime(), now
 		return false, false, nil
 	}
 	if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
@@ -638,6 +675,7 @@ func (f *Follower) restart() error {
 	f.pos.FingerprintLen = n
 	f.pos.Fingerprint = fingerprint(fnvAdd(fnvOffset, f.head[:n]), n)
 	c.size, c.prefix = 0, c.prefix[:0]
+	c.lookSize, c.lookMod = -1, time.Time{}
 	return nil
 }
 
