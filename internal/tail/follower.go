@@ -181,7 +181,7 @@ type openFile struct {
 	// the last look that found it live with its first bytes intact, at
 	// lookedAt (see quietLookInterval).
 	lookSize int64
-	lookMod  time.Time
+	lookMod  int64 // Unix ns
 	lookedAt time.Time
 	spins    int       // fstat saw more than read returned, in a row
 	endSince time.Time // first time at the end while not live; zero when live or reading
@@ -329,21 +329,21 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		if c == nil {
 			continue // waited for a file to appear
 		}
-		// quiet is the file's fstat when nothing was written to it while
-		// we waited: there is nothing to read, and the checks at the end
-		// need no second fstat.
-		var quiet os.FileInfo
+		// quiet holds the file's fstat when nothing was written to it
+		// while we waited: there is nothing to read, and the checks at the
+		// end need no second fstat.
+		var quiet *fileState
 		if c.verify {
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
 			c.verify = false
 			if !c.gz && len(c.head) == 0 {
-				fi, err := c.f.Stat()
+				size, mod, err := fstat(c.f)
 				if err != nil {
-					return 0, fmt.Errorf("tail: stat %s: %w", c.name, err)
+					return 0, fmt.Errorf("tail: %w", err)
 				}
-				if fi.Size() == f.pos.Offset {
-					quiet = fi
+				if size == f.pos.Offset {
+					quiet = &fileState{size: size, mod: mod}
 				} else if !f.prefixIntact() {
 					f.truncated(f.pos.Offset)
 					return 0, ErrFileEnd
@@ -502,18 +502,24 @@ func (f *Follower) consumed(b []byte) {
 	p.Offset += int64(len(b))
 }
 
+// fileState is what an fstat tells of the current file.
+type fileState struct {
+	size, mod int64 // mod: modification time, Unix ns
+}
+
 // atEnd decides what to do when read found no more bytes in an uncompressed
 // file: read again (again), report the end of a stretch (end), or neither,
-// and then wait. fi is the file's fstat when the caller just made one, nil
-// otherwise.
-func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
+// and then wait. known is the file's fstat when the caller just made one,
+// nil otherwise.
+func (f *Follower) atEnd(known *fileState) (again, end bool, err error) {
 	c := f.cur
-	if fi == nil {
-		if fi, err = c.f.Stat(); err != nil {
-			return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
-		}
+	var now fileState
+	if known != nil {
+		now = *known
+	} else if now.size, now.mod, err = fstat(c.f); err != nil {
+		return false, false, fmt.Errorf("tail: %w", err)
 	}
-	size := fi.Size()
+	size := now.size
 	switch {
 	case size < f.pos.Offset:
 		// Truncated in place. What was between our offset and the size we
@@ -542,8 +548,9 @@ func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
 		}
 		return false, false, nil
 	}
-	now := time.Now()
-	if !grew && c.live && !f.stopped() && size == c.lookSize && fi.ModTime().Equal(c.lookMod) && now.Sub(c.lookedAt) < quietLookInterval {
+	clock := time.Now()
+	untouched := size == c.lookSize && now.mod == c.lookMod
+	if !grew && c.live && !f.stopped() && untouched && clock.Sub(c.lookedAt) < quietLookInterval {
 		// Not written to since the last look, a moment ago.
 		return false, false, nil
 	}
@@ -551,14 +558,14 @@ func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
 	c.live = serr == nil && sameFile(st, &f.pos)
 	if c.live {
 		c.endSince = time.Time{}
-		if (size != c.lookSize || !fi.ModTime().Equal(c.lookMod)) && !f.prefixIntact() {
+		if !untouched && !f.prefixIntact() {
 			// Truncated and written again past our offset between two
 			// checks: the size never showed it, the first bytes do. (A
 			// file not written to since the last look cannot have been.)
 			f.truncated(f.pos.Offset)
 			return false, true, nil
 		}
-		c.lookSize, c.lookMod, c.lookedAt = size, fi.ModTime(), now
+		c.lookSize, c.lookMod, c.lookedAt = size, now.mod, clock
 		return false, false, nil
 	}
 	if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
@@ -566,10 +573,10 @@ func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
 	}
 	// No longer the live file. It may have grown between the fstat above
 	// and the rename: look again now that the rename is seen.
-	if fi, err = c.f.Stat(); err != nil {
-		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	if now.size, now.mod, err = fstat(c.f); err != nil {
+		return false, false, fmt.Errorf("tail: %w", err)
 	}
-	if size = fi.Size(); size > f.pos.Offset && c.spins < 3 {
+	if size = now.size; size > f.pos.Offset && c.spins < 3 {
 		c.size = size
 		c.spins++
 		return true, false, nil
@@ -577,10 +584,10 @@ func (f *Follower) atEnd(fi os.FileInfo) (again, end bool, err error) {
 	// A writer may still append to it until it reopens its log, and it
 	// surely has once the new file has data.
 	if c.endSince.IsZero() {
-		c.endSince = now
+		c.endSince = clock
 	}
 	liveHasData := serr == nil && st.Size() > 0
-	quiet := now.Sub(fi.ModTime()) >= f.opts.RotateWait || now.Sub(c.endSince) >= f.opts.RotateWait
+	quiet := clock.Sub(time.Unix(0, now.mod)) >= f.opts.RotateWait || clock.Sub(c.endSince) >= f.opts.RotateWait
 	if liveHasData || quiet || f.stopped() {
 		f.finish()
 		return false, true, nil
@@ -675,7 +682,7 @@ func (f *Follower) restart() error {
 	f.pos.FingerprintLen = n
 	f.pos.Fingerprint = fingerprint(fnvAdd(fnvOffset, f.head[:n]), n)
 	c.size, c.prefix = 0, c.prefix[:0]
-	c.lookSize, c.lookMod = -1, time.Time{}
+	c.lookSize, c.lookMod = -1, 0
 	return nil
 }
 

@@ -101,3 +101,34 @@ func TestQuietFileIsNotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQuietPollDoesNotAllocate: a poll of a quiet file allocates nothing,
+// so a thousand quiet readers make no garbage for the collector to chase
+// (each collection also scans every reader's stack).
+func TestQuietPollDoesNotAllocate(t *testing.T) {
+	l := newLog(t)
+	l.write(5)
+	f, err := Open(l.path, Position{}, Options{PollMin: time.Millisecond, PollMax: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	ctx := t.Context()
+	for {
+		if _, err := f.ReadBefore(ctx, buf, time.Unix(0, 1)); errors.Is(err, ErrIdle) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		// One poll: wait, look at the file, find nothing.
+		if _, err := f.ReadBefore(ctx, buf, time.Now().Add(1500*time.Microsecond)); !errors.Is(err, ErrIdle) {
+			t.Fatalf("poll of a quiet file: %v", err)
+		}
+	})
+	if allocs >= 1 {
+		t.Errorf("%v allocations per poll of a quiet file; want none", allocs)
+	}
+}
