@@ -3,25 +3,75 @@ package agent
 import (
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"github.com/wharf-logs/wharf/internal/config"
 )
 
-// memoryHeadroom is what wharf needs beyond its buffers: batches being
-// encoded and sent (two per shard), readers' buffers, the runtime.
+// memoryHeadroom is what wharf needs beyond its buffers and its readers:
+// batches being encoded and sent (two per shard), a few readers catching up
+// at once, the runtime.
 const memoryHeadroom = 24 << 20
 
-// setMemoryLimit gives the Go runtime a soft memory limit from the
-// configuration (buffer.max_bytes per sink plus headroom) unless GOMEMLIMIT
-// is set. Without it the heap may grow to twice what is live before a
-// collection; with it the collector runs more often as the heap nears what
-// wharf actually needs, so memory follows the buffers, not the traffic. It
-// returns the limit set, or 0.
-func setMemoryLimit(cfg config.Config, sinks int) int64 {
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+// readerMemory is the allowance per container being read. A quiet reader
+// holds about 30 KiB, its goroutine's stack and what it reads through (see
+// internal/docker); the rest leaves the collector room. Without it a
+// thousand quiet containers filled the fixed limit by themselves, and the
+// collector ran back to back, scanning every reader's stack each time.
+const readerMemory = 48 << 10
+
+// memoryLimit keeps the Go runtime's soft memory limit at buffer.max_bytes
+// per sink, plus headroom, plus readerMemory per container being read. With
+// the limit the collector runs more often as the heap nears what wharf
+// actually needs, so memory follows the buffers and the containers, not the
+// traffic; without it the heap may grow to twice what is live. It does
+// nothing when GOMEMLIMIT is set. It is safe for concurrent use.
+type memoryLimit struct {
+	base int64 // 0: GOMEMLIMIT is set, the limit is left alone
+	set  func(int64) int64
+
+	mu      sync.Mutex
+	started bool
+	readers int
+	applied int64 // the limit last set
+}
+
+func newMemoryLimit(cfg config.Config, sinks int) *memoryLimit {
+	m := &memoryLimit{set: debug.SetMemoryLimit}
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		m.base = int64(sinks)*int64(cfg.Buffer.MaxBytes) + memoryHeadroom
+	}
+	return m
+}
+
+// start sets the limit, and from then on follows the readers. It returns
+// the limit set, or 0.
+func (m *memoryLimit) start() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.started = true
+	return m.applyLocked(true)
+}
+
+// addReaders is told of readers starting (delta > 0) and ending.
+func (m *memoryLimit) addReaders(delta int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.readers += delta
+	m.applyLocked(false)
+}
+
+// applyLocked sets the limit if it moved by a MiB or more since it was last
+// set (or always, with force), and returns it; 0 when the limit is left
+// alone.
+func (m *memoryLimit) applyLocked(force bool) int64 {
+	if m.base == 0 || !m.started {
 		return 0
 	}
-	limit := int64(sinks)*int64(cfg.Buffer.MaxBytes) + memoryHeadroom
-	debug.SetMemoryLimit(limit)
-	return limit
+	limit := m.base + int64(max(m.readers, 0))*readerMemory
+	if d := limit - m.applied; force || d >= 1<<20 || d <= -1<<20 {
+		m.set(limit)
+		m.applied = limit
+	}
+	return m.applied
 }

@@ -80,3 +80,37 @@ func TestIdleFileReadersHoldLittle(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceReportsReaders: the Readers hook hears of every reader that
+// starts and ends, so what it counts is the readers running.
+func TestSourceReportsReaders(t *testing.T) {
+	fe := newFakeEngine(t)
+	var now, peak atomic.Int64
+	h := startSource(t, fe, Config{}, func(d *SourceDeps) {
+		d.Readers = func(delta int) {
+			n := now.Add(int64(delta))
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		}
+	})
+	var ids []string
+	for i := range 5 {
+		id := cid(fmt.Sprint("r", i))
+		ids = append(ids, id)
+		fe.run(fakeSpec{ID: id, Name: fmt.Sprint("r", i)}, stdoutLine(at(i), "x"))
+	}
+	for _, id := range ids {
+		h.waitLines(id, 1)
+	}
+	if n := now.Load(); n != 5 {
+		t.Errorf("%d readers counted while 5 containers run", n)
+	}
+	for _, id := range ids {
+		fe.exit(id, false)
+		h.waitIdle(id)
+	}
+	waitUntil(t, "the count to come back to 0", func() bool { return now.Load() == 0 })
+	if p := peak.Load(); p != 5 {
+		t.Errorf("at most %d readers counted; want 5", p)
+	}
+}

@@ -76,7 +76,12 @@ type SourceDeps struct {
 	// Positions keeps each container's confirmed position across restarts;
 	// nil keeps positions in memory only.
 	Positions *positions.Store
-	Now       func() time.Time
+	// Readers, if set, is told of each reader goroutine as it starts (+1)
+	// and ends (-1), on that goroutine: what wharf holds grows with the
+	// containers read (the agent sizes the memory limit from it). It must
+	// not block.
+	Readers func(delta int)
+	Now     func() time.Time
 }
 
 // Source discovers containers from one list plus the event stream and runs
@@ -490,7 +495,13 @@ func (s *Source) kickLocked(w *watched) {
 	}
 	w.reading = true
 	w.wake, w.stale = false, false
-	s.readers.Go(func() { s.read(s.runCtx, w) })
+	s.readers.Go(func() {
+		if s.deps.Readers != nil {
+			s.deps.Readers(1)
+			defer s.deps.Readers(-1)
+		}
+		s.read(s.runCtx, w)
+	})
 }
 
 func (s *Source) destroyLocked(w *watched) {
