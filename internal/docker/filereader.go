@@ -73,6 +73,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	gaps := 0
 	f, err := tail.Open(info.LogPath, start, tail.Options{
 		Rotated: tail.Numbered,
+		Poller:  s.poller,
 		OnGap: func(g tail.Gap) {
 			gaps++
 			s.lost(string(g.Reason))

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/source"
+	"github.com/wharf-logs/wharf/internal/tail"
 )
 
 // ReadMode is how container logs are read, as written in docker.read_from.
@@ -99,6 +100,10 @@ type Source struct {
 	started    int64           // Unix ns when Run began
 	runCtx     context.Context // Run's context, which readers live under
 	up         bool            // event stream connected
+
+	// poller makes the looks at the json-files of the readers with
+	// nothing new to read; its goroutine runs for the whole of Run.
+	poller *tail.Poller
 
 	// history is the history mark the positions carried when Run began (0:
 	// none, a first run), mark the mark now; clockBehind reports a history
@@ -197,6 +202,7 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 		warn:       ratelog.New(deps.Logger, 30*time.Second),
 		sem:        make(chan struct{}, cfg.StartupConcurrency),
 		containers: map[string]*watched{},
+		poller:     tail.NewPoller(0),
 	}, nil
 }
 
@@ -233,6 +239,7 @@ func (s *Source) Run(ctx context.Context) error {
 	s.history = s.loadHistory()
 	s.mark = s.history
 	defer s.readers.Wait()
+	s.readers.Go(func() { s.poller.Run(ctx) })
 	// since is the time of the last event seen, for replay after a
 	// reconnect; at the start, the history mark, to learn of the containers
 	// that ran and were removed while wharf was not watching.

@@ -31,6 +31,10 @@ var ErrIdle = errors.New("tail: no new data before the deadline")
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("tail: follower closed")
 
+// errLookLater tells read, from readData, that a read now would find
+// nothing: wait, then look.
+var errLookLater = errors.New("tail: nothing to read yet")
+
 // errVanished reports a file that was removed or replaced between the scan
 // that chose it and its opening; the caller scans again.
 var errVanished = errors.New("tail: file vanished")
@@ -118,6 +122,10 @@ type Options struct {
 	// OnGap, if set, is called on the goroutine calling Open or Read when
 	// data was lost before it could be read.
 	OnGap func(Gap)
+	// Poller, if set and running, makes the looks at the live file while
+	// nothing new comes, so a waiting Read sleeps until there is something
+	// to read (see Poller). Nil: the Follower looks itself.
+	Poller *Poller
 }
 
 // Follower reads one logical log: the live file at a path and the rotated
@@ -144,6 +152,7 @@ type Follower struct {
 
 	poll     time.Duration
 	timer    *time.Timer
+	pw       pollWait // registration with opts.Poller, reused
 	stop     chan struct{}
 	stopOnce sync.Once
 	closed   bool
@@ -171,9 +180,16 @@ type openFile struct {
 
 	verify bool // check the first bytes before reading on
 
-	size       int64     // size at the last fstat
-	grew       bool      // bytes were read since the last atEnd
-	short      bool      // the last read returned less than asked
+	size  int64 // size at the last fstat
+	mod   int64 // modification time at the last fstat, Unix ns
+	grew  bool  // bytes were read since the last atEnd
+	short bool  // the last read returned less than asked
+	// toldIdle: a caller handing off was told ErrIdle after a short read;
+	// its next read that may wait waits before reading.
+	toldIdle bool
+	// checked: the first bytes were checked after the last wait, before
+	// the bytes read since (see atEnd).
+	checked    bool
 	live       bool      // the last look at the path found this file there
 	prefix     []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
 	verifiedAt time.Time // when prefix was last checked
@@ -347,6 +363,8 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 				} else if !f.prefixIntact() {
 					f.truncated(f.pos.Offset)
 					return 0, ErrFileEnd
+				} else {
+					c.checked = true
 				}
 			}
 		}
@@ -357,7 +375,15 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			continue
 		}
 		if quiet == nil {
-			if n, err := f.readData(c, p, deadline); n > 0 || err != nil {
+			n, err := f.readData(c, p, deadline)
+			if errors.Is(err, errLookLater) {
+				c.verify = true
+				if err := f.wait(ctx, deadline); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if n > 0 || err != nil {
 				return n, err
 			}
 		}
@@ -429,15 +455,23 @@ func (f *Follower) skipCompressed(c *openFile, p []byte) error {
 // nothing new.
 func (f *Follower) readData(c *openFile, p []byte, deadline time.Time) (int, error) {
 	handingOff := func() bool { return !deadline.IsZero() && !time.Now().Before(deadline) }
-	if c.short && c.grew && !c.gz && len(c.head) == 0 && handingOff() {
-		// The last read came up short, at the end of what was
-		// written a moment ago, and the caller is handing off what
-		// it holds: spare it a read that would find nothing.
-		c.short = false
-		return 0, ErrIdle
+	if c.grew && !c.gz && len(c.head) == 0 {
+		// The last read came up short, at the end of what was written a
+		// moment ago: a read now would find nothing. A caller handing
+		// off what it holds is told so at once; the read that follows,
+		// which may wait, waits before it reads, and the checks at the
+		// end are made after the wait.
+		switch {
+		case c.short && handingOff():
+			c.short, c.toldIdle = false, true
+			return 0, ErrIdle
+		case (c.short || c.toldIdle) && !handingOff():
+			c.short, c.toldIdle = false, false
+			return 0, errLookLater
+		}
 	}
 	n, err := c.read(p)
-	c.short = n > 0 && n < len(p)
+	c.short, c.toldIdle = n > 0 && n < len(p), false
 	if n > 0 {
 		f.consumed(p[:n])
 		c.grew = true
@@ -534,15 +568,19 @@ func (f *Follower) atEnd(known *fileState) (again, end bool, err error) {
 		c.spins++
 		return true, false, nil
 	}
-	c.size = size
+	c.size, c.mod = size, now.mod
 	grew := c.grew
 	c.grew = false
+	checked := c.checked
+	c.checked = false
 	if grew && c.live && !f.stopped() {
 		// The live file grew since the last look: it is still the live
 		// one or was just rotated and is being finished; either way it is
 		// read on, and the rename is looked for once it stops growing.
-		// This spares a stat of the path per poll while data comes.
-		if !f.prefixIntact() {
+		// This spares a stat of the path per poll while data comes. Its
+		// first bytes were checked before the bytes read since, if they
+		// came after a wait; otherwise now.
+		if !checked && !f.prefixIntact() {
 			f.truncated(f.pos.Offset)
 			return false, true, nil
 		}
@@ -714,6 +752,37 @@ func (f *Follower) finish() {
 func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 	d := onGrid(f.poll, time.Since(gridEpoch))
 	f.poll = min(2*f.poll, f.opts.PollMax)
+	if c := f.cur; f.opts.Poller != nil && deadline.IsZero() && c != nil && !c.gz && c.live && !f.restartPending {
+		// Nothing new at the end of the live file: let the Poller make
+		// the looks, on this schedule, and sleep until one finds a change.
+		now := time.Now()
+		w := &f.pw
+		if w.wake == nil {
+			w.wake = make(chan struct{}, 1)
+		}
+		w.f, w.path, w.dev, w.ino = c.f, f.path, f.pos.Dev, f.pos.Inode
+		w.size, w.mod = c.size, c.mod
+		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
+		w.lookAt = c.lookedAt.Add(quietLookInterval)
+		if c.size != c.lookSize || c.mod != c.lookMod {
+			// Written since the last look at the path: look at once, as
+			// the Follower would (Docker renames its log as it writes).
+			w.lookAt = time.Time{}
+		}
+		if f.opts.Poller.add(w) {
+			select {
+			case <-ctx.Done():
+				f.opts.Poller.remove(w)
+				return ctx.Err()
+			case <-f.stop:
+				f.opts.Poller.remove(w)
+				return nil
+			case <-w.wake:
+				f.poll = w.interval
+				return nil
+			}
+		}
+	}
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
 		if left <= 0 {
