@@ -11,6 +11,7 @@
 //	go run ./bench/harness -scenario throughput -modes file,api           # stepped load until the lag grows
 //	go run ./bench/harness -scenario outage -modes file,api               # receiver answers 503 for 2 minutes
 //	go run ./bench/harness -scenario all -modes file,api -duration 30s    # everything, short
+//	go run ./bench/harness -scenario fleet -modes file                    # 1,000 containers x 1 line/s: RSS and CPU
 //
 // Another shipper is measured the same way: start it so that it collects
 // the containers labelled wharf.bench=<run id> (or every container: lines

@@ -17,6 +17,9 @@ import (
 
 var allScenarios = []string{"soak", "churn", "throughput", "outage"}
 
+// otherScenarios are run only when named: "all" leaves them out.
+var otherScenarios = []string{"fleet"}
+
 // slopeMetrics are the soak's watched series, in report order.
 var slopeMetrics = []string{"goroutines", "fds", "rss", "cpu"}
 
@@ -44,6 +47,8 @@ type options struct {
 	stepFactor float64
 	maxSteps   int
 	maxLag     time.Duration
+	maxRSS     float64 // MiB
+	maxCPU     float64 // % of a core
 	status     int
 	catchUp    time.Duration
 	after      time.Duration
@@ -77,6 +82,7 @@ var profiles = map[string]params{
 	"churn":      {containers: 4, rate: 50, duration: 5 * time.Minute, warmup: 20 * time.Second, sample: 5 * time.Second},
 	"throughput": {containers: 4, duration: 30 * time.Second, warmup: 5 * time.Second, sample: time.Second},
 	"outage":     {containers: 4, rate: 100, duration: 2 * time.Minute, warmup: 20 * time.Second, sample: time.Second},
+	"fleet":      {containers: 1000, rate: 1, duration: 5 * time.Minute, warmup: time.Minute, sample: 5 * time.Second},
 }
 
 func (o *options) params(scenario string) params {
@@ -113,6 +119,8 @@ func (p params) describe(scenario string) string {
 		return fmt.Sprintf("%d containers, steps of %v, samples every %v", p.containers, p.duration, p.sample)
 	case "outage":
 		return fmt.Sprintf("%d containers x %g lines/s, %v before an outage of %v, samples every %v", p.containers, p.rate, p.warmup, p.duration, p.sample)
+	case "fleet":
+		return fmt.Sprintf("%d containers x %g lines/s, measured for %v after all started and a %v warm-up, samples every %v", p.containers, p.rate, p.duration, p.warmup, p.sample)
 	}
 	return ""
 }
@@ -152,19 +160,19 @@ func (o *options) flagSet(raw *rawFlags, output io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
-		fmt.Fprintf(output, "usage: go run ./bench/harness -scenario soak|churn|throughput|outage|all [flags]\n\n%s\nFlags:\n", usageText)
+		fmt.Fprintf(output, "usage: go run ./bench/harness -scenario soak|churn|throughput|outage|all|fleet [flags]\n\n%s\nFlags:\n", usageText)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&raw.scenarios, "scenario", "soak", "scenarios to run, comma-separated: soak, churn, throughput, outage, or all")
+	fs.StringVar(&raw.scenarios, "scenario", "soak", "scenarios to run, comma-separated: soak, churn, throughput, outage, all (those four), fleet")
 	fs.StringVar(&raw.modes, "modes", "file", "wharf's docker.read_from modes to run each scenario in, comma-separated: file, api (auto also works)")
 	fs.StringVar(&o.out, "out", "", "directory for summary.md, samples.csv, delivery.csv, the SVG plots and wharf's logs (default: a new temporary directory)")
-	fs.IntVar(&o.containers, "containers", 0, "log-generator containers (default per scenario: soak 8, churn 4 steady, throughput 4, outage 4)")
-	fs.Float64Var(&o.rate, "rate", 0, "lines/s per container (default per scenario: soak 50, churn 50, outage 100)")
+	fs.IntVar(&o.containers, "containers", 0, "log-generator containers (default per scenario: soak 8, churn 4 steady, throughput 4, outage 4, fleet 1000)")
+	fs.Float64Var(&o.rate, "rate", 0, "lines/s per container (default per scenario: soak 50, churn 50, outage 100, fleet 1)")
 	fs.IntVar(&o.size, "size", 265, "line length in bytes")
 	fs.Float64Var(&o.stderr, "stderr", 0.2, "fraction of lines written to stderr")
-	fs.DurationVar(&o.duration, "duration", 0, "the scenario's length: soak's whole run (10m), churn's churning (5m), each throughput step (30s), the outage (2m)")
-	fs.DurationVar(&o.warmup, "warmup", 0, "time before measuring: soak's warm-up before the baseline (1m, or a quarter of a shorter -duration), churn's before the baseline (20s), throughput's idle time before the first step (5s), outage's normal running before the receiver fails (20s)")
-	fs.DurationVar(&o.sample, "sample", 0, "sampling interval (soak and churn 5s, throughput and outage 1s)")
+	fs.DurationVar(&o.duration, "duration", 0, "the scenario's length: soak's whole run (10m), churn's churning (5m), each throughput step (30s), the outage (2m), fleet's measurement (5m)")
+	fs.DurationVar(&o.warmup, "warmup", 0, "time before measuring: soak's warm-up before the baseline (1m, or a quarter of a shorter -duration), churn's before the baseline (20s), throughput's idle time before the first step (5s), outage's normal running before the receiver fails (20s), fleet's once every container started (1m)")
+	fs.DurationVar(&o.sample, "sample", 0, "sampling interval (soak, churn and fleet 5s, throughput and outage 1s)")
 	fs.DurationVar(&o.drain, "drain-timeout", 2*time.Minute, "how long to wait for the last lines once the generators stopped; lines still missing then are reported missing")
 	fs.StringVar(&raw.slopes, "max-slope", "0.5", "soak: highest allowed least-squares slope per minute, for all series (one number) or per series: goroutines=0.5,fds=0.5,rss=0.5 (MiB),cpu=0.5 (% of a core)")
 	fs.Float64Var(&o.tolerance, "tolerance", 2, "churn: how far goroutines and descriptors may end from their baseline")
@@ -175,6 +183,8 @@ func (o *options) flagSet(raw *rawFlags, output io.Writer) *flag.FlagSet {
 	fs.Float64Var(&o.stepFactor, "step-factor", 2, "throughput: each step offers this many times the one before")
 	fs.IntVar(&o.maxSteps, "steps", 8, "throughput: most steps")
 	fs.DurationVar(&o.maxLag, "max-lag", 5*time.Second, "throughput and outage: a step is sustained, and the shipper caught up, while p99 end-to-end latency stays at most this")
+	fs.Float64Var(&o.maxRSS, "max-rss", 100, "fleet: highest allowed RSS of the shipper while measuring, MiB")
+	fs.Float64Var(&o.maxCPU, "max-cpu", 5, "fleet: highest allowed mean CPU of the shipper while measuring, % of a core")
 	fs.IntVar(&o.status, "outage-status", 503, "outage: HTTP status the receiver answers every push with")
 	fs.DurationVar(&o.catchUp, "catch-up-timeout", 10*time.Minute, "outage: give up waiting for the shipper to catch up after this")
 	fs.DurationVar(&o.after, "after", 10*time.Second, "outage: keep logging this long once caught up")
@@ -237,8 +247,8 @@ func parseScenarios(s string) ([]string, error) {
 			scenarios = append(scenarios, allScenarios...)
 			continue
 		}
-		if !slices.Contains(allScenarios, name) {
-			return nil, fmt.Errorf("-scenario: unknown scenario %q (want %s or all)", name, strings.Join(allScenarios, ", "))
+		if !slices.Contains(allScenarios, name) && !slices.Contains(otherScenarios, name) {
+			return nil, fmt.Errorf("-scenario: unknown scenario %q (want %s, all or %s)", name, strings.Join(allScenarios, ", "), strings.Join(otherScenarios, ", "))
 		}
 		scenarios = append(scenarios, name)
 	}
@@ -274,6 +284,8 @@ func (o *options) checkRanges() error {
 		return errors.New("churn: -churn-every must be positive, -churn-life not negative, -churn-lines at least 1")
 	case o.drain <= 0 || o.catchUp <= 0 || o.maxLag <= 0:
 		return errors.New("-drain-timeout, -catch-up-timeout and -max-lag must be positive")
+	case o.maxRSS <= 0 || o.maxCPU <= 0:
+		return errors.New("fleet: -max-rss and -max-cpu must be positive")
 	case o.status < 100 || o.status > 599:
 		return errors.New("-outage-status must be an HTTP status")
 	}
@@ -337,6 +349,9 @@ Scenarios:
               peak RSS, p50/p99 end-to-end latency
   outage      the receiver answers -outage-status for -duration, then
               recovers: catch-up time, disk queue peak, loss
+  fleet       (not in all) many containers at a low rate, started eight at
+              a time: the shipper's RSS and CPU once all run, against
+              -max-rss and -max-cpu; default 1,000 containers x 1 line/s
 
 Every scenario fails when a line is missing. Exit status: 0 when every check
 passed, 1 when one failed, 2 when the harness could not run.`

@@ -133,6 +133,8 @@ func summary(w io.Writer, h header, o *options, results []*result) {
 			tputTable(w, o, rs)
 		case "outage":
 			outageTable(w, o, rs)
+		case "fleet":
+			fleetTable(w, rs)
 		}
 		deliveryTable(w, rs)
 		fmt.Fprintf(w, "\nPlot: %s.svg. ", sc)
@@ -276,6 +278,22 @@ func outageTable(w io.Writer, o *options, rs []*result) {
 	}
 }
 
+func fleetTable(w io.Writer, rs []*result) {
+	fmt.Fprintf(w, "\nMeasured once every container had started and the warm-up passed. CPU: user+system time of the shipper per sample interval, in %% of one core; dockerd's, its logging included, beside it.\n\n")
+	fmt.Fprintln(w, "| mode | containers | started in s | containers read | goroutines | descriptors | RSS median MiB | RSS max MiB | limit | CPU mean % | CPU max % | limit | dockerd CPU mean % | lines/s received |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		f := r.fleet
+		if f == nil {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %g | %s | %s | %g | %s | %s |\n", r.mode, f.containers, secs(f.starting), num(f.watched, 0),
+			num(f.goroutines, 0), num(f.fds, 0), num(f.rssMedian, 1), num(f.rssMax, 1), f.maxRSSLimit, num(f.cpuMean, 2), num(f.cpuMax, 2), f.maxCPULimit,
+			num(f.dockerdMean, 1), num(f.linesPerSec, 0))
+		fmt.Fprintf(w, "| %s | (%d samples over %s s) | | | | | | | | | | | | |\n", r.mode, f.samples, secs(f.measured))
+	}
+}
+
 // deliveryTable prints each container's sequence check; short-lived churn
 // containers are summed in one row, and listed one by one only when faulty.
 func deliveryTable(w io.Writer, rs []*result) {
@@ -348,6 +366,8 @@ func plotPanels(scenario string) []panel {
 		panels = append(panels,
 			panel{"disk queue MiB (wharf_queue_bytes)", func(s sample) float64 { return s.queueMiB }},
 			panel{"highest end-to-end latency, s", func(s sample) float64 { return s.maxLatency }})
+	case "fleet":
+		panels = append(panels, panel{"CPU, % of a core", func(s sample) float64 { return s.cpuPct }})
 	}
 	return panels
 }

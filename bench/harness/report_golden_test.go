@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // TestGolden renders every output the harness writes (summary.md, both
-// CSVs, a plot per scenario) from a fixed set of results covering all four
+// CSVs, a plot per scenario) from a fixed set of results covering all five
 // scenarios, passes and failures, and compares them byte for byte with
 // testdata/golden, together with the help text and the error of each bad
 // command line. A change to the output shows up as a diff to review; run
@@ -60,7 +60,7 @@ func TestGolden(t *testing.T) {
 // renderReports writes the reports of goldenResults and returns them by
 // file name.
 func renderReports(t *testing.T) map[string][]byte {
-	o, err := parseOptions([]string{"-scenario", "all", "-modes", "file,api", "-duration", "40s"}, new(bytes.Buffer))
+	o, err := parseOptions([]string{"-scenario", "all,fleet", "-modes", "file,api", "-duration", "40s"}, new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func renderReports(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{}
-	for _, name := range []string{"summary.md", "samples.csv", "delivery.csv", "soak.svg", "churn.svg", "throughput.svg", "outage.svg"} {
+	for _, name := range []string{"summary.md", "samples.csv", "delivery.csv", "soak.svg", "churn.svg", "throughput.svg", "outage.svg", "fleet.svg"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +104,7 @@ func optionErrors(t *testing.T, help string) []byte {
 		{"-scenario", "nap"}, {"-scenario", ","}, {"-modes", "disk"}, {"-modes", ","}, {"-max-slope", "x"},
 		{"-max-slope", "rss=x"}, {"-max-slope", "heap=1"}, {"-containers", "0"}, {"-rate", "0"}, {"-duration", "0s"},
 		{"-sample", "0s"}, {"-warmup", "-1s"}, {"-size", "59"}, {"-stderr", "1.5"}, {"-step-factor", "1"},
-		{"-churn-lines", "0"}, {"-max-lag", "0s"}, {"-outage-status", "99"}, {"-run-id", "Bad"},
+		{"-churn-lines", "0"}, {"-max-lag", "0s"}, {"-max-rss", "0"}, {"-max-cpu", "-1"}, {"-outage-status", "99"}, {"-run-id", "Bad"},
 		{"-shipper-metrics", "http://x/metrics"}, {"-shipper-metrics-token-file", missing},
 		{"-modes", ",", "-shipper-metrics-token-file", missing}, {"-shipper-pid", "1", "-modes", ","},
 		{"-nope"}, {"extra"}, {"-containers", "x"},
@@ -130,7 +130,7 @@ func optionErrors(t *testing.T, help string) []byte {
 func goldenResults() []*result {
 	var rs []*result
 	for _, mode := range []string{"file", "api"} {
-		rs = append(rs, goldenSoak(mode), goldenChurn(mode), goldenThroughput(mode), goldenOutage(mode))
+		rs = append(rs, goldenSoak(mode), goldenChurn(mode), goldenThroughput(mode), goldenOutage(mode), goldenFleet(mode))
 	}
 	// A run that could not start has no samples and no scenario result.
 	rs = append(rs, &result{scenario: "throughput", mode: "auto", params: profiles["throughput"], err: errors.New("no Docker daemon")})
@@ -247,6 +247,20 @@ func goldenOutage(mode string) *result {
 		r.outage.caughtUp, r.outage.wharfCaughtUp, r.outage.firstLine = false, -1, -1
 		r.failures = []string{"not caught up 10m0s after the receiver recovered", "100 lines missing"}
 		r.notes = []string{"25 lines delivered more than once"}
+	}
+	return r
+}
+
+func goldenFleet(mode string) *result {
+	r := &result{scenario: "fleet", mode: mode, params: profiles["fleet"], samples: goldenSamples("fleet", mode, 30, 10),
+		phases:     []phaseMark{{"start", 0}, {"warm-up", 95.5}, {"measure", 155.5}, {"drain", 455.5}},
+		deliveries: []delivery{{report: goldenReport("wharf-harness-x-fleet-"+mode+"-c-1", 300, 300)}},
+		fleet: &fleetResult{containers: 1000, starting: 95 * time.Second, measured: 290 * time.Second, samples: 59,
+			rssMedian: 61.25, rssMax: 64.5, cpuMean: 3.456, cpuMax: 7.5, dockerdMean: 12.25, goroutines: 1031, fds: 1018,
+			watched: 1000, linesPerSec: 999.5, maxRSSLimit: 100, maxCPULimit: 5}}
+	if mode == "api" {
+		r.fleet.rssMax, r.fleet.cpuMean = 180.25, 9.5
+		r.failures = []string{"RSS reached 180.2 MiB, above the limit of 100 MiB", "mean CPU 9.50% of a core, above the limit of 5%"}
 	}
 	return r
 }

@@ -32,6 +32,7 @@ type result struct {
 	churn  *churnResult
 	tput   *tputResult
 	outage *outageResult
+	fleet  *fleetResult
 }
 
 type phaseMark struct {
@@ -80,6 +81,8 @@ func runOne(ctx context.Context, e *env, o *options, scenario, mode string) *res
 			err = r.throughput(ctx)
 		case "outage":
 			err = r.outage(ctx)
+		case "fleet":
+			err = r.fleet(ctx)
 		default:
 			err = fmt.Errorf("unknown scenario %q", scenario)
 		}
@@ -111,6 +114,8 @@ func (r *trial) setUp(ctx context.Context) error {
 listen: %s
 log:
   level: info
+admin:
+  pprof: true     # on loopback: profiles can be taken while a scenario runs
 docker:
   read_from: %s
   include:
@@ -222,8 +227,13 @@ func (r *trial) gen(rate float64, lines int64) loggen {
 	return loggen{rate: rate, lines: lines, size: r.o.size, stderr: r.o.stderr}
 }
 
-// start registers and starts n containers running g, in parallel.
+// start registers and starts n containers running g, four at a time.
 func (r *trial) start(ctx context.Context, kind string, n int, g loggen, grp *group) ([]*cstats, error) {
+	return r.startN(ctx, kind, n, g, grp, 4)
+}
+
+// startN is start with inFlight docker calls at a time.
+func (r *trial) startN(ctx context.Context, kind string, n int, g loggen, grp *group, inFlight int) ([]*cstats, error) {
 	cs := make([]*cstats, n)
 	for i := range cs {
 		r.seqN++
@@ -231,7 +241,7 @@ func (r *trial) start(ctx context.Context, kind string, n int, g loggen, grp *gr
 		cs[i] = r.tr.register(name, grp, false)
 		r.conts = append(r.conts, cs[i])
 	}
-	err := parallel(cs, 4, func(c *cstats) error {
+	err := parallel(cs, inFlight, func(c *cstats) error {
 		id, err := r.e.runContainer(ctx, c.name, g)
 		c.id = id
 		return err

@@ -623,3 +623,84 @@ func (r *trial) recovery(res *outageResult, recovered time.Time) {
 	res.probes = metric(m, "wharf_sink_probes_total")
 	res.refused = r.rcv.srv.Counts().Statuses[r.o.status]
 }
+
+type fleetResult struct {
+	containers int
+	starting   time.Duration // from the first docker run to the last one's return
+	measured   time.Duration
+	samples    int
+	// Over the measured samples: RSS in MiB, CPU in % of a core.
+	rssMedian, rssMax        float64
+	cpuMean, cpuMax          float64
+	dockerdMean              float64
+	goroutines, fds, watched float64 // medians
+	linesPerSec              float64 // mean
+	maxRSSLimit, maxCPULimit float64
+}
+
+// fleet starts many containers logging at a low rate, eight docker calls
+// at a time, waits -warmup once the last has started (the readers settle,
+// the heap reaches the size the load needs), then measures the shipper for
+// -duration: its RSS must stay within -max-rss and its mean CPU within
+// -max-cpu. What it measures is the cost of many quiet readers, which the
+// other scenarios, with a few busy containers, do not show.
+func (r *trial) fleet(ctx context.Context) error {
+	p := r.p
+	r.phase("start")
+	began := time.Now()
+	cs, err := r.startN(ctx, "c", p.containers, r.gen(p.rate, 0), r.tr.newGroup("fleet", 0), 8)
+	res := &fleetResult{containers: p.containers, starting: time.Since(began), maxRSSLimit: r.o.maxRSS, maxCPULimit: r.o.maxCPU}
+	r.res.fleet = res
+	if err != nil {
+		return err
+	}
+	r.phase("warm-up")
+	if err := r.sleep(ctx, p.warmup); err != nil {
+		return err
+	}
+	r.phase("measure")
+	measureStart := time.Now()
+	if err := r.sleep(ctx, p.duration); err != nil {
+		return err
+	}
+	measured := r.smp.since(measureStart)
+	r.phase("drain")
+	if err := r.finish(ctx, cs); err != nil {
+		return err
+	}
+	if _, err := r.drain(ctx, cs); err != nil {
+		return err
+	}
+	res.samples = len(measured)
+	if len(measured) < 3 {
+		return fmt.Errorf("only %d samples after the warm-up: lengthen -duration or shorten -sample", len(measured))
+	}
+	res.measured = measured[len(measured)-1].at.Sub(measured[0].at)
+	col := func(get func(sample) float64) []float64 {
+		var v []float64
+		for _, s := range measured {
+			if x := get(s); !math.IsNaN(x) {
+				v = append(v, x)
+			}
+		}
+		return v
+	}
+	rss, cpu := col(func(s sample) float64 { return s.rssMiB }), col(func(s sample) float64 { return s.cpuPct })
+	res.rssMedian, res.rssMax = median(rss), maxOf(rss)
+	res.cpuMean, res.cpuMax = mean(cpu), maxOf(cpu)
+	res.dockerdMean = mean(col(func(s sample) float64 { return s.dockerdPct }))
+	res.goroutines = median(col(func(s sample) float64 { return s.goroutines }))
+	res.fds = median(col(func(s sample) float64 { return s.fds }))
+	res.watched = median(col(func(s sample) float64 { return s.watched }))
+	res.linesPerSec = mean(col(func(s sample) float64 { return s.linesPerSec }))
+	if res.rssMax > r.o.maxRSS {
+		r.res.fail("RSS reached %.1f MiB, above the limit of %g MiB", res.rssMax, r.o.maxRSS)
+	}
+	if res.cpuMean > r.o.maxCPU {
+		r.res.fail("mean CPU %.2f%% of a core, above the limit of %g%%", res.cpuMean, r.o.maxCPU)
+	}
+	if r.sh.metricsURL != "" && res.watched < float64(p.containers) {
+		r.res.fail("%.0f of %d containers were being read", res.watched, p.containers)
+	}
+	return nil
+}

@@ -56,6 +56,7 @@ type Agent struct {
 	docker    *docker.Source
 	files     *files.Source
 	admin     *admin.Server
+	memory    *memoryLimit
 }
 
 // New builds an agent from a configuration, which it validates. It opens
@@ -109,6 +110,7 @@ func New(cfg config.Config, deps Deps) (a *Agent, err error) {
 		return nil, err
 	}
 	a.metrics.Registry.MustRegister(a.pipe.Collectors()...)
+	a.memory = newMemoryLimit(cfg, len(a.sinks))
 	if err := a.buildDocker(); err != nil {
 		return nil, err
 	}
@@ -201,6 +203,7 @@ func (a *Agent) buildDocker() error {
 		Lost:          a.metrics.lost(),
 		SelfID:        self,
 		Positions:     a.positions,
+		Readers:       a.memory.addReaders,
 	})
 	if err != nil {
 		return err
@@ -231,9 +234,7 @@ func (a *Agent) buildFiles() error {
 		Metrics:       a.metrics.Files,
 		SourceMetrics: a.metrics.Source,
 		Lost:          a.metrics.lost(),
-		Following: func(n int) {
-			setMemoryLimit(a.cfg, len(a.sinks), n)
-		},
+		Following:     a.memory.following,
 	})
 	return err
 }
@@ -261,8 +262,8 @@ func (a *Agent) hostLabel() string {
 // Run runs until ctx ends, then shuts down in order and returns nil when
 // everything buffered was delivered, or an error saying what was left.
 func (a *Agent) Run(ctx context.Context) error {
-	if limit := setMemoryLimit(a.cfg, len(a.sinks), 0); limit > 0 {
-		a.log.Debug("soft memory limit set from the buffers", "bytes", limit)
+	if limit := a.memory.start(); limit > 0 {
+		a.log.Debug("soft memory limit set from the buffers; it follows the containers and files read", "bytes", limit)
 	}
 	var wg sync.WaitGroup
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))

@@ -134,7 +134,7 @@ func gatherFamilies(t *testing.T, a *Agent) []*dto.MetricFamily {
 // shows in a gather.
 func touchVecs(a *Agent) {
 	m := a.metrics
-	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.Docker.Events, m.Source.ReaderReconnects} {
+	for _, v := range []*prometheus.CounterVec{m.Source.EntriesRead, m.Source.BytesRead, m.Source.LinesTruncated, m.Pipeline.EntriesSent, m.Pipeline.BytesSent, m.Pipeline.PushRetries, m.Spill.EntriesWritten, m.Spill.EntriesReplayed, m.Docker.Events, m.Docker.ProtocolErrors, m.Source.ReaderReconnects} {
 		v.WithLabelValues("touched")
 	}
 	for _, v := range []*prometheus.CounterVec{m.Pipeline.EntriesDropped, m.Pipeline.DeadLettered, m.Pipeline.SinkProbes, m.Loki.Requests, m.Source.Errors} {

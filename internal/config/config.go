@@ -152,7 +152,8 @@ type Docker struct {
 	// ReadFrom chooses how logs are read: api, file or auto.
 	ReadFrom docker.ReadMode `yaml:"read_from"`
 	// StartAt is where a container already running at startup, without a
-	// saved position, is read from: end or beginning.
+	// saved position and not created after wharf's history mark (see
+	// internal/docker), is read from: end or beginning.
 	StartAt source.StartAt `yaml:"start_at"`
 	// MaxLineBytes caps a line; longer lines are truncated with a marker.
 	MaxLineBytes ByteSize `yaml:"max_line_bytes"`

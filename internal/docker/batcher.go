@@ -17,11 +17,14 @@ const (
 )
 
 // Line arenas: lines are appended to a shared buffer that is never reused,
-// so the pipeline can own them; a fresh one is started when little room is
-// left.
+// so the pipeline can own them; a fresh one is started when less than an
+// eighth of it is left. The first arena after a quiet spell is arenaMin, and
+// each one filled before the reader next runs out of lines is twice as
+// large, up to arenaMax: a reader catching up packs its lines into few
+// allocations, and one that gets a line now and then holds a few KiB.
 const (
-	arenaBytes    = 256 << 10
-	arenaMinSpare = 32 << 10
+	arenaMin = 4 << 10
+	arenaMax = 256 << 10
 )
 
 // batcher turns the lines one reader reads into entries: it skips what a
@@ -44,19 +47,43 @@ type batcher struct {
 
 	batch *source.Batch
 	arena []byte
+	// arenaSize is the size of the next arena; busy reports that the
+	// current one was started since the reader last ran out of lines.
+	arenaSize int
+	busy      bool
 }
 
 func (s *Source) newBatcher(ctx context.Context, w *watched, label string, byTime bool) *batcher {
 	return &batcher{s: s, w: w, ctx: ctx, source: label, replaying: [2]bool{byTime, byTime},
-		batch: source.NewBatch(s.deps.Out, s.deps.SourceMetrics, label),
+		batch:     source.NewBatch(s.deps.Out, s.deps.SourceMetrics, label),
+		arenaSize: arenaMin,
 	}
 }
 
-// room makes sure the arena can take a line without growing.
+// room makes sure the arena has room for a line of ordinary length; a
+// longer one makes the reader grow it.
 func (b *batcher) room() {
-	if cap(b.arena)-len(b.arena) < arenaMinSpare {
-		b.arena = make([]byte, 0, arenaBytes)
+	if cap(b.arena)-len(b.arena) >= b.arenaSize/8 {
+		return
 	}
+	if b.busy {
+		b.arenaSize = min(2*b.arenaSize, arenaMax)
+	}
+	b.arena = make([]byte, 0, b.arenaSize)
+	b.busy = true
+}
+
+// idle is told that the reader ran out of lines and is about to wait: it
+// lets go of an arena with much room left (its lines stay valid for the
+// pipeline, which frees them once delivered) and of the room the batch kept
+// for entries, so that a quiet reader holds a few KiB.
+func (b *batcher) idle() {
+	b.busy = false
+	if cap(b.arena)-len(b.arena) > arenaMin {
+		b.arena = nil
+		b.arenaSize = arenaMin
+	}
+	b.batch.Trim()
 }
 
 // add takes one line, as either reader returns it (its Text must not change

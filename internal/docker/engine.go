@@ -35,6 +35,97 @@ const (
 // requestTimeout bounds each non-streaming request (list, inspect, ping).
 const requestTimeout = 30 * time.Second
 
+// Limits on what wharf takes from the Engine, so that a broken or hostile
+// socket cannot make it buffer without end. Docker's own answers stay far
+// below them: an event is a few KiB (its attributes are the container's
+// labels), an inspection tens of KiB, a list about 2 KiB per container.
+const (
+	// MaxEventBytes bounds one event of the event stream.
+	MaxEventBytes = 1 << 20
+	// maxListBytes bounds a container list, and maxListed the containers
+	// in it: decoded, a tiny entry costs more memory than its bytes.
+	maxListBytes = 64 << 20
+	maxListed    = 1 << 18
+	// maxInspectBytes bounds the inspection of one container.
+	maxInspectBytes = 8 << 20
+	// responseHeaderTimeout bounds the wait for the status line and headers
+	// of every request, the event and log streams included: dockerd sends
+	// them at once and the body follows.
+	responseHeaderTimeout = 20 * time.Second
+)
+
+// Kinds of ProtocolError, the values of the kind label of
+// wharf_docker_protocol_errors_total.
+const (
+	KindEventTooLarge    = "event_too_large"
+	KindResponseTooLarge = "response_too_large"
+	KindHeaderTimeout    = "header_timeout"
+	KindMalformed        = "malformed"
+)
+
+// ProtocolError is an answer of the Engine that wharf refuses or stopped
+// waiting for: an event or an answer beyond its limit, no response headers
+// within responseHeaderTimeout, or JSON that does not parse. What was read
+// of it is dropped (a stream is closed); the caller tries again after a
+// backoff.
+type ProtocolError struct {
+	// Kind is one of the Kind constants.
+	Kind string
+	// Path is the request's path, e.g. /events.
+	Path string
+	Err  error
+}
+
+func (e *ProtocolError) Error() string { return fmt.Sprintf("docker: %s: %v", e.Path, e.Err) }
+
+// Unwrap returns Err.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// errTooLarge is what a capReader returns past its cap.
+var errTooLarge = errors.New("docker: answer larger than its limit")
+
+// capReader reads at most n bytes of r, then fails with errTooLarge.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
+}
+
+// decodeError turns an error decoding the answer to path, read through a
+// capReader of limit bytes, into a ProtocolError when the answer is at
+// fault.
+func decodeError(path string, err error, limit int64) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, errTooLarge):
+		return &ProtocolError{Kind: KindResponseTooLarge, Path: path, Err: fmt.Errorf("answer larger than %d MiB, not read", limit>>20)}
+	case errors.As(err, &syn), errors.As(err, &typ):
+		return &ProtocolError{Kind: KindMalformed, Path: path, Err: fmt.Errorf("decoding the answer: %w", err)}
+	}
+	return fmt.Errorf("docker: %s: decoding the answer: %w", path, err)
+}
+
+// headerTimeout reports whether err, from a request whose context has not
+// ended, is the transport giving up waiting for the response headers: a
+// timeout that is not the dial's.
+func headerTimeout(err error) bool {
+	var ne net.Error
+	var op *net.OpError
+	return errors.As(err, &ne) && ne.Timeout() && !(errors.As(err, &op) && op.Op == "dial")
+}
+
 // Client is a read-only Docker Engine API client: it can list and inspect
 // containers, follow events and read logs, and nothing else. It is safe for
 // concurrent use; one Client serves the whole process.
@@ -67,7 +158,7 @@ func NewClient(host string) (*Client, error) {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       10 * time.Second,
-		ResponseHeaderTimeout: 0, // streams answer headers at once; requests carry their own deadline
+		ResponseHeaderTimeout: responseHeaderTimeout,
 		DisableCompression:    true,
 	}
 	c := &Client{host: host, http: &http.Client{Transport: tr}, tr: tr}
@@ -165,6 +256,9 @@ func (c *Client) Negotiate(ctx context.Context) (string, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if ctx.Err() == nil && headerTimeout(err) {
+			return "", &ProtocolError{Kind: KindHeaderTimeout, Path: "/_ping", Err: fmt.Errorf("no answer from %s within %v", c.host, c.tr.ResponseHeaderTimeout)}
+		}
 		return "", fmt.Errorf("docker: cannot reach the daemon at %s: %w", c.host, err)
 	}
 	drainClose(resp.Body)
@@ -228,6 +322,9 @@ func (c *Client) get(ctx context.Context, path string, query url.Values) (*http.
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if ctx.Err() == nil && headerTimeout(err) {
+			return nil, &ProtocolError{Kind: KindHeaderTimeout, Path: path, Err: fmt.Errorf("no answer within %v", c.tr.ResponseHeaderTimeout)}
+		}
 		return nil, fmt.Errorf("docker: %s: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
@@ -251,7 +348,9 @@ func drainClose(rc io.ReadCloser) {
 	rc.Close()
 }
 
-func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v any) error {
+// getJSON decodes the answer to path into v, refusing one beyond limit
+// bytes.
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, limit int64, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	resp, err := c.get(ctx, path, query)
@@ -259,8 +358,8 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v a
 		return err
 	}
 	defer drainClose(resp.Body)
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(v); err != nil {
-		return fmt.Errorf("docker: %s: decoding the answer: %w", path, err)
+	if err := json.NewDecoder(&capReader{r: resp.Body, n: limit}).Decode(v); err != nil {
+		return decodeError(path, err, limit)
 	}
 	return nil
 }
@@ -272,13 +371,48 @@ type Summary struct {
 	Image  string            `json:"Image"`
 	State  string            `json:"State"`
 	Labels map[string]string `json:"Labels"`
+	// Created is when the container was created, Unix seconds.
+	Created int64 `json:"Created"`
 }
 
-// List returns every container, running or not.
+// List returns every container, running or not. The answer is decoded
+// one container at a time, so only the containers are held, not the
+// answer's bytes; one beyond maxListBytes or maxListed is refused.
 func (c *Client) List(ctx context.Context) ([]Summary, error) {
+	const path = "/containers/json"
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := c.get(ctx, path, url.Values{"all": {"1"}})
+	if err != nil {
+		return nil, err
+	}
+	defer drainClose(resp.Body)
+	dec := json.NewDecoder(&capReader{r: resp.Body, n: maxListBytes})
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, decodeError(path, err, maxListBytes)
+	}
+	if tok == nil {
+		return nil, nil // null: no containers
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, &ProtocolError{Kind: KindMalformed, Path: path, Err: fmt.Errorf("the answer is not a list but %v", tok)}
+	}
 	var out []Summary
-	err := c.getJSON(ctx, "/containers/json", url.Values{"all": {"1"}}, &out)
-	return out, err
+	for dec.More() {
+		if len(out) == maxListed {
+			return nil, &ProtocolError{Kind: KindResponseTooLarge, Path: path, Err: fmt.Errorf("more than %d containers, not read", maxListed)}
+		}
+		var s Summary
+		if err := dec.Decode(&s); err != nil {
+			return nil, decodeError(path, err, maxListBytes)
+		}
+		out = append(out, s)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, decodeError(path, err, maxListBytes)
+	}
+	return out, nil
 }
 
 // Container is what wharf needs to know about one container.
@@ -324,7 +458,7 @@ type inspectJSON struct {
 // container yields an error for which IsNotFound is true.
 func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
 	var j inspectJSON
-	if err := c.getJSON(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, &j); err != nil {
+	if err := c.getJSON(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, maxInspectBytes, &j); err != nil {
 		return Container{}, err
 	}
 	ct := Container{
@@ -356,9 +490,40 @@ type Event struct {
 }
 
 // EventStream is an open /events stream. It is owned by one goroutine.
+//
+// It holds at most MaxEventBytes of an event (plus a read buffer): an
+// event that grows past that, or white space that never ends, fails Next
+// with a ProtocolError and the stream is useless from there on.
 type EventStream struct {
 	body io.ReadCloser
+	in   *eventReader
 	dec  *json.Decoder
+}
+
+// eventReader is what an EventStream's decoder reads through: it refuses
+// to read past limit, the end of the event being decoded at its largest.
+type eventReader struct {
+	r     io.Reader
+	read  int64 // bytes handed to the decoder
+	limit int64
+}
+
+func (e *eventReader) Read(p []byte) (int, error) {
+	room := e.limit - e.read
+	if room <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := e.r.Read(p)
+	e.read += int64(n)
+	return n, err
+}
+
+func newEventStream(body io.ReadCloser) *EventStream {
+	in := &eventReader{r: bufio.NewReaderSize(body, 16<<10)}
+	return &EventStream{body: body, in: in, dec: json.NewDecoder(in)}
 }
 
 // watchedActions are the container events wharf acts on; filtering them in
@@ -378,7 +543,7 @@ func (c *Client) Events(ctx context.Context, since int64) (*EventStream, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &EventStream{body: resp.Body, dec: json.NewDecoder(bufio.NewReaderSize(resp.Body, 16<<10))}, nil
+	return newEventStream(resp.Body), nil
 }
 
 // Next blocks until the next event, the end of the stream, or the
@@ -397,9 +562,18 @@ func (s *EventStream) Next() (Event, error) {
 			Time     int64 `json:"time"`
 			TimeNano int64 `json:"timeNano"`
 		}
+		// The event starts where the last one ended; what the decoder has
+		// read ahead of it counts towards it.
+		s.in.limit = s.dec.InputOffset() + MaxEventBytes
 		if err := s.dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
+			var syn *json.SyntaxError
+			switch {
+			case errors.Is(err, io.EOF):
 				return Event{}, io.EOF
+			case errors.Is(err, errTooLarge):
+				return Event{}, &ProtocolError{Kind: KindEventTooLarge, Path: "/events", Err: fmt.Errorf("an event larger than %d MiB; the stream is dropped", MaxEventBytes>>20)}
+			case errors.As(err, &syn):
+				return Event{}, &ProtocolError{Kind: KindMalformed, Path: "/events", Err: fmt.Errorf("not an event; the stream is dropped: %w", err)}
 			}
 			return Event{}, fmt.Errorf("docker: events: %w", err)
 		}

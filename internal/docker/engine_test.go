@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -303,7 +302,7 @@ func TestEventStreamNext(t *testing.T) {
 {"status":"die","id":"abc","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"0"}},"time":1700000002}
 {"Action":"destroy","Actor":{"ID":"abc"},"timeNano":1700000003000000001}
 `
-	s := &EventStream{body: io.NopCloser(strings.NewReader(in)), dec: json.NewDecoder(strings.NewReader(in))}
+	s := newEventStream(io.NopCloser(strings.NewReader(in)))
 	want := []Event{
 		{Action: "start", ID: "abc", Attributes: map[string]string{"name": "web", "image": "nginx"}, TimeNano: 1700000000123456789},
 		{Action: "die", ID: "abc", Attributes: map[string]string{"exitCode": "0"}, TimeNano: 1700000002000000000},
@@ -322,9 +321,10 @@ func TestEventStreamNext(t *testing.T) {
 		t.Errorf("at the end: %v, want io.EOF", err)
 	}
 
-	bad := &EventStream{body: io.NopCloser(strings.NewReader("")), dec: json.NewDecoder(strings.NewReader(`{"Action":"start"` + "\n" + `garbage`))}
-	if _, err := bad.Next(); err == nil || errors.Is(err, io.EOF) || !strings.HasPrefix(err.Error(), "docker: events: ") {
-		t.Errorf("malformed stream: %v, want a docker: events: error", err)
+	bad := newEventStream(io.NopCloser(strings.NewReader(`{"Action":"start"` + "\n" + `garbage`)))
+	var pe *ProtocolError
+	if _, err := bad.Next(); !errors.As(err, &pe) || pe.Kind != KindMalformed || !strings.HasPrefix(err.Error(), "docker: /events: ") {
+		t.Errorf("malformed stream: %v, want a malformed ProtocolError", err)
 	}
 }
 

@@ -46,6 +46,9 @@ type fakeEngine struct {
 	cutStreams chan struct{} // closed and replaced by cutEvents
 	clock      int64         // time of the last event, Unix ns
 	requests   []fakeRequest
+	// eventsHook, when set, is offered each events request first; it
+	// reports whether it answered it. Set it before the source starts.
+	eventsHook func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // fakeContainer is one container of the fake daemon.
@@ -73,6 +76,11 @@ type fakeSpec struct {
 	Labels map[string]string
 	TTY    bool
 	Driver string // log driver; json-file when empty
+	// Created is the container's creation time; now when zero.
+	Created time.Time
+	// LogPath is the json-file inspect reports; a path under
+	// /var/lib/docker/containers when empty. The fake never writes it.
+	LogPath string
 }
 
 // fakeLine is one line of a container's log.
@@ -269,7 +277,10 @@ func (fe *fakeEngine) create(spec fakeSpec, lines ...fakeLine) {
 	if spec.Image == "" {
 		spec.Image = "busybox:latest"
 	}
-	c := &fakeContainer{spec: spec, followEnd: map[int]int{}, changed: make(chan struct{}), created: time.Now()}
+	c := &fakeContainer{spec: spec, followEnd: map[int]int{}, changed: make(chan struct{}), created: spec.Created}
+	if c.created.IsZero() {
+		c.created = time.Now()
+	}
 	c.logs = append(c.logs, lines...)
 	fe.containers[spec.ID] = c
 	fe.emitLocked("create", spec.ID, c.attrs())
@@ -450,18 +461,19 @@ func (c *fakeContainer) state() string {
 func (fe *fakeEngine) serveList(w http.ResponseWriter, r *http.Request) {
 	all := r.URL.Query().Get("all") == "1"
 	type summary struct {
-		ID     string            `json:"Id"`
-		Names  []string          `json:"Names"`
-		Image  string            `json:"Image"`
-		State  string            `json:"State"`
-		Status string            `json:"Status"`
-		Labels map[string]string `json:"Labels"`
+		ID      string            `json:"Id"`
+		Names   []string          `json:"Names"`
+		Image   string            `json:"Image"`
+		State   string            `json:"State"`
+		Status  string            `json:"Status"`
+		Labels  map[string]string `json:"Labels"`
+		Created int64             `json:"Created"`
 	}
 	out := []summary{}
 	fe.mu.Lock()
 	for _, c := range fe.containers {
 		if all || c.running {
-			out = append(out, summary{ID: c.spec.ID, Names: []string{"/" + c.spec.Name}, Image: c.spec.Image, State: c.state(), Labels: c.spec.Labels})
+			out = append(out, summary{ID: c.spec.ID, Names: []string{"/" + c.spec.Name}, Image: c.spec.Image, State: c.state(), Labels: c.spec.Labels, Created: c.created.Unix()})
 		}
 	}
 	fe.mu.Unlock()
@@ -485,12 +497,16 @@ func (fe *fakeEngine) serveInspect(w http.ResponseWriter, id string) {
 	if labels == nil {
 		labels = map[string]string{}
 	}
+	logPath := c.spec.LogPath
+	if logPath == "" {
+		logPath = "/var/lib/docker/containers/" + c.spec.ID + "/" + c.spec.ID + "-json.log"
+	}
 	v := map[string]any{
 		"Id":      c.spec.ID,
 		"Name":    "/" + c.spec.Name,
 		"Image":   "sha256:" + strings.Repeat("ab", 32),
 		"Created": c.created.UTC().Format(time.RFC3339Nano),
-		"LogPath": "/var/lib/docker/containers/" + c.spec.ID + "/" + c.spec.ID + "-json.log",
+		"LogPath": logPath,
 		"State": map[string]any{
 			"Status":    c.state(),
 			"Running":   c.running,
@@ -539,6 +555,9 @@ func fakeFlush(w http.ResponseWriter) {
 // that time on come first; then new events until the stream is cut, the
 // client goes away or the fake closes.
 func (fe *fakeEngine) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if fe.eventsHook != nil && fe.eventsHook(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	since, err := fakeParseSince(q.Get("since"))
 	if err != nil {

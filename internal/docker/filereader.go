@@ -73,6 +73,7 @@ func (s *Source) readFile(ctx context.Context, w *watched, info Container, dies 
 	gaps := 0
 	f, err := tail.Open(info.LogPath, start, tail.Options{
 		Rotated: tail.Numbered,
+		Poller:  s.poller,
 		OnGap: func(g tail.Gap) {
 			gaps++
 			s.lost(string(g.Reason))
@@ -167,14 +168,20 @@ func (j *jsonFile) finish() error {
 // (the follower then reports io.EOF) or an error ends it.
 func (s *Source) followFile(j *jsonFile, info Container) error {
 	fr, b := j.fr, j.b
+	idle := false // out of lines: what was held is handed off and released
 	for {
-		// Hand off what is held before waiting for more.
+		// Before waiting for more, hand off what is held and give back
+		// what a busy spell made grow: the read with a passed deadline
+		// returns tail.ErrIdle instead of waiting.
 		fr.deadline = time.Time{}
-		if b.batch.Len() > 0 {
+		if !idle {
 			fr.deadline = time.Unix(0, 1)
 		}
 		b.room()
 		l, arena, err := j.jr.NextAppend(b.arena)
+		if !errors.Is(err, tail.ErrIdle) {
+			idle = false
+		}
 		switch {
 		case err == nil:
 			b.arena = arena
@@ -188,6 +195,9 @@ func (s *Source) followFile(j *jsonFile, info Container) error {
 			if err := b.flush(); err != nil {
 				return err
 			}
+			b.idle()
+			j.jr.Release()
+			idle = true
 		case errors.Is(err, tail.ErrFileEnd):
 			// Rotated away and read to its end: what it still holds is
 			// complete, and the next file starts a new reader.

@@ -12,6 +12,9 @@ type Metrics struct {
 	Up         prometheus.Gauge
 	Reconnects prometheus.Counter
 	Events     *prometheus.CounterVec // action
+	// ProtocolErrors counts the Engine's answers refused or given up on
+	// (see ProtocolError), by kind.
+	ProtocolErrors *prometheus.CounterVec // kind
 }
 
 // NewMetrics returns the Docker source's metrics, registered nowhere.
@@ -37,10 +40,14 @@ func NewMetrics() *Metrics {
 			Name: "wharf_docker_events_total",
 			Help: "Container events received from Docker.",
 		}, []string{"action"}),
+		ProtocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wharf_docker_protocol_errors_total",
+			Help: "Answers of the Docker Engine refused or given up on, by kind (event_too_large, response_too_large, header_timeout, malformed); the call is dropped and made again after a backoff.",
+		}, []string{"kind"}),
 	}
 }
 
 // Collectors returns the metrics, for the caller to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.ContainersWatched, m.ContainersDiscovered, m.Up, m.Reconnects, m.Events}
+	return []prometheus.Collector{m.ContainersWatched, m.ContainersDiscovered, m.Up, m.Reconnects, m.Events, m.ProtocolErrors}
 }

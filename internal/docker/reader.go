@@ -18,12 +18,24 @@ func (s *Source) read(ctx context.Context, w *watched) {
 	failures, idle := 0, 0
 	for {
 		before := w.pos
+		s.mu.Lock()
+		kicks := w.kicks
+		s.mu.Unlock()
 		more, err := s.readOnce(ctx, w)
 		if ctx.Err() != nil {
 			s.finish(w)
 			return
 		}
+		if err == nil {
+			// The log was read until its stream ended cleanly (or will not
+			// be read): whatever the kicks so far were for was read, as
+			// far as the Engine sent it.
+			s.mu.Lock()
+			w.readKicks = kicks
+			s.mu.Unlock()
+		}
 		if err != nil {
+			s.protocolError(err)
 			if w.pos != before {
 				// The stream delivered lines before it broke, so the daemon
 				// was reachable: a first failure, not one more of a series.
@@ -38,6 +50,8 @@ func (s *Source) read(ctx context.Context, w *watched) {
 				stale := !IsNotFound(err)
 				if stale {
 					s.warn.Warn("read-fail", "giving up reading a container until docker is reachable again", "container", w.id, "error", err)
+				} else {
+					s.goneUnread(w)
 				}
 				if s.stopReading(w, stale) {
 					// Kicked meanwhile (it restarted, or discovery found it
@@ -211,9 +225,30 @@ func (s *Source) readStream(ctx context.Context, w *watched, info Container, bod
 			return false, err
 		}
 		if ls.Buffered() == 0 {
+			// All that came is read: hand it off, and give back an arena
+			// a burst made grow before waiting for the next.
 			if err := b.flush(); err != nil {
 				return false, err
 			}
+			b.idle()
 		}
 	}
+}
+
+// goneUnread handles a container found removed by its reader: if it ran
+// since a read of its log last ended cleanly (a docker run --rm that ended
+// before its reader got to it, or one that ran and was removed while wharf
+// was not running), what it wrote is gone unread. How many lines is
+// unknown: the loss is counted once, as for a file rotated away unread.
+func (s *Source) goneUnread(w *watched) {
+	s.mu.Lock()
+	unread := w.kicks > w.readKicks
+	w.readKicks = w.kicks
+	name := w.name
+	s.mu.Unlock()
+	if !unread {
+		return
+	}
+	s.lost("removed_unread")
+	s.warn.Warn("removed-unread", "container removed before its log was read; what it wrote is lost (counted in wharf_entries_dropped_total{reason=\"removed_unread\"})", "container", name, "id", w.id)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/wharf-logs/wharf/internal/positions"
 	"github.com/wharf-logs/wharf/internal/ratelog"
 	"github.com/wharf-logs/wharf/internal/source"
+	"github.com/wharf-logs/wharf/internal/tail"
 )
 
 // ReadMode is how container logs are read, as written in docker.read_from.
@@ -39,7 +41,8 @@ type Config struct {
 	// ReadFrom is how container logs are read; ReadAuto when empty.
 	ReadFrom ReadMode
 	// StartAt is where containers that already exist when the source
-	// starts are read from; source.StartEnd when empty.
+	// starts, have no saved position and were not created after the
+	// history mark are read from; source.StartEnd when empty.
 	StartAt source.StartAt
 	// MaxLineBytes caps lines; longer ones are truncated with a marker.
 	// 256 KiB when zero.
@@ -74,7 +77,12 @@ type SourceDeps struct {
 	// Positions keeps each container's confirmed position across restarts;
 	// nil keeps positions in memory only.
 	Positions *positions.Store
-	Now       func() time.Time
+	// Readers, if set, is told of each reader goroutine as it starts (+1)
+	// and ends (-1), on that goroutine: what wharf holds grows with the
+	// containers read (the agent sizes the memory limit from it). It must
+	// not block.
+	Readers func(delta int)
+	Now     func() time.Time
 }
 
 // Source discovers containers from one list plus the event stream and runs
@@ -92,14 +100,26 @@ type Source struct {
 	started    int64           // Unix ns when Run began
 	runCtx     context.Context // Run's context, which readers live under
 	up         bool            // event stream connected
+
+	// poller makes the looks at the json-files of the readers with
+	// nothing new to read; its goroutine runs for the whole of Run.
+	poller *tail.Poller
+
+	// history is the history mark the positions carried when Run began (0:
+	// none, a first run), mark the mark now; clockBehind reports a history
+	// mark ahead of the clock. They belong to Run's goroutine. See
+	// history.go.
+	history, mark int64
+	clockBehind   bool
 }
 
 // watched is the state of one known container. Fields are guarded by
 // Source.mu except where noted.
 type watched struct {
 	id        string
-	reading   bool // a reader goroutine runs for it
-	wake      bool // the container (re)started while its reader ran
+	name      string // as the list or the last event gave it, for messages
+	reading   bool   // a reader goroutine runs for it
+	wake      bool   // the container (re)started while its reader ran
 	destroyed bool
 	stale     bool // its reader gave up on errors; read again on reconnect
 	skip      bool // filtered out: never read
@@ -118,6 +138,12 @@ type watched struct {
 	// running file reader, stopped at die so the reader finishes.
 	dies     int
 	follower interface{ Stop() }
+	// kicks counts the reasons given to read the container (it started,
+	// or was found to have run); readKicks is kicks as it was when a read
+	// of its log last ended cleanly. While kicks is ahead, a run of the
+	// container has not been read, and a container found gone took it
+	// along.
+	kicks, readKicks int
 	// info is the container as last inspected, and streams its streams;
 	// a rename event replaces both while the reader runs, so lines read
 	// from then on carry the new name.
@@ -176,7 +202,19 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 		warn:       ratelog.New(deps.Logger, 30*time.Second),
 		sem:        make(chan struct{}, cfg.StartupConcurrency),
 		containers: map[string]*watched{},
+		poller:     tail.NewPoller(0),
 	}, nil
+}
+
+// protocolError counts err if it is a ProtocolError and returns its kind,
+// "" otherwise.
+func (s *Source) protocolError(err error) string {
+	var pe *ProtocolError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	s.deps.Metrics.ProtocolErrors.WithLabelValues(pe.Kind).Inc()
+	return pe.Kind
 }
 
 // lost counts a loss of log data before it could be read.
@@ -198,9 +236,22 @@ func (s *Source) Connected() bool {
 func (s *Source) Run(ctx context.Context) error {
 	s.started = s.deps.Now().UnixNano()
 	s.runCtx = ctx
+	s.history = s.loadHistory()
+	s.mark = s.history
 	defer s.readers.Wait()
-	var since int64 // time of the last event seen, for replay after a reconnect
-	first := true   // no list has been reconciled yet
+	s.readers.Go(func() { s.poller.Run(ctx) })
+	// since is the time of the last event seen, for replay after a
+	// reconnect; at the start, the history mark, to learn of the containers
+	// that ran and were removed while wharf was not watching.
+	since := s.history
+	if s.history > s.started+int64(historyMargin) {
+		// The events since the mark are stamped by a clock now behind it:
+		// there is no telling which came after it.
+		s.clockBehind, since = true, 0
+		s.deps.Logger.Warn("the clock is behind wharf's history of this daemon (stepped back while wharf was stopped?): every container without a saved position is read from its first line, and containers removed meanwhile cannot be counted",
+			"history", time.Unix(0, s.history).UTC())
+	}
+	first := true // no list has been reconciled yet
 	for attempt := 0; ; attempt++ {
 		began := time.Now()
 		listed, err := s.session(ctx, &since, first)
@@ -211,16 +262,30 @@ func (s *Source) Run(ctx context.Context) error {
 		if listed {
 			first = false
 		}
-		if err == nil || (listed && time.Since(began) >= s.cfg.MinBackoff) {
+		refused := s.protocolError(err)
+		if refused == KindEventTooLarge || refused == KindMalformed {
+			// Replaying from the last good event would meet the bad one
+			// again: the next stream starts from now, and its list shows
+			// what is there.
+			since = 0
+		}
+		if err == nil || (listed && refused == "" && time.Since(began) >= s.cfg.MinBackoff) {
 			// The stream was healthy before it ended, or before it broke:
 			// a connection that drops after a while is a first failure,
 			// not one more of a series, or waits would grow with every
-			// drop. One that breaks at once still backs off.
+			// drop. One that breaks at once, or on an answer wharf
+			// refuses, still backs off.
 			attempt = 0
 		}
 		s.deps.Metrics.Reconnects.Inc()
 		wait := backoff.Policy{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff}.Wait(attempt)
-		s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		if refused != "" {
+			// Said apart from ordinary drops, which are rate-limited
+			// together and would hide it.
+			s.warn.Warn("docker-refused:"+refused, "refused an answer of the Docker Engine; the event stream is dropped and opened again", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		} else {
+			s.warn.Warn("docker-events", "docker event stream lost, reconnecting", "host", s.deps.Client.Host(), "error", err, "wait", wait.Round(time.Millisecond))
+		}
 		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
@@ -256,12 +321,14 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) (listed 
 		return false, err
 	}
 	defer events.Close()
+	listedAt := s.deps.Now().UnixNano()
 	list, err := s.deps.Client.List(ctx)
 	if err != nil {
 		return false, err
 	}
 	s.setUp(true)
 	s.reconcile(list, first)
+	s.advance(listedAt)
 	for {
 		ev, err := events.Next()
 		if err != nil {
@@ -272,12 +339,17 @@ func (s *Source) session(ctx context.Context, since *int64, first bool) (listed 
 		}
 		*since = ev.TimeNano
 		s.handle(ev)
+		s.advance(ev.TimeNano)
 	}
 }
 
 // reconcile brings the known set in line with a fresh list: new containers
 // are added (and read if running), vanished ones are marked destroyed, and
 // running ones get their reader back if it stopped while disconnected.
+//
+// At the first list, a container without a saved position that was created
+// after the history mark ran while wharf was not watching: it is read from
+// its first line, and read even if it has exited since.
 func (s *Source) reconcile(list []Summary, first bool) {
 	seen := make(map[string]bool, len(list))
 	s.mu.Lock()
@@ -286,20 +358,28 @@ func (s *Source) reconcile(list []Summary, first bool) {
 		seen[c.ID] = true
 		w := s.containers[c.ID]
 		added := w == nil
+		gap := false
 		if added {
 			name := ""
 			if len(c.Names) > 0 {
 				name = strings.TrimPrefix(c.Names[0], "/")
 			}
-			w = s.addLocked(c.ID, first, Container{ID: c.ID, Name: name, Image: c.Image, Labels: c.Labels})
+			ct := Container{ID: c.ID, Name: name, Image: c.Image, Labels: c.Labels}
+			if c.Created > 0 {
+				ct.Created = time.Unix(c.Created, 0)
+			}
+			gap = first && s.inGap(ct)
+			w = s.addLocked(c.ID, first && !gap, ct)
 		}
 		switch {
 		case c.State == "running" || c.State == "paused" || c.State == "restarting":
 			s.kickLocked(w)
-		case added && !first, w.stale, added && w.saved:
+		case added && !first, w.stale, added && w.saved, gap && c.State != "created":
 			// It ran while the event stream was down (a restarted daemon
 			// loses its events), its reader gave up during the outage, or
-			// it stopped while wharf was not running: read what it left.
+			// it stopped, or ran and stopped, while wharf was not running:
+			// read what it left. (A container only created has no log yet;
+			// its start event kicks it.)
 			s.kickLocked(w)
 		}
 	}
@@ -320,7 +400,9 @@ func (s *Source) reconcile(list []Summary, first bool) {
 }
 
 // addLocked registers a container. Containers that existed before wharf
-// started are read from start_at; those created since, from their first line.
+// started are read from start_at; those created since, from their first line
+// (the caller counts those created while wharf was not running as created
+// since, see inGap).
 //
 // Filters are applied here, from what the list or the event tells, so a
 // container that is not collected never gets a reader (nor a goroutine).
@@ -329,7 +411,7 @@ func (s *Source) reconcile(list []Summary, first bool) {
 // at once, so a restart of wharf before its first line is confirmed still
 // reads it from there rather than by start_at.
 func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched {
-	w := &watched{id: id, skip: !s.deps.Filter.Keep(c)}
+	w := &watched{id: id, name: c.Name, skip: !s.deps.Filter.Keep(c)}
 	if existedAtStart && s.cfg.StartAt == source.StartEnd {
 		w.pos = startPosition(s.started)
 	}
@@ -353,7 +435,13 @@ func (s *Source) addLocked(id string, existedAtStart bool, c Container) *watched
 }
 
 func (s *Source) handle(ev Event) {
-	s.deps.Metrics.Events.WithLabelValues(ev.Action).Inc()
+	action := ev.Action
+	if !slices.Contains(watchedActions, action) {
+		// Asked for in the daemon's filter, so seen only from a broken or
+		// hostile socket: one series for all, not one per made-up action.
+		action = "other"
+	}
+	s.deps.Metrics.Events.WithLabelValues(action).Inc()
 	if ev.ID == "" {
 		return
 	}
@@ -384,6 +472,9 @@ func (s *Source) handle(ev Event) {
 			return
 		}
 		name := strings.TrimPrefix(ev.Attributes["name"], "/")
+		if name != "" {
+			w.name = name
+		}
 		if w.info.ID != "" && name != "" {
 			info := w.info
 			info.Name = name
@@ -404,13 +495,20 @@ func (s *Source) kickLocked(w *watched) {
 	if w.destroyed || w.skip || w.id == s.deps.SelfID {
 		return
 	}
+	w.kicks++
 	if w.reading {
 		w.wake = true
 		return
 	}
 	w.reading = true
 	w.wake, w.stale = false, false
-	s.readers.Go(func() { s.read(s.runCtx, w) })
+	s.readers.Go(func() {
+		if s.deps.Readers != nil {
+			s.deps.Readers(1)
+			defer s.deps.Readers(-1)
+		}
+		s.read(s.runCtx, w)
+	})
 }
 
 func (s *Source) destroyLocked(w *watched) {

@@ -148,6 +148,30 @@ func NewFileReaderAt(r io.Reader, p FilePosition, maxLine int) *FileReader {
 	return rd
 }
 
+// Release gives back the memory the FileReader grew while it read a
+// backlog: its read buffer returns to its initial 4 KiB when what it holds
+// unread fits in half of that, and the staging buffer of Flush and the
+// buffers of split lines not in progress go. Call it when the data has ended
+// for now and the reader may wait a while, so that a reader of a quiet log
+// holds a few KiB whatever it read before. It changes nothing the FileReader
+// returns.
+func (r *FileReader) Release() {
+	if len(r.buf) > initialBufSize && r.wpos-r.rpos <= initialBufSize/2 {
+		buf := make([]byte, initialBufSize)
+		r.wpos = copy(buf, r.buf[r.rpos:r.wpos])
+		r.base += int64(r.rpos)
+		r.rpos = 0
+		r.buf = buf
+		r.filled = false
+	}
+	r.out = nil
+	for i := range r.lines {
+		if !r.lines[i].active {
+			r.lines[i].text.Release()
+		}
+	}
+}
+
 // NextAppend returns the next line appended to dst, and the extended
 // slice; Text is the appended part, with its capacity clipped. Passing the
 // returned slice back in packs many lines into few allocations: the caller

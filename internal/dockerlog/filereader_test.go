@@ -328,6 +328,12 @@ func (g *growReader) Read(p []byte) (int, error) {
 // readGrowing reads data as it grows by step bytes, calling Next until
 // io.EOF after each step and Flush at the end, and returns the lines.
 func readGrowing(t testing.TB, data []byte, step, maxLine int) []Line {
+	return readGrowingRelease(t, data, step, maxLine, false)
+}
+
+// readGrowingRelease is readGrowing that, with release, calls Release at
+// each io.EOF, as a reader going idle does.
+func readGrowingRelease(t testing.TB, data []byte, step, maxLine int, release bool) []Line {
 	t.Helper()
 	g := &growReader{data: data}
 	r := NewFileReader(g, 0, maxLine)
@@ -336,6 +342,9 @@ func readGrowing(t testing.TB, data []byte, step, maxLine int) []Line {
 		for {
 			l, err := r.Next()
 			if err == io.EOF {
+				if release {
+					r.Release()
+				}
 				break
 			}
 			if errors.Is(err, ErrCorruptRecord) {
@@ -377,6 +386,39 @@ func TestReaderTailing(t *testing.T) {
 		if !equalLines(got, whole) {
 			t.Errorf("step %d: lines differ from reading the whole file", step)
 		}
+	}
+}
+
+// TestReaderRelease: Release at every pause of a growing file changes no
+// line, and after a backlog a paused reader is back to its initial buffer.
+func TestReaderRelease(t *testing.T) {
+	file, _ := buildFile(randomRecords(rand.New(rand.NewPCG(3, 4)), 200))
+	whole := readGrowing(t, file, len(file), 0)
+	for _, step := range []int{1, 7, 100, 4096, 20000, 1 << 20} {
+		if got := readGrowingRelease(t, file, step, 0, true); !equalLines(got, whole) {
+			t.Errorf("step %d: lines differ from reading without Release", step)
+		}
+	}
+
+	backlog, _ := buildFile(slices.Repeat([]tr{{strings.Repeat("x", 300) + "\n", false, 1}}, 2000))
+	r := NewFileReader(bytes.NewReader(backlog), 0, 0)
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2000 || len(r.buf) <= initialBufSize {
+		t.Fatalf("%d lines, buffer %d bytes: the backlog did not make the buffer grow", n, len(r.buf))
+	}
+	r.Release()
+	if len(r.buf) != initialBufSize || r.out != nil {
+		t.Errorf("after Release the buffer is %d bytes (want %d), Flush's %d", len(r.buf), initialBufSize, cap(r.out))
 	}
 }
 

@@ -106,6 +106,11 @@ func (b *Builder) EndMarked(stripCR bool) (line []byte, truncated bool) {
 	return b.kept, true
 }
 
+// Release gives back b's buffer, which Reset would otherwise reuse: a reader
+// that goes idle after a long line keeps none of it. Call it only between
+// lines, once the last line's bytes are no longer needed.
+func (b *Builder) Release() { b.kept = nil }
+
 // Kept returns the number of bytes of the line b holds: at most max.
 func (b *Builder) Kept() int { return len(b.kept) }
 

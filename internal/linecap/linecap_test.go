@@ -108,3 +108,25 @@ func TestBuilderEndMarked(t *testing.T) {
 		t.Errorf("a truncated line allocates %v times once the buffer has grown", allocs)
 	}
 }
+
+// TestBuilderRelease: a Builder released between lines gives back its
+// buffer and builds the next line as before.
+func TestBuilderRelease(t *testing.T) {
+	var b Builder
+	b.Reset(100)
+	b.Add([]byte(strings.Repeat("x", 80)))
+	b.End(false)
+	if b.Cap() < 80 {
+		t.Fatalf("buffer of %d bytes after an 80-byte line", b.Cap())
+	}
+	b.Release()
+	if b.Cap() != 0 {
+		t.Fatalf("buffer of %d bytes after Release", b.Cap())
+	}
+	b.Reset(100)
+	b.Add([]byte("ab"))
+	b.Add([]byte("c"))
+	if kept, dropped := b.End(false); string(kept) != "abc" || dropped != 0 {
+		t.Fatalf("after Release: %q, %d dropped", kept, dropped)
+	}
+}

@@ -47,6 +47,10 @@ type Store struct {
 	path string
 	log  *slog.Logger
 
+	// modTime is when the file loaded at Open was last written: the last
+	// save of the run that wrote it. Zero when none was loaded.
+	modTime time.Time
+
 	mu        sync.Mutex
 	positions map[string]string
 	dirty     bool
@@ -94,8 +98,18 @@ func Open(path string, log *slog.Logger) (s *Store, problem error, err error) {
 		return s, fmt.Errorf("positions: %s is unusable, moved to %s; sources start by start_at: %w", path, aside, derr), nil
 	}
 	s.positions = pos
+	if fi, err := os.Stat(path); err == nil {
+		s.modTime = fi.ModTime()
+	}
 	return s, nil, nil
 }
+
+// ModTime returns when the positions file loaded by Open was last written,
+// which is when the run that wrote it last saved: a source whose positions
+// carry no time of their own (a file written by an older wharf) can take it
+// as the end of what that run saw. It is zero when no file was loaded (none,
+// or one moved aside).
+func (s *Store) ModTime() time.Time { return s.modTime }
 
 // Get returns the position of key.
 func (s *Store) Get(key string) (string, bool) {

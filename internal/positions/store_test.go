@@ -222,3 +222,42 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestModTime: a store opened from a file knows when that file was last
+// written; one that found no usable file does not.
+func TestModTime(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "positions")
+	s, _, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.ModTime().IsZero() {
+		t.Fatalf("no file, yet ModTime %v", s.ModTime())
+	}
+	s.Set("k", "v")
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	written := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(path, written, written); err != nil {
+		t.Fatal(err)
+	}
+	s2, _, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s2.ModTime().Equal(written) {
+		t.Fatalf("ModTime %v, want %v", s2.ModTime(), written)
+	}
+	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3, problem, err := Open(path, nil)
+	if err != nil || problem == nil {
+		t.Fatal(err, problem)
+	}
+	if !s3.ModTime().IsZero() {
+		t.Fatalf("a file moved aside gives ModTime %v", s3.ModTime())
+	}
+}

@@ -40,6 +40,10 @@ var ErrNotRegular = errors.New("not a regular file")
 // reached through a symbolic link the Options do not allow following.
 var ErrSymlink = errors.New("symbolic link not followed")
 
+// errLookLater tells read, from readData, that a read now would find
+// nothing: wait, then look.
+var errLookLater = errors.New("tail: nothing to read yet")
+
 // errVanished reports a file that was removed or replaced between the scan
 // that chose it and its opening; the caller scans again.
 var errVanished = errors.New("tail: file vanished")
@@ -57,6 +61,15 @@ const (
 	verifyAlwaysBelow = 64 << 10
 	verifyInterval    = time.Second
 )
+
+// quietLookInterval is how often a live file that nobody writes to is
+// looked for at its path and checked for its first bytes. Between those
+// looks an fstat showing the same size and modification time as the last
+// one is enough: a file not written to was not truncated or rewritten, and
+// a writer that rotates (Docker) renames the file only when it writes,
+// which the look after that write, at the usual interval, finds. Only a
+// rename by someone else (logrotate) waits for the next quiet look.
+const quietLookInterval = time.Second
 
 // doneMemory is how many finished files a Follower remembers to find its
 // place among the rotated files; more than any sensible max-file.
@@ -131,6 +144,10 @@ type Options struct {
 	// is not followed. "" trusts every directory of the path; the file's
 	// own name is still not followed without FollowSymlinks.
 	Trusted string
+	// Poller, if set and running, makes the looks at the live file while
+	// nothing new comes, so a waiting Read sleeps until there is something
+	// to read (see Poller). Nil: the Follower looks itself.
+	Poller *Poller
 }
 
 // statLog is stat(2) of a file of the log, lstat(2) unless FollowSymlinks:
@@ -166,6 +183,7 @@ type Follower struct {
 
 	poll     time.Duration
 	timer    *time.Timer
+	pw       pollWait // registration with opts.Poller, reused
 	stop     chan struct{}
 	stopOnce sync.Once
 	closed   bool
@@ -193,14 +211,27 @@ type openFile struct {
 
 	verify bool // check the first bytes before reading on
 
-	size       int64     // size at the last fstat
-	grew       bool      // bytes were read since the last atEnd
-	short      bool      // the last read returned less than asked
+	size  int64 // size at the last fstat
+	mod   int64 // modification time at the last fstat, Unix ns
+	grew  bool  // bytes were read since the last atEnd
+	short bool  // the last read returned less than asked
+	// toldIdle: a caller handing off was told ErrIdle after a short read;
+	// its next read that may wait waits before reading.
+	toldIdle bool
+	// checked: the first bytes were checked after the last wait, before
+	// the bytes read since (see atEnd).
+	checked    bool
 	live       bool      // the last look at the path found this file there
 	prefix     []byte    // the file's first bytes as last verified (a prefix of what the fingerprint covers)
 	verifiedAt time.Time // when prefix was last checked
-	spins      int       // fstat saw more than read returned, in a row
-	endSince   time.Time // first time at the end while not live; zero when live or reading
+	// lookSize and lookMod are the file's size and modification time at
+	// the last look that found it live with its first bytes intact, at
+	// lookedAt (see quietLookInterval).
+	lookSize int64
+	lookMod  int64 // Unix ns
+	lookedAt time.Time
+	spins    int       // fstat saw more than read returned, in a row
+	endSince time.Time // first time at the end while not live; zero when live or reading
 }
 
 // fileID identifies a file the Follower has finished.
@@ -348,13 +379,27 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 		if c == nil {
 			continue // waited for a file to appear
 		}
+		// quiet holds the file's fstat when nothing was written to it
+		// while we waited: there is nothing to read, and the checks at the
+		// end need no second fstat.
+		var quiet *fileState
 		if c.verify {
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
 			c.verify = false
-			if !c.gz && !f.prefixIntact() {
-				f.truncated(f.pos.Offset)
-				return 0, ErrFileEnd
+			if !c.gz && len(c.head) == 0 {
+				size, mod, err := fstat(c.f)
+				if err != nil {
+					return 0, fmt.Errorf("tail: %w", err)
+				}
+				if size == f.pos.Offset {
+					quiet = &fileState{size: size, mod: mod}
+				} else if !f.prefixIntact() {
+					f.truncated(f.pos.Offset)
+					return 0, ErrFileEnd
+				} else {
+					c.checked = true
+				}
 			}
 		}
 		if c.skip > 0 {
@@ -363,11 +408,21 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			}
 			continue
 		}
-		if n, err := f.readData(c, p, deadline); n > 0 || err != nil {
-			return n, err
+		if quiet == nil {
+			n, err := f.readData(c, p, deadline)
+			if errors.Is(err, errLookLater) {
+				c.verify = true
+				if err := f.wait(ctx, deadline); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if n > 0 || err != nil {
+				return n, err
+			}
 		}
 		// At the end of what the live file holds.
-		again, end, err := f.atEnd()
+		again, end, err := f.atEnd(quiet)
 		switch {
 		case err != nil:
 			return 0, err
@@ -434,15 +489,23 @@ func (f *Follower) skipCompressed(c *openFile, p []byte) error {
 // nothing new.
 func (f *Follower) readData(c *openFile, p []byte, deadline time.Time) (int, error) {
 	handingOff := func() bool { return !deadline.IsZero() && !time.Now().Before(deadline) }
-	if c.short && c.grew && !c.gz && len(c.head) == 0 && handingOff() {
-		// The last read came up short, at the end of what was
-		// written a moment ago, and the caller is handing off what
-		// it holds: spare it a read that would find nothing.
-		c.short = false
-		return 0, ErrIdle
+	if c.grew && !c.gz && len(c.head) == 0 {
+		// The last read came up short, at the end of what was written a
+		// moment ago: a read now would find nothing. A caller handing
+		// off what it holds is told so at once; the read that follows,
+		// which may wait, waits before it reads, and the checks at the
+		// end are made after the wait.
+		switch {
+		case c.short && handingOff():
+			c.short, c.toldIdle = false, true
+			return 0, ErrIdle
+		case (c.short || c.toldIdle) && !handingOff():
+			c.short, c.toldIdle = false, false
+			return 0, errLookLater
+		}
 	}
 	n, err := c.read(p)
-	c.short = n > 0 && n < len(p)
+	c.short, c.toldIdle = n > 0 && n < len(p), false
 	if n > 0 {
 		f.consumed(p[:n])
 		c.grew = true
@@ -507,16 +570,24 @@ func (f *Follower) consumed(b []byte) {
 	p.Offset += int64(len(b))
 }
 
+// fileState is what an fstat tells of the current file.
+type fileState struct {
+	size, mod int64 // mod: modification time, Unix ns
+}
+
 // atEnd decides what to do when read found no more bytes in an uncompressed
 // file: read again (again), report the end of a stretch (end), or neither,
-// and then wait.
-func (f *Follower) atEnd() (again, end bool, err error) {
+// and then wait. known is the file's fstat when the caller just made one,
+// nil otherwise.
+func (f *Follower) atEnd(known *fileState) (again, end bool, err error) {
 	c := f.cur
-	fi, err := c.f.Stat()
-	if err != nil {
-		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	var now fileState
+	if known != nil {
+		now = *known
+	} else if now.size, now.mod, err = fstat(c.f); err != nil {
+		return false, false, fmt.Errorf("tail: %w", err)
 	}
-	size := fi.Size()
+	size := now.size
 	switch {
 	case size < f.pos.Offset:
 		// Truncated in place. What was between our offset and the size we
@@ -531,31 +602,42 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 		c.spins++
 		return true, false, nil
 	}
-	c.size = size
+	c.size, c.mod = size, now.mod
 	grew := c.grew
 	c.grew = false
+	checked := c.checked
+	c.checked = false
 	if grew && c.live && !f.stopped() {
 		// The live file grew since the last look: it is still the live
 		// one or was just rotated and is being finished; either way it is
 		// read on, and the rename is looked for once it stops growing.
-		// This spares a stat of the path per poll while data comes.
-		if !f.prefixIntact() {
+		// This spares a stat of the path per poll while data comes. Its
+		// first bytes were checked before the bytes read since, if they
+		// came after a wait; otherwise now.
+		if !checked && !f.prefixIntact() {
 			f.truncated(f.pos.Offset)
 			return false, true, nil
 		}
 		return false, false, nil
 	}
-	now := time.Now()
+	clock := time.Now()
+	untouched := size == c.lookSize && now.mod == c.lookMod
+	if !grew && c.live && !f.stopped() && untouched && clock.Sub(c.lookedAt) < quietLookInterval {
+		// Not written to since the last look, a moment ago.
+		return false, false, nil
+	}
 	st, serr := f.opts.statLog(f.path)
 	c.live = serr == nil && sameFile(st, &f.pos)
 	if c.live {
 		c.endSince = time.Time{}
-		if !f.prefixIntact() {
+		if !untouched && !f.prefixIntact() {
 			// Truncated and written again past our offset between two
-			// checks: the size never showed it, the first bytes do.
+			// checks: the size never showed it, the first bytes do. (A
+			// file not written to since the last look cannot have been.)
 			f.truncated(f.pos.Offset)
 			return false, true, nil
 		}
+		c.lookSize, c.lookMod, c.lookedAt = size, now.mod, clock
 		return false, false, nil
 	}
 	if serr != nil && !errors.Is(serr, fs.ErrNotExist) {
@@ -563,10 +645,10 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 	}
 	// No longer the live file. It may have grown between the fstat above
 	// and the rename: look again now that the rename is seen.
-	if fi, err = c.f.Stat(); err != nil {
-		return false, false, fmt.Errorf("tail: stat %s: %w", c.name, err)
+	if now.size, now.mod, err = fstat(c.f); err != nil {
+		return false, false, fmt.Errorf("tail: %w", err)
 	}
-	if size = fi.Size(); size > f.pos.Offset && c.spins < 3 {
+	if size = now.size; size > f.pos.Offset && c.spins < 3 {
 		c.size = size
 		c.spins++
 		return true, false, nil
@@ -574,10 +656,10 @@ func (f *Follower) atEnd() (again, end bool, err error) {
 	// A writer may still append to it until it reopens its log, and it
 	// surely has once the new file has data.
 	if c.endSince.IsZero() {
-		c.endSince = now
+		c.endSince = clock
 	}
 	liveHasData := serr == nil && st.Size() > 0
-	quiet := now.Sub(fi.ModTime()) >= f.opts.RotateWait || now.Sub(c.endSince) >= f.opts.RotateWait
+	quiet := clock.Sub(time.Unix(0, now.mod)) >= f.opts.RotateWait || clock.Sub(c.endSince) >= f.opts.RotateWait
 	if liveHasData || quiet || f.stopped() {
 		f.finish()
 		return false, true, nil
@@ -672,6 +754,7 @@ func (f *Follower) restart() error {
 	f.pos.FingerprintLen = n
 	f.pos.Fingerprint = fingerprint(fnvAdd(fnvOffset, f.head[:n]), n)
 	c.size, c.prefix = 0, c.prefix[:0]
+	c.lookSize, c.lookMod = -1, 0
 	return nil
 }
 
@@ -679,6 +762,12 @@ func (f *Follower) restart() error {
 // remembers it so the next newer file can be found.
 func (f *Follower) finish() {
 	f.cur.f.Close()
+	if f.cur.gz {
+		// The decompressor and its buffer (some 100 KiB) are made again
+		// for the next compressed file, if any: a reader that caught up
+		// waits at the live file, maybe for days, and holds none.
+		f.br, f.gzr = nil, nil
+	}
 	f.cur = nil
 	if len(f.done) == doneMemory {
 		copy(f.done, f.done[1:])
@@ -697,6 +786,37 @@ func (f *Follower) finish() {
 func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 	d := onGrid(f.poll, time.Since(gridEpoch))
 	f.poll = min(2*f.poll, f.opts.PollMax)
+	if c := f.cur; f.opts.Poller != nil && deadline.IsZero() && c != nil && !c.gz && c.live && !f.restartPending {
+		// Nothing new at the end of the live file: let the Poller make
+		// the looks, on this schedule, and sleep until one finds a change.
+		now := time.Now()
+		w := &f.pw
+		if w.wake == nil {
+			w.wake = make(chan struct{}, 1)
+		}
+		w.f, w.path, w.dev, w.ino = c.f, f.path, f.pos.Dev, f.pos.Inode
+		w.size, w.mod = c.size, c.mod
+		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
+		w.lookAt = c.lookedAt.Add(quietLookInterval)
+		if c.size != c.lookSize || c.mod != c.lookMod {
+			// Written since the last look at the path: look at once, as
+			// the Follower would (Docker renames its log as it writes).
+			w.lookAt = time.Time{}
+		}
+		if f.opts.Poller.add(w) {
+			select {
+			case <-ctx.Done():
+				f.opts.Poller.remove(w)
+				return ctx.Err()
+			case <-f.stop:
+				f.opts.Poller.remove(w)
+				return nil
+			case <-w.wake:
+				f.poll = w.interval
+				return nil
+			}
+		}
+	}
 	if !deadline.IsZero() {
 		left := time.Until(deadline)
 		if left <= 0 {

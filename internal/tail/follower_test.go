@@ -740,3 +740,43 @@ func TestOnGrid(t *testing.T) {
 		t.Errorf("onGrid(0, 1s) = %v", d)
 	}
 }
+
+// TestIdleFollowerDropsTheDecompressor: once a compressed rotated file is
+// read and the Follower is at the live file, it holds no decompressor (a
+// 64 KiB buffer and gzip's window) until it meets the next one.
+func TestIdleFollowerDropsTheDecompressor(t *testing.T) {
+	l := newLog(t)
+	l.write(50)
+	l.rotate(5, true)
+	l.write(10)
+	dev, ino := ident(t, l.path+".1.gz")
+	f, err := Open(l.path, Position{Dev: dev, Inode: ino}, withRotated(fast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for done := false; !done; {
+		_, err := f.Read(t.Context(), buf)
+		switch {
+		case errors.Is(err, ErrFileEnd):
+			done = true
+		case err == nil && f.gzr == nil:
+			t.Fatal("no decompressor while reading a .gz")
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	for {
+		_, err := f.ReadBefore(t.Context(), buf, time.Unix(0, 1))
+		if errors.Is(err, ErrIdle) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.gzr != nil || f.br != nil {
+		t.Error("an idle Follower at the live file still holds the decompressor of the rotated files")
+	}
+}

@@ -1,0 +1,134 @@
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// polled is a Follower reading on its own goroutine, as a container's
+// reader does, collecting what it reads.
+type polled struct {
+	f    *Follower
+	mu   sync.Mutex
+	got  bytes.Buffer
+	err  error
+	done chan struct{}
+}
+
+func followPolled(t *testing.T, ctx context.Context, path string, p *Poller) *polled {
+	t.Helper()
+	f, err := Open(path, Position{}, withRotated(Options{PollMin: time.Millisecond, PollMax: 5 * time.Millisecond, RotateWait: 50 * time.Millisecond, Poller: p}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &polled{f: f, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		defer f.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(ctx, buf)
+			if errors.Is(err, ErrFileEnd) {
+				continue
+			}
+			r.mu.Lock()
+			r.got.Write(buf[:n])
+			r.err = err
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *polled) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPollerWakesOnlyWhatChanged: quiet Followers sleep on the Poller;
+// writing to one file, or renaming it away and writing a new one, wakes
+// that Follower, which reads on; Stop, the end of the context and the end
+// of the Poller's Run each end or release a waiting Read.
+func TestPollerWakesOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := NewPoller(time.Millisecond)
+	pctx, stopPoller := context.WithCancel(t.Context())
+	pollerDone := make(chan struct{})
+	go func() { defer close(pollerDone); p.Run(pctx) }()
+	defer func() { stopPoller(); <-pollerDone }()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const n = 20
+	var rs []*polled
+	var paths []string
+	for i := range n {
+		path := filepath.Join(dir, fmt.Sprintf("c%d-json.log", i))
+		appendFile(t, path, fmt.Sprintf("first %d\n", i))
+		paths = append(paths, path)
+		rs = append(rs, followPolled(t, ctx, path, p))
+	}
+	for i, r := range rs {
+		waitFor(t, "the first lines", func() bool { return r.text() == fmt.Sprintf("first %d\n", i) })
+	}
+	waitFor(t, "every Follower to wait on the Poller", func() bool { return p.Waiting() == n })
+
+	appendFile(t, paths[3], "more 3\n")
+	waitFor(t, "the new line", func() bool { return rs[3].text() == "first 3\nmore 3\n" })
+	for i, r := range rs {
+		if i != 3 && r.text() != fmt.Sprintf("first %d\n", i) {
+			t.Errorf("follower %d read %q", i, r.text())
+		}
+	}
+
+	// Rotated: renamed away, a new file at the path.
+	if err := os.Rename(paths[5], paths[5]+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, paths[5], "after the rotation\n")
+	waitFor(t, "the rotated log's new file", func() bool { return rs[5].text() == "first 5\nafter the rotation\n" })
+
+	rs[7].f.Stop()
+	<-rs[7].done
+	if !errors.Is(rs[7].err, io.EOF) {
+		t.Errorf("stopped while waiting: %v, want io.EOF", rs[7].err)
+	}
+
+	// Without the Poller, the Followers look by themselves.
+	waitFor(t, "the others to wait again", func() bool { return p.Waiting() == n-1 })
+	stopPoller()
+	<-pollerDone
+	if p.Waiting() != 0 {
+		t.Errorf("%d still waiting on a Poller that stopped", p.Waiting())
+	}
+	appendFile(t, paths[9], "without the poller\n")
+	waitFor(t, "a line read without the Poller", func() bool { return rs[9].text() == "first 9\nwithout the poller\n" })
+
+	cancel()
+	for _, r := range rs {
+		<-r.done
+	}
+}
