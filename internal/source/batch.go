@@ -55,19 +55,6 @@ func (b *Batch) Add(e entry.Entry, truncated bool) (full bool) {
 	return len(b.held) >= handOffEntries || b.bytes >= handOffBytes
 }
 
-// Trim gives back the room the batch keeps for entries when it holds none:
-// after a hand-off of many entries, the next slice is made as large, which a
-// reader that then goes quiet would keep for nothing.
-func (b *Batch) Trim() {
-	if len(b.held) == 0 && cap(b.held) > trimAbove {
-		b.held = nil
-	}
-}
-
-// trimAbove is the room Trim leaves alone: a few entries, whatever they
-// were.
-const trimAbove = 16
-
 // Len is the number of entries held.
 func (b *Batch) Len() int { return len(b.held) }
 

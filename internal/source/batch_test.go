@@ -93,38 +93,3 @@ func TestBatchHandOff(t *testing.T) {
 		t.Fatal("the Submitter's error was lost")
 	}
 }
-
-// TestBatchTrim: after a large hand-off the batch keeps room for as many
-// entries; Trim gives it back, but never while entries are held.
-func TestBatchTrim(t *testing.T) {
-	st := entry.NewStream(nil, nil, "x")
-	large := func() *Batch {
-		b := NewBatch(&submitter{}, NewMetrics(), "file")
-		for range 500 {
-			b.Add(entry.Entry{Line: []byte("a"), Stream: st}, false)
-		}
-		if err := b.HandOff(t.Context(), nil); err != nil {
-			t.Fatal(err)
-		}
-		if cap(b.held) < 500 {
-			t.Fatalf("room for %d entries after handing off 500; the test needs the large slice", cap(b.held))
-		}
-		return b
-	}
-	b := large()
-	b.Trim()
-	if cap(b.held) > trimAbove {
-		t.Errorf("room for %d entries after Trim; want at most %d", cap(b.held), trimAbove)
-	}
-	b.Add(entry.Entry{Line: []byte("b"), Stream: st}, false)
-	if b.Len() != 1 {
-		t.Fatalf("%d entries held after Trim and Add", b.Len())
-	}
-
-	b = large()
-	b.Add(entry.Entry{Line: []byte("b"), Stream: st}, false)
-	b.Trim()
-	if b.Len() != 1 || cap(b.held) < 500 {
-		t.Errorf("Trim with an entry held: %d held, room %d", b.Len(), cap(b.held))
-	}
-}
