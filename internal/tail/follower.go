@@ -392,6 +392,12 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 				if err != nil {
 					return 0, fmt.Errorf("tail: %w", err)
 				}
+				if size >= f.pos.Offset {
+					// What a wait hands the Poller after reading up to
+					// this size: without it the Poller would compare the
+					// file with an older size and wake us for nothing.
+					c.size, c.mod = size, mod
+				}
 				if size == f.pos.Offset {
 					quiet = &fileState{size: size, mod: mod}
 				} else if !f.prefixIntact() {

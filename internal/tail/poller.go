@@ -27,6 +27,7 @@ type Poller struct {
 	mu      sync.Mutex
 	running bool
 	waiting map[*pollWait]struct{}
+	wakes   uint64 // Followers woken, in all
 }
 
 // pollWait is a Follower's registration with a Poller. The Follower fills
@@ -108,6 +109,7 @@ func (p *Poller) look(now time.Time) {
 }
 
 func (p *Poller) wakeLocked(w *pollWait) {
+	p.wakes++
 	delete(p.waiting, w)
 	select {
 	case w.wake <- struct{}{}:

@@ -132,3 +132,40 @@ func TestPollerWakesOnlyWhatChanged(t *testing.T) {
 		<-r.done
 	}
 }
+
+// TestPollerWakesOncePerWrite: a line written to a quiet file wakes its
+// Follower once. After reading it the Follower hands the Poller the size it
+// read up to, not an older one, which the Poller's next look would take for
+// a change and wake it again for nothing.
+func TestPollerWakesOncePerWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	appendFile(t, path, "first\n")
+	p := NewPoller(time.Millisecond)
+	pctx, stopPoller := context.WithCancel(t.Context())
+	pollerDone := make(chan struct{})
+	go func() { defer close(pollerDone); p.Run(pctx) }()
+	defer func() { stopPoller(); <-pollerDone }()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := followPolled(t, ctx, path, p)
+	defer func() { cancel(); <-r.done }()
+
+	wakes := func() uint64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.wakes
+	}
+	for i := range 5 {
+		waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+		time.Sleep(50 * time.Millisecond) // settled: its looks find nothing
+		before := wakes()
+		line := fmt.Sprintf("line %d\n", i)
+		appendFile(t, path, line)
+		waitFor(t, "the line", func() bool { return bytes.HasSuffix([]byte(r.text()), []byte(line)) })
+		waitFor(t, "the Follower to wait again", func() bool { return p.Waiting() == 1 })
+		time.Sleep(50 * time.Millisecond) // many looks, at 1 to 5 ms
+		if got := wakes() - before; got != 1 {
+			t.Fatalf("write %d woke the Follower %d times, want 1", i, got)
+		}
+	}
+}
