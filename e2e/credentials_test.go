@@ -214,12 +214,27 @@ func TestWrongCredentialsFixedByRestart(t *testing.T) {
 	w := startWharf(t, r.data, r.config(t, wrongToken))
 	r.startContainer(t)
 	r.refused(t, w, 15*time.Second)
-	queued := w.metrics()[`wharf_queue_entries_written_total{sink="loki"}`]
+	// The bound on copies is what the disk queue holds at the stop: with
+	// the container paused, nothing new is read, so the count stops
+	// moving and the one read is the one at the stop.
+	dockertest.Pause(t, r.c.ID)
+	queued, same := -1.0, 0
+	waitFor(t, 30*time.Second, "wharf's disk queue to stop growing while the container is paused", func() bool {
+		q := w.metrics()[`wharf_queue_entries_written_total{sink="loki"}`]
+		if q == queued {
+			same++
+		} else {
+			queued, same = q, 0
+		}
+		time.Sleep(800 * time.Millisecond) // samples a second apart
+		return same >= 2
+	})
 	if _, err := w.stopTimed(); err == nil {
 		t.Error("wharf exited 0 although it held undelivered lines")
 	}
 
 	w = startWharf(t, r.data, r.config(t, rightToken))
+	dockertest.Unpause(t, r.c.ID)
 	rep, rows := r.finish(t, w)
 	if n := float64(len(rep.Duplicated)); n > queued {
 		t.Errorf("%v lines arrived twice; at most the %v queued before the restart may", n, queued)
