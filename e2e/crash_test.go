@@ -32,6 +32,7 @@ func envInt(name string, def int) int {
 //
 //	WHARF_CRASH_KILLS=20 WHARF_CRASH_SECONDS=180 go test ./e2e -run TestCrashLosesNothing -v -timeout 30m
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	binary(t)
@@ -40,13 +41,13 @@ func TestCrashLosesNothing(t *testing.T) {
 	const containers, ratePerContainer = 4, 500 // 2,000 lines/s in all
 	vl := vlogstest.Start(t)
 	data := t.TempDir()
-	cfg := baseConfig(data, freePort(t)) + fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 500ms\n", vl.PushURL())
+	cfg := inGroup(t, baseConfig(data, freePort(t))) + fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 500ms\n", vl.PushURL())
 
 	w := startWharf(t, data, cfg)
 	var cs []dockertest.Container
 	lines := int64(seconds * ratePerContainer)
 	for range containers {
-		cs = append(cs, dockertest.Run(t, dockertest.RunOptions{Image: img,
+		cs = append(cs, dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t),
 			Args: []string{"-lines", strconv.FormatInt(lines, 10), "-rate", strconv.Itoa(ratePerContainer), "-stderr", "0.2"}}))
 	}
 	// Kill at random moments spread over the run.

@@ -429,6 +429,7 @@ func readDeadLetters(t *testing.T, data, sinkName string) []deadRecord {
 // line in flight at the stop may be in both), and the receiver (which would
 // accept them) sees none of the old ones.
 func TestOldLinesAfterDowntimeAreDeadLettered(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	binary(t)
@@ -438,10 +439,10 @@ func TestOldLinesAfterDowntimeAreDeadLettered(t *testing.T) {
 			srv := lokitest.New(lokitest.Options{KeepDuplicates: true})
 			t.Cleanup(srv.Close)
 			data := t.TempDir()
-			cfg := modeConfig(data, freePort(t), mode) + fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 200ms\n  max_age: %v\n", srv.URL(), maxAge)
+			cfg := inGroup(t, modeConfig(data, freePort(t), mode)) + fmt.Sprintf("loki:\n  url: %s\n  batch_wait: 200ms\n  max_age: %v\n", srv.URL(), maxAge)
 			w := startWharf(t, data, cfg)
 			const lines = 1000
-			c := dockertest.Run(t, dockertest.RunOptions{Image: img, Args: []string{"-lines", strconv.Itoa(lines), "-rate", "100", "-stderr", "0.2"}})
+			c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t), Args: []string{"-lines", strconv.Itoa(lines), "-rate", "100", "-stderr", "0.2"}})
 			time.Sleep(2 * time.Second)
 			w.stop()
 			stopped := time.Now()

@@ -23,6 +23,7 @@ import (
 //
 //	WHARF_OUTAGE_SECONDS=600 go test ./e2e -run TestOutageQueueKeepsRotatedLogs -v -timeout 60m
 func TestOutageQueueKeepsRotatedLogs(t *testing.T) {
+	t.Parallel() // keeps to its own containers: see inGroup
 	dockertest.Require(t)
 	img := dockertest.LoggenImage(t)
 	binary(t)
@@ -30,12 +31,12 @@ func TestOutageQueueKeepsRotatedLogs(t *testing.T) {
 	srv := lokitest.New(lokitest.Options{KeepDuplicates: true, CountOnly: false})
 	t.Cleanup(srv.Close)
 	data := t.TempDir()
-	cfg := baseConfig(data, freePort(t)) + "buffer:\n  max_bytes: 2MiB\nloki:\n  url: " + srv.URL() + "\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 2s\n"
+	cfg := inGroup(t, baseConfig(data, freePort(t))) + "buffer:\n  max_bytes: 2MiB\nloki:\n  url: " + srv.URL() + "\n  batch_wait: 200ms\n  min_backoff: 100ms\n  max_backoff: 2s\n"
 	w := startWharf(t, data, cfg)
 
 	const rate = 1000
 	total := int64(rate) * int64((outage + 20*time.Second).Seconds())
-	c := dockertest.Run(t, dockertest.RunOptions{Image: img,
+	c := dockertest.Run(t, dockertest.RunOptions{Image: img, Labels: groupLabels(t),
 		Args:    []string{"-lines", strconv.FormatInt(total, 10), "-rate", strconv.Itoa(rate), "-stderr", "0.25"},
 		LogOpts: map[string]string{"max-size": "1m", "max-file": "2"}})
 	time.Sleep(5 * time.Second)
