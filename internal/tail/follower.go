@@ -351,6 +351,9 @@ func (f *Follower) Close() error {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+	if f.opts.Poller != nil {
+		f.opts.Poller.forget(&f.pw)
+	}
 	if f.cur != nil {
 		err := f.cur.f.Close()
 		f.cur = nil
@@ -804,6 +807,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 		w.size, w.mod = c.size, c.mod
 		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
 		w.lookAt = c.lookedAt.Add(quietLookInterval)
+		w.pathUnseen = c.lookedAt.IsZero()
 		if c.size != c.lookSize || c.mod != c.lookMod {
 			// Written since the last look at the path: look at once, as
 			// the Follower would (Docker renames its log as it writes).
@@ -819,6 +823,11 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 				return nil
 			case <-w.wake:
 				f.poll = w.interval
+				if w.lookNow {
+					// Renamed, unlinked or replaced: look at the path
+					// now, not a quiet second after the last look.
+					c.lookedAt = time.Time{}
+				}
 				return nil
 			}
 		}

@@ -384,6 +384,13 @@ func (f *Follower) openCand(c *cand, off int64, want *Position) (*openFile, Posi
 		return nil, Position{}, errVanished
 	}
 	o := &openFile{f: fh, name: c.name, gz: c.gz, r: fh, size: fi.Size()}
+	if c.live {
+		// Found at the path just now, as it is now: its first wait may be
+		// on the Poller, and its first look at the path needs no second
+		// check of its first bytes if it was not written to meanwhile.
+		o.live = true
+		o.lookSize, o.lookMod = fi.Size(), fi.ModTime().UnixNano()
+	}
 	var head []byte
 	if c.gz {
 		if f.br == nil {

@@ -10,28 +10,42 @@ import (
 // Poller looks at the live files of many Followers from one goroutine.
 //
 // A Follower given a Poller (Options.Poller) that finds nothing new at the
-// end of its live file hands its next looks to the Poller and sleeps: the
-// Poller makes them, on the Follower's own schedule (its poll interval,
-// doubling up to PollMax), with an fstat, and wakes the Follower only when
-// the file's size or modification time changed, or when a look at its path
-// (made at most every quietLookInterval) no longer finds it there. A host's
-// many quiet logs then cost one goroutine waking a few times a second, not
-// one per log: the fstats stay, the scheduling of a goroutine per look goes.
+// end of its live file hands its file to the Poller and sleeps until the
+// Poller finds a change: data written, or the file no longer at its path.
 //
-// Run owns the Poller's goroutine; a Follower whose Poller is not running
-// (before Run, after it returned) makes its looks itself. A Poller is safe
-// for concurrent use.
+// On Linux the Poller watches each such file with inotify (one watch per
+// file, kept while the Follower reads it) and reads the events once per
+// tick, so a host's many quiet logs cost one goroutine reading one
+// descriptor a few times a second: a Follower is woken when its file is
+// written to, renamed or unlinked, within a tick. A file the kernel will
+// not watch (out of inotify watches, no /proc) is polled instead, on the
+// Follower's schedule (its poll interval, doubling up to PollMax), with an
+// fstat, and a look at its path at most every quietLookInterval. Watched
+// files are still polled, every watchedLookInterval, in case an event was
+// lost.
+//
+// Run owns the Poller's goroutine and its inotify descriptor; a Follower
+// whose Poller is not running (before Run, after it returned) makes its
+// looks itself. A Poller is safe for concurrent use.
 type Poller struct {
 	tick time.Duration
 
 	mu      sync.Mutex
 	running bool
+	notify  *notifier // nil when not running or inotify is unavailable
 	waiting map[*pollWait]struct{}
-	wakes   uint64 // Followers woken, in all
+	watched map[int32]*pollWait // by inotify watch id
+	wakes   uint64              // Followers woken, in all
 }
 
+// watchedLookInterval is how often a file watched with inotify is polled
+// all the same, and its path looked at: a safety net, not the way changes
+// are found.
+const watchedLookInterval = 10 * time.Second
+
 // pollWait is a Follower's registration with a Poller. The Follower fills
-// it in, then leaves its file to the Poller until it is woken or withdraws.
+// in its first part, then leaves its file to the Poller until it is woken
+// or withdraws; the rest is the Poller's, under its lock.
 type pollWait struct {
 	f         *os.File // the live file
 	path      string
@@ -40,24 +54,39 @@ type pollWait struct {
 	next      time.Time
 	interval  time.Duration // between looks, doubling up to max
 	max       time.Duration
-	lookAt    time.Time     // when to look at the path next
-	wake      chan struct{} // capacity 1
+	lookAt    time.Time // when to look at the path next
+	// pathUnseen: the Follower has not looked at the path since it
+	// opened the file or was told to look (lookNow).
+	pathUnseen bool
+	wake       chan struct{} // capacity 1
+
+	// The Poller's: the inotify watch on watchedFile (wd 0: none), and
+	// what its events said while the Follower was not waiting.
+	wd          int32
+	watchedFile *os.File
+	written     bool
+	moved       bool
+	// lookNow, set before a wake, tells the Follower the file may no
+	// longer be at its path: it looks at once.
+	lookNow bool
 }
 
-// NewPoller returns a Poller that looks at its Followers' files every tick
-// (their own intervals rounded up to it); 50 ms when tick is 0.
+// NewPoller returns a Poller that reads its file events and makes its looks
+// every tick (the Followers' own intervals rounded up to it); 50 ms when
+// tick is 0.
 func NewPoller(tick time.Duration) *Poller {
 	if tick <= 0 {
 		tick = 50 * time.Millisecond
 	}
-	return &Poller{tick: tick, waiting: map[*pollWait]struct{}{}}
+	return &Poller{tick: tick, waiting: map[*pollWait]struct{}{}, watched: map[int32]*pollWait{}}
 }
 
 // Run makes the looks until ctx ends, then wakes every Follower waiting on
 // it, which go on looking by themselves.
 func (p *Poller) Run(ctx context.Context) {
+	n, _ := newNotifier() // without it, every file is polled
 	p.mu.Lock()
-	p.running = true
+	p.running, p.notify = true, n
 	p.mu.Unlock()
 	t := time.NewTicker(p.tick)
 	defer t.Stop()
@@ -69,6 +98,14 @@ func (p *Poller) Run(ctx context.Context) {
 			for w := range p.waiting {
 				p.wakeLocked(w)
 			}
+			for wd, w := range p.watched {
+				w.wd, w.watchedFile = 0, nil
+				delete(p.watched, wd)
+			}
+			if p.notify != nil {
+				p.notify.close()
+				p.notify = nil
+			}
 			p.mu.Unlock()
 			return
 		case now := <-t.C:
@@ -77,11 +114,22 @@ func (p *Poller) Run(ctx context.Context) {
 	}
 }
 
-// look looks at the files whose look is due. It holds the lock throughout,
-// so a Follower cannot withdraw (and then close its file) during a look.
+// look reads the file events, then looks at the files whose look is due.
+// It holds the lock throughout, so a Follower cannot withdraw (and then
+// close its file) during a look.
 func (p *Poller) look(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.notify != nil {
+		overflow, err := p.notify.read(p.eventLocked)
+		if overflow || err != nil {
+			// Events were lost: any file may have changed.
+			for w := range p.waiting {
+				w.lookNow = true
+				p.wakeLocked(w)
+			}
+		}
+	}
 	for w := range p.waiting {
 		if now.Before(w.next) {
 			continue
@@ -94,30 +142,62 @@ func (p *Poller) look(now time.Time) {
 		if !now.Before(w.lookAt) {
 			st, err := os.Stat(w.path)
 			if err != nil {
+				w.lookNow = true
 				p.wakeLocked(w)
 				continue
 			}
 			if dev, ino := fileIdentity(st); dev != w.dev || ino != w.ino {
+				w.lookNow = true
 				p.wakeLocked(w)
 				continue
 			}
 			w.lookAt = now.Add(quietLookInterval)
+			if w.wd > 0 {
+				w.lookAt = now.Add(watchedLookInterval)
+			}
+		}
+		if w.wd > 0 {
+			w.next = now.Add(watchedLookInterval)
+			continue
 		}
 		w.next = now.Add(w.interval)
 		w.interval = min(2*w.interval, w.max)
 	}
 }
 
+// eventLocked takes one inotify event: it wakes the Follower of the file if
+// it waits, and otherwise keeps what happened for its next wait.
+func (p *Poller) eventLocked(wd int32, kind int) {
+	w := p.watched[wd]
+	if w == nil {
+		return
+	}
+	if kind&notifyGone != 0 {
+		delete(p.watched, wd)
+		w.wd, w.watchedFile = 0, nil
+	}
+	w.written = w.written || kind&notifyWritten != 0
+	w.moved = w.moved || kind&(notifyMoved|notifyGone) != 0
+	if _, ok := p.waiting[w]; ok && (w.written || w.moved) {
+		p.wakeLocked(w)
+	}
+}
+
 func (p *Poller) wakeLocked(w *pollWait) {
 	p.wakes++
 	delete(p.waiting, w)
+	w.lookNow = w.lookNow || w.moved
+	w.written, w.moved = false, false
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// add registers w, unless the Poller is not running.
+// add registers w, unless the Poller is not running. The first time w
+// brings a file, the file is watched (if it can be); what was written
+// before the watch began is found by the first look, at w.next. A file
+// watched before, changed since w last waited, wakes it at once.
 func (p *Poller) add(w *pollWait) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -128,15 +208,66 @@ func (p *Poller) add(w *pollWait) bool {
 	case <-w.wake: // a wake-up left from an earlier wait
 	default:
 	}
+	w.lookNow = false
+	switch {
+	case w.wd > 0 && w.watchedFile == w.f:
+		// Watched since before the Follower read to the end: whatever
+		// was written since is in w.written or comes as an event, and so
+		// does a rename, unless one was told and the Follower has not
+		// looked yet (it read data instead): then the Poller looks.
+		if w.pathUnseen {
+			w.next = time.Time{} // look at the next tick
+		} else {
+			w.next = time.Now().Add(watchedLookInterval)
+			w.lookAt = w.next
+		}
+	case p.notify != nil:
+		p.unwatchLocked(w)
+		if wd, err := p.notify.watch(w.f); err == nil {
+			w.wd, w.watchedFile = wd, w.f
+			w.written, w.moved = false, false
+			if other := p.watched[wd]; other != nil && other != w {
+				// The same file followed twice: the kernel gives one
+				// watch. The other Follower falls back to polling.
+				other.wd, other.watchedFile = 0, nil
+			}
+			p.watched[wd] = w
+		}
+	}
 	p.waiting[w] = struct{}{}
+	if w.written || w.moved {
+		p.wakeLocked(w)
+	}
 	return true
 }
 
 // remove withdraws w; once it returns, the Poller no longer uses w's file.
+// Its watch stays, for the Follower's next wait on the same file.
 func (p *Poller) remove(w *pollWait) {
 	p.mu.Lock()
 	delete(p.waiting, w)
 	p.mu.Unlock()
+}
+
+// forget withdraws w and ends its watch: its Follower is closing.
+func (p *Poller) forget(w *pollWait) {
+	p.mu.Lock()
+	delete(p.waiting, w)
+	p.unwatchLocked(w)
+	p.mu.Unlock()
+}
+
+func (p *Poller) unwatchLocked(w *pollWait) {
+	if w.wd == 0 {
+		return
+	}
+	if p.watched[w.wd] == w {
+		delete(p.watched, w.wd)
+		if p.notify != nil {
+			p.notify.unwatch(w.wd)
+		}
+	}
+	w.wd, w.watchedFile = 0, nil
 }
 
 // Waiting returns the number of Followers waiting on the Poller.

@@ -1,0 +1,105 @@
+//go:build linux
+
+package tail
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPollerWatchedFilesNeedNoPolling: with a poll interval of an hour, a
+// Follower on a Poller still reads lines written to its quiet file, and
+// follows a rotation (the file linked to .1 and a new one put in its
+// place), within seconds: inotify wakes it, not a look. Closing the
+// Follower ends its watch.
+func TestPollerWatchedFilesNeedNoPolling(t *testing.T) {
+	if n, err := newNotifier(); err != nil {
+		t.Skipf("no inotify here: %v", err)
+	} else {
+		n.close()
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c-json.log")
+	appendFile(t, path, "")
+	p := NewPoller(time.Millisecond)
+	pctx, stopPoller := context.WithCancel(t.Context())
+	pollerDone := make(chan struct{})
+	go func() { defer close(pollerDone); p.Run(pctx) }()
+	defer func() { stopPoller(); <-pollerDone }()
+	waitFor(t, "the Poller to run", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.running
+	})
+
+	f, err := Open(path, Position{}, withRotated(Options{PollMin: time.Hour, PollMax: time.Hour, RotateWait: time.Hour, Poller: p}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var got []byte
+	buf := make([]byte, 64)
+	readUntil := func(want string) {
+		t.Helper()
+		for string(got) != want {
+			n, err := f.Read(ctx, buf)
+			if errors.Is(err, ErrFileEnd) {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("reading towards %q (have %q): %v", want, got, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+	}
+	go func() {
+		waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+		appendFile(t, path, "first\n")
+	}()
+	readUntil("first\n")
+	watching := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.watched)
+	}
+	go func() {
+		waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+		appendFile(t, path, "second\n")
+	}()
+	readUntil("first\nsecond\n")
+	if watching() != 1 {
+		t.Fatalf("%d files watched, want 1", watching())
+	}
+
+	go func() {
+		waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+		// Rotated as a logrotate with create does it, but atomically:
+		// the path always names a file.
+		if err := os.Link(path, path+".1"); err != nil {
+			t.Error(err)
+			return
+		}
+		appendFile(t, path+".new", "third, in the new file\n")
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Error(err)
+		}
+	}()
+	readUntil("first\nsecond\nthird, in the new file\n")
+	go func() {
+		waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+		appendFile(t, path, "fourth\n")
+	}()
+	readUntil("first\nsecond\nthird, in the new file\nfourth\n")
+	if watching() != 1 {
+		t.Fatalf("%d files watched after the rotation, want 1 (the new live file)", watching())
+	}
+	f.Close()
+	if watching() != 0 {
+		t.Fatalf("%d files watched after Close, want 0", watching())
+	}
+}
