@@ -230,8 +230,11 @@ type openFile struct {
 	lookSize int64
 	lookMod  int64 // Unix ns
 	lookedAt time.Time
-	spins    int       // fstat saw more than read returned, in a row
-	endSince time.Time // first time at the end while not live; zero when live or reading
+	// lookPending: the Poller said the file may have left its path, and
+	// no look at the path has been made since.
+	lookPending bool
+	spins       int       // fstat saw more than read returned, in a row
+	endSince    time.Time // first time at the end while not live; zero when live or reading
 }
 
 // fileID identifies a file the Follower has finished.
@@ -636,6 +639,7 @@ func (f *Follower) atEnd(known *fileState) (again, end bool, err error) {
 		return false, false, nil
 	}
 	st, serr := f.opts.statLog(f.path)
+	c.lookPending = false
 	c.live = serr == nil && sameFile(st, &f.pos)
 	if c.live {
 		c.endSince = time.Time{}
@@ -807,7 +811,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 		w.size, w.mod = c.size, c.mod
 		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
 		w.lookAt = c.lookedAt.Add(quietLookInterval)
-		w.pathUnseen = c.lookedAt.IsZero()
+		w.lookPending = c.lookPending
 		if c.size != c.lookSize || c.mod != c.lookMod {
 			// Written since the last look at the path: look at once, as
 			// the Follower would (Docker renames its log as it writes).
@@ -826,7 +830,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 				if w.lookNow {
 					// Renamed, unlinked or replaced: look at the path
 					// now, not a quiet second after the last look.
-					c.lookedAt = time.Time{}
+					c.lookedAt, c.lookPending = time.Time{}, true
 				}
 				return nil
 			}

@@ -55,10 +55,10 @@ type pollWait struct {
 	interval  time.Duration // between looks, doubling up to max
 	max       time.Duration
 	lookAt    time.Time // when to look at the path next
-	// pathUnseen: the Follower has not looked at the path since it
-	// opened the file or was told to look (lookNow).
-	pathUnseen bool
-	wake       chan struct{} // capacity 1
+	// lookPending: the Follower was told to look at the path (lookNow)
+	// and has not yet.
+	lookPending bool
+	wake        chan struct{} // capacity 1
 
 	// The Poller's: the inotify watch on watchedFile (wd 0: none), and
 	// what its events said while the Follower was not waiting.
@@ -215,7 +215,7 @@ func (p *Poller) add(w *pollWait) bool {
 		// was written since is in w.written or comes as an event, and so
 		// does a rename, unless one was told and the Follower has not
 		// looked yet (it read data instead): then the Poller looks.
-		if w.pathUnseen {
+		if w.lookPending {
 			w.next = time.Time{} // look at the next tick
 		} else {
 			w.next = time.Now().Add(watchedLookInterval)
