@@ -233,8 +233,10 @@ type openFile struct {
 	// lookPending: the Poller said the file may have left its path, and
 	// no look at the path has been made since.
 	lookPending bool
-	spins       int       // fstat saw more than read returned, in a row
-	endSince    time.Time // first time at the end while not live; zero when live or reading
+	// woken: the Poller woke the Follower for a write to the file.
+	woken    bool
+	spins    int       // fstat saw more than read returned, in a row
+	endSince time.Time // first time at the end while not live; zero when live or reading
 }
 
 // fileID identifies a file the Follower has finished.
@@ -393,7 +395,16 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
 			c.verify = false
-			if !c.gz && len(c.head) == 0 {
+			if !c.gz && len(c.head) == 0 && c.woken {
+				// Woken by a write to the watched file: there is
+				// something to read, and no fstat is needed to know.
+				c.woken = false
+				if !f.prefixIntact() {
+					f.truncated(f.pos.Offset)
+					return 0, ErrFileEnd
+				}
+				c.checked = true
+			} else if !c.gz && len(c.head) == 0 {
 				size, mod, err := fstat(c.f)
 				if err != nil {
 					return 0, fmt.Errorf("tail: %w", err)
@@ -808,7 +819,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 			w.wake = make(chan struct{}, 1)
 		}
 		w.f, w.path, w.dev, w.ino = c.f, f.path, f.pos.Dev, f.pos.Inode
-		w.size, w.mod = c.size, c.mod
+		w.size, w.mod, w.offset = c.size, c.mod, f.pos.Offset
 		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
 		w.lookAt = c.lookedAt.Add(quietLookInterval)
 		w.lookPending = c.lookPending
@@ -827,6 +838,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 				return nil
 			case <-w.wake:
 				f.poll = w.interval
+				c.woken = w.wokenByWrite
 				if w.lookNow {
 					// Renamed, unlinked or replaced: look at the path
 					// now, not a quiet second after the last look.

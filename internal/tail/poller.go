@@ -34,6 +34,12 @@ type Poller struct {
 	running bool
 	notify  *notifier // nil when not running or inotify is unavailable
 	waiting map[*pollWait]struct{}
+	// polled holds the waiting Followers whose files are looked at on
+	// their own schedule: not watched, or watched since too short a time
+	// to have seen every change. The others are looked at in a sweep
+	// every watchedLookInterval.
+	polled  map[*pollWait]struct{}
+	sweepAt time.Time
 	watched map[int32]*pollWait // by inotify watch id
 	wakes   uint64              // Followers woken, in all
 }
@@ -51,6 +57,7 @@ type pollWait struct {
 	path      string
 	dev, ino  uint64
 	size, mod int64 // what the Follower last saw
+	offset    int64 // where it is: the end of what it read
 	next      time.Time
 	interval  time.Duration // between looks, doubling up to max
 	max       time.Duration
@@ -67,8 +74,10 @@ type pollWait struct {
 	written     bool
 	moved       bool
 	// lookNow, set before a wake, tells the Follower the file may no
-	// longer be at its path: it looks at once.
-	lookNow bool
+	// longer be at its path: it looks at once. wokenByWrite tells it an
+	// event said the file was written to.
+	lookNow      bool
+	wokenByWrite bool
 }
 
 // NewPoller returns a Poller that reads its file events and makes its looks
@@ -78,7 +87,7 @@ func NewPoller(tick time.Duration) *Poller {
 	if tick <= 0 {
 		tick = 50 * time.Millisecond
 	}
-	return &Poller{tick: tick, waiting: map[*pollWait]struct{}{}, watched: map[int32]*pollWait{}}
+	return &Poller{tick: tick, waiting: map[*pollWait]struct{}{}, polled: map[*pollWait]struct{}{}, watched: map[int32]*pollWait{}}
 }
 
 // Run makes the looks until ctx ends, then wakes every Follower waiting on
@@ -98,6 +107,7 @@ func (p *Poller) Run(ctx context.Context) {
 			for w := range p.waiting {
 				p.wakeLocked(w)
 			}
+			clear(p.polled)
 			for wd, w := range p.watched {
 				w.wd, w.watchedFile = 0, nil
 				delete(p.watched, wd)
@@ -130,39 +140,54 @@ func (p *Poller) look(now time.Time) {
 			}
 		}
 	}
-	for w := range p.waiting {
-		if now.Before(w.next) {
-			continue
-		}
-		size, mod, err := fstat(w.f)
-		if err != nil || size != w.size || mod != w.mod {
-			p.wakeLocked(w)
-			continue
-		}
-		if !now.Before(w.lookAt) {
-			st, err := os.Stat(w.path)
-			if err != nil {
-				w.lookNow = true
-				p.wakeLocked(w)
-				continue
-			}
-			if dev, ino := fileIdentity(st); dev != w.dev || ino != w.ino {
-				w.lookNow = true
-				p.wakeLocked(w)
-				continue
-			}
-			w.lookAt = now.Add(quietLookInterval)
-			if w.wd > 0 {
-				w.lookAt = now.Add(watchedLookInterval)
-			}
-		}
-		if w.wd > 0 {
-			w.next = now.Add(watchedLookInterval)
-			continue
-		}
-		w.next = now.Add(w.interval)
-		w.interval = min(2*w.interval, w.max)
+	set := p.polled
+	if !now.Before(p.sweepAt) {
+		set, p.sweepAt = p.waiting, now.Add(watchedLookInterval)
 	}
+	for w := range set {
+		_, scheduled := p.polled[w]
+		if scheduled && now.Before(w.next) {
+			continue
+		}
+		p.lookLocked(w, now)
+	}
+}
+
+// lookLocked looks at w's file: an fstat, and the path when its look is
+// due. It wakes w at a change; otherwise it schedules the next look, or
+// leaves a watched file to the events and the sweeps.
+func (p *Poller) lookLocked(w *pollWait, now time.Time) {
+	size, mod, err := fstat(w.f)
+	changed := size != w.size || mod != w.mod
+	if w.wd > 0 {
+		// Watched: events tell of writes; this look, a safety net, wakes
+		// the Follower only for data it has not read.
+		changed = size != w.offset
+	}
+	if err != nil || changed {
+		p.wakeLocked(w)
+		return
+	}
+	if !now.Before(w.lookAt) || w.wd > 0 {
+		st, err := os.Stat(w.path)
+		if err != nil {
+			w.lookNow = true
+			p.wakeLocked(w)
+			return
+		}
+		if dev, ino := fileIdentity(st); dev != w.dev || ino != w.ino {
+			w.lookNow = true
+			p.wakeLocked(w)
+			return
+		}
+		w.lookAt = now.Add(quietLookInterval)
+	}
+	if w.wd > 0 {
+		delete(p.polled, w)
+		return
+	}
+	w.next = now.Add(w.interval)
+	w.interval = min(2*w.interval, w.max)
 }
 
 // eventLocked takes one inotify event: it wakes the Follower of the file if
@@ -186,7 +211,9 @@ func (p *Poller) eventLocked(wd int32, kind int) {
 func (p *Poller) wakeLocked(w *pollWait) {
 	p.wakes++
 	delete(p.waiting, w)
+	delete(p.polled, w)
 	w.lookNow = w.lookNow || w.moved
+	w.wokenByWrite = w.written
 	w.written, w.moved = false, false
 	select {
 	case w.wake <- struct{}{}:
@@ -216,10 +243,8 @@ func (p *Poller) add(w *pollWait) bool {
 		// does a rename, unless one was told and the Follower has not
 		// looked yet (it read data instead): then the Poller looks.
 		if w.lookPending {
-			w.next = time.Time{} // look at the next tick
-		} else {
-			w.next = time.Now().Add(watchedLookInterval)
-			w.lookAt = w.next
+			w.next, w.lookAt = time.Time{}, time.Time{} // look at the next tick
+			p.polled[w] = struct{}{}
 		}
 	case p.notify != nil:
 		p.unwatchLocked(w)
@@ -230,11 +255,19 @@ func (p *Poller) add(w *pollWait) bool {
 				// The same file followed twice: the kernel gives one
 				// watch. The other Follower falls back to polling.
 				other.wd, other.watchedFile = 0, nil
+				if _, ok := p.waiting[other]; ok {
+					p.polled[other] = struct{}{}
+				}
 			}
 			p.watched[wd] = w
 		}
+		// Its first look, at w.next, finds what came before the watch.
+		p.polled[w] = struct{}{}
 	}
 	p.waiting[w] = struct{}{}
+	if w.wd == 0 {
+		p.polled[w] = struct{}{}
+	}
 	if w.written || w.moved {
 		p.wakeLocked(w)
 	}
@@ -246,6 +279,7 @@ func (p *Poller) add(w *pollWait) bool {
 func (p *Poller) remove(w *pollWait) {
 	p.mu.Lock()
 	delete(p.waiting, w)
+	delete(p.polled, w)
 	p.mu.Unlock()
 }
 
@@ -253,6 +287,7 @@ func (p *Poller) remove(w *pollWait) {
 func (p *Poller) forget(w *pollWait) {
 	p.mu.Lock()
 	delete(p.waiting, w)
+	delete(p.polled, w)
 	p.unwatchLocked(w)
 	p.mu.Unlock()
 }
