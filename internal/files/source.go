@@ -157,7 +157,9 @@ type Source struct {
 	// that a skip is counted and logged once while it lasts.
 	noted map[string]string
 	own   *ownDirs
-	wg    sync.WaitGroup
+	// poller watches the files of readers with nothing new to read.
+	poller *tail.Poller
+	wg     sync.WaitGroup
 }
 
 // target is a file a scan found to read: the files: entry whose pattern
@@ -207,6 +209,7 @@ func New(cfg Config, deps Deps) (*Source, error) {
 	s := &Source{
 		cfg: cfg, deps: deps, warn: ratelog.New(deps.Logger, 30*time.Second),
 		files: map[string]*watched{}, noted: map[string]string{}, own: newOwnDirs(cfg.OwnDirs),
+		poller: tail.NewPoller(0),
 	}
 	deps.SourceMetrics.Expose(sourceFile)
 	return s, nil
@@ -218,6 +221,7 @@ func New(cfg Config, deps Deps) (*Source, error) {
 // and tried again on the next scan, so Run has no error to return.
 func (s *Source) Run(ctx context.Context) {
 	defer s.wg.Wait()
+	s.wg.Go(func() { s.poller.Run(ctx) })
 	s.scan(ctx, true)
 	t := time.NewTicker(s.cfg.Scan)
 	defer t.Stop()
@@ -470,6 +474,7 @@ func (s *Source) start(ctx context.Context, path string, t target, first bool, n
 		PollMax:        s.cfg.PollMax,
 		FollowSymlinks: src.FollowSymlinks,
 		Trusted:        t.trusted,
+		Poller:         s.poller,
 		OnGap: func(g tail.Gap) {
 			if s.deps.Lost != nil {
 				s.deps.Lost.WithLabelValues(string(g.Reason)).Inc()
