@@ -81,11 +81,13 @@ type pollWait struct {
 }
 
 // NewPoller returns a Poller that reads its file events and makes its looks
-// every tick (the Followers' own intervals rounded up to it); 50 ms when
-// tick is 0.
+// every tick (the Followers' own intervals rounded up to it); when tick is
+// 0, DefaultPollMin (100 ms): a file written without pause then wakes its
+// Follower as often as the Follower would poll it, and the lines written
+// in between are read in one go.
 func NewPoller(tick time.Duration) *Poller {
 	if tick <= 0 {
-		tick = 50 * time.Millisecond
+		tick = DefaultPollMin
 	}
 	return &Poller{tick: tick, waiting: map[*pollWait]struct{}{}, polled: map[*pollWait]struct{}{}, watched: map[int32]*pollWait{}}
 }
