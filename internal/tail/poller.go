@@ -248,15 +248,18 @@ func (p *Poller) add(w *pollWait) bool {
 			w.next, w.lookAt = time.Time{}, time.Time{} // look at the next tick
 			p.polled[w] = struct{}{}
 		}
-	case p.notify != nil:
+	case p.notify != nil && w.watchedFile != w.f:
 		p.unwatchLocked(w)
+		// Tried once per file: a kernel out of watches is not asked again
+		// at every wait, and the file is polled.
+		w.watchedFile = w.f
 		if wd, err := p.notify.watch(w.f); err == nil {
-			w.wd, w.watchedFile = wd, w.f
+			w.wd = wd
 			w.written, w.moved = false, false
 			if other := p.watched[wd]; other != nil && other != w {
 				// The same file followed twice: the kernel gives one
 				// watch. The other Follower falls back to polling.
-				other.wd, other.watchedFile = 0, nil
+				other.wd = 0
 				if _, ok := p.waiting[other]; ok {
 					p.polled[other] = struct{}{}
 				}

@@ -71,14 +71,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestPollerWakesOnlyWhatChanged: quiet Followers sleep on the Poller;
 // writing to one file, or renaming it away and writing a new one, wakes
 // that Follower, which reads on; Stop, the end of the context and the end
-// of the Poller's Run each end or release a waiting Read.
+// of the Poller's Run each end or release a waiting Read. Both with the
+// files watched by inotify and with the files polled, as where the kernel
+// gives no watch.
 func TestPollerWakesOnlyWhatChanged(t *testing.T) {
+	for _, noWatch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "watched", true: "polled"}[noWatch], func(t *testing.T) {
+			testPollerWakesOnlyWhatChanged(t, noWatch)
+		})
+	}
+}
+
+func testPollerWakesOnlyWhatChanged(t *testing.T, noWatch bool) {
 	dir := t.TempDir()
 	p := NewPoller(time.Millisecond)
 	pctx, stopPoller := context.WithCancel(t.Context())
 	pollerDone := make(chan struct{})
 	go func() { defer close(pollerDone); p.Run(pctx) }()
 	defer func() { stopPoller(); <-pollerDone }()
+	waitFor(t, "the Poller to run", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.running && noWatch && p.notify != nil {
+			p.notify.close() // as if the kernel had no watch to give
+			p.notify = nil
+		}
+		return p.running
+	})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
