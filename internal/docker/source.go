@@ -196,14 +196,18 @@ func NewSource(cfg Config, deps SourceDeps) (*Source, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Source{
+	s := &Source{
 		cfg:        cfg,
 		deps:       deps,
 		warn:       ratelog.New(deps.Logger, 30*time.Second),
 		sem:        make(chan struct{}, cfg.StartupConcurrency),
 		containers: map[string]*watched{},
 		poller:     tail.NewPoller(0),
-	}, nil
+	}
+	s.poller.Unwatched = func(err error) {
+		deps.Logger.Warn("cannot watch quiet container logs with inotify; polling them instead, which costs more CPU (raise fs.inotify.max_user_watches or max_user_instances)", "error", err)
+	}
+	return s, nil
 }
 
 // protocolError counts err if it is a ProtocolError and returns its kind,

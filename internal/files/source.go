@@ -211,6 +211,9 @@ func New(cfg Config, deps Deps) (*Source, error) {
 		files: map[string]*watched{}, noted: map[string]string{}, own: newOwnDirs(cfg.OwnDirs),
 		poller: tail.NewPoller(0),
 	}
+	s.poller.Unwatched = func(err error) {
+		deps.Logger.Warn("cannot watch quiet log files with inotify; polling them instead, which costs more CPU (raise fs.inotify.max_user_watches or max_user_instances)", "error", err)
+	}
 	deps.SourceMetrics.Expose(sourceFile)
 	return s, nil
 }

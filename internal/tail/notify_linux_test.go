@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,5 +102,47 @@ func TestPollerWatchedFilesNeedNoPolling(t *testing.T) {
 	f.Close()
 	if watching() != 0 {
 		t.Fatalf("%d files watched after Close, want 0", watching())
+	}
+}
+
+// TestPollerTellsOfAFileItCannotWatch: a file the kernel gives no watch
+// for is polled, and Unwatched is told why, once.
+func TestPollerTellsOfAFileItCannotWatch(t *testing.T) {
+	p := NewPoller(time.Millisecond)
+	var told []error
+	p.Unwatched = func(err error) { told = append(told, err) }
+	pctx, stopPoller := context.WithCancel(t.Context())
+	pollerDone := make(chan struct{})
+	go func() { defer close(pollerDone); p.Run(pctx) }()
+	defer func() { stopPoller(); <-pollerDone }()
+	waitFor(t, "the Poller to run", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.running
+	})
+	path := filepath.Join(t.TempDir(), "closed.log")
+	appendFile(t, path, "x\n")
+	for range 2 {
+		fh, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Close() // a closed file: no watch can be made on it
+		w := &pollWait{f: fh, path: path, wake: make(chan struct{}, 1), next: time.Now().Add(time.Hour)}
+		if !p.add(w) {
+			t.Fatal("the Poller is not running")
+		}
+		p.mu.Lock()
+		_, polled := p.polled[w]
+		p.mu.Unlock()
+		p.remove(w)
+		if !polled || w.wd != 0 {
+			t.Fatalf("an unwatchable file: polled %v, watch %d", polled, w.wd)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(told) != 1 || !strings.Contains(told[0].Error(), path) {
+		t.Fatalf("Unwatched told %v, want once, naming %s", told, path)
 	}
 }

@@ -2,6 +2,7 @@ package tail
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -28,6 +29,12 @@ import (
 // whose Poller is not running (before Run, after it returned) makes its
 // looks itself. A Poller is safe for concurrent use.
 type Poller struct {
+	// Unwatched, if set before Run, is called the first time a file
+	// cannot be watched (no inotify instance, no watch left) and is polled
+	// instead, with the reason. It is called with the Poller's lock held,
+	// on any goroutine: it may log, not call the Poller.
+	Unwatched func(err error)
+
 	tick time.Duration
 
 	mu      sync.Mutex
@@ -42,6 +49,7 @@ type Poller struct {
 	sweepAt time.Time
 	watched map[int32]*pollWait // by inotify watch id
 	wakes   uint64              // Followers woken, in all
+	told    bool                // Unwatched was called
 }
 
 // watchedLookInterval is how often a file watched with inotify is polled
@@ -95,9 +103,12 @@ func NewPoller(tick time.Duration) *Poller {
 // Run makes the looks until ctx ends, then wakes every Follower waiting on
 // it, which go on looking by themselves.
 func (p *Poller) Run(ctx context.Context) {
-	n, _ := newNotifier() // without it, every file is polled
+	n, err := newNotifier() // without it, every file is polled
 	p.mu.Lock()
 	p.running, p.notify = true, n
+	if err != nil {
+		p.tellLocked(err)
+	}
 	p.mu.Unlock()
 	t := time.NewTicker(p.tick)
 	defer t.Stop()
@@ -253,7 +264,10 @@ func (p *Poller) add(w *pollWait) bool {
 		// Tried once per file: a kernel out of watches is not asked again
 		// at every wait, and the file is polled.
 		w.watchedFile = w.f
-		if wd, err := p.notify.watch(w.f); err == nil {
+		wd, err := p.notify.watch(w.f)
+		if err != nil {
+			p.tellLocked(fmt.Errorf("watch %s: %w", w.path, err))
+		} else {
 			w.wd = wd
 			w.written, w.moved = false, false
 			if other := p.watched[wd]; other != nil && other != w {
@@ -308,6 +322,14 @@ func (p *Poller) unwatchLocked(w *pollWait) {
 		}
 	}
 	w.wd, w.watchedFile = 0, nil
+}
+
+// tellLocked calls Unwatched, once.
+func (p *Poller) tellLocked(err error) {
+	if p.Unwatched != nil && !p.told {
+		p.told = true
+		p.Unwatched(err)
+	}
 }
 
 // Waiting returns the number of Followers waiting on the Poller.
