@@ -395,32 +395,31 @@ func (f *Follower) read(ctx context.Context, p []byte, deadline time.Time) (int,
 			// After a wait, before reading on: a file truncated and written
 			// again past our offset meanwhile shows only in its first bytes.
 			c.verify = false
-			if !c.gz && len(c.head) == 0 && c.woken {
-				// Woken by a write to the watched file: there is
-				// something to read, and no fstat is needed to know.
+			if !c.gz && len(c.head) == 0 {
+				// Woken by a write event, there is something to read:
+				// no fstat is needed to know.
+				if !c.woken {
+					size, mod, err := fstat(c.f)
+					if err != nil {
+						return 0, fmt.Errorf("tail: %w", err)
+					}
+					if size >= f.pos.Offset {
+						// What a wait hands the Poller after reading up
+						// to this size: without it the Poller would
+						// compare the file with an older size and wake
+						// us for nothing.
+						c.size, c.mod = size, mod
+					}
+					if size == f.pos.Offset {
+						quiet = &fileState{size: size, mod: mod}
+					}
+				}
 				c.woken = false
-				if !f.prefixIntact() {
-					f.truncated(f.pos.Offset)
-					return 0, ErrFileEnd
-				}
-				c.checked = true
-			} else if !c.gz && len(c.head) == 0 {
-				size, mod, err := fstat(c.f)
-				if err != nil {
-					return 0, fmt.Errorf("tail: %w", err)
-				}
-				if size >= f.pos.Offset {
-					// What a wait hands the Poller after reading up to
-					// this size: without it the Poller would compare the
-					// file with an older size and wake us for nothing.
-					c.size, c.mod = size, mod
-				}
-				if size == f.pos.Offset {
-					quiet = &fileState{size: size, mod: mod}
-				} else if !f.prefixIntact() {
-					f.truncated(f.pos.Offset)
-					return 0, ErrFileEnd
-				} else {
+				if quiet == nil {
+					if !f.prefixIntact() {
+						f.truncated(f.pos.Offset)
+						return 0, ErrFileEnd
+					}
 					c.checked = true
 				}
 			}

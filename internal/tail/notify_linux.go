@@ -25,13 +25,6 @@ type notifier struct {
 // link count changed), renamed (IN_MOVE_SELF), gone (IN_DELETE_SELF).
 const notifyMask = syscall.IN_MODIFY | syscall.IN_ATTRIB | syscall.IN_MOVE_SELF | syscall.IN_DELETE_SELF
 
-// Event kinds a notifier reports.
-const (
-	notifyWritten = 1 << iota // data written, or the file truncated
-	notifyMoved               // renamed, unlinked or deleted: look at the path
-	notifyGone                // the watch ended; the file needs a new one
-)
-
 func newNotifier() (*notifier, error) {
 	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
 	if err != nil {
@@ -64,11 +57,16 @@ func (n *notifier) unwatch(wd int32) {
 	syscall.InotifyRmWatch(n.fd, uint32(wd))
 }
 
-// read hands every event waiting to fn, by watch id, and reports whether
+// maxReads bounds the reads of one call of read: writers that never pause
+// cannot keep the Poller reading events (up to 16 x 16 KiB a tick; the
+// rest waits for the next one).
+const maxReads = 16
+
+// read hands the events waiting to fn, by watch id, and reports whether
 // the kernel dropped events (its queue overflowed): then any watched file
 // may have changed.
 func (n *notifier) read(fn func(wd int32, kind int)) (overflow bool, err error) {
-	for {
+	for range maxReads {
 		k, err := syscall.Read(n.fd, n.buf)
 		if errors.Is(err, syscall.EINTR) {
 			continue
@@ -99,6 +97,7 @@ func (n *notifier) read(fn func(wd int32, kind int)) (overflow bool, err error) 
 			fn(ev.Wd, kind)
 		}
 	}
+	return overflow, nil
 }
 
 func (n *notifier) close() { syscall.Close(n.fd) }

@@ -10,12 +10,6 @@ import (
 // notifier is Linux's inotify; elsewhere the Poller only polls.
 type notifier struct{}
 
-const (
-	notifyWritten = 1 << iota
-	notifyMoved
-	notifyGone
-)
-
 func newNotifier() (*notifier, error) { return nil, errors.New("tail: no inotify on this system") }
 
 func (*notifier) watch(*os.File) (int32, error)               { return -1, errors.ErrUnsupported }

@@ -52,6 +52,13 @@ type Poller struct {
 	told    bool                // Unwatched was called
 }
 
+// Kinds of event a notifier reports.
+const (
+	notifyWritten = 1 << iota // data written, or the file truncated
+	notifyMoved               // renamed, unlinked or deleted: look at the path
+	notifyGone                // the watch ended; the file needs a new one
+)
+
 // watchedLookInterval is how often a file watched with inotify is polled
 // all the same, and its path looked at: a safety net, not the way changes
 // are found.
@@ -117,18 +124,7 @@ func (p *Poller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			p.mu.Lock()
 			p.running = false
-			for w := range p.waiting {
-				p.wakeLocked(w)
-			}
-			clear(p.polled)
-			for wd, w := range p.watched {
-				w.wd, w.watchedFile = 0, nil
-				delete(p.watched, wd)
-			}
-			if p.notify != nil {
-				p.notify.close()
-				p.notify = nil
-			}
+			p.dropNotifyLocked()
 			p.mu.Unlock()
 			return
 		case now := <-t.C:
@@ -145,7 +141,12 @@ func (p *Poller) look(now time.Time) {
 	defer p.mu.Unlock()
 	if p.notify != nil {
 		overflow, err := p.notify.read(p.eventLocked)
-		if overflow || err != nil {
+		switch {
+		case err != nil:
+			// The descriptor failed: poll every file from now on.
+			p.tellLocked(err)
+			p.dropNotifyLocked()
+		case overflow:
 			// Events were lost: any file may have changed.
 			for w := range p.waiting {
 				w.lookNow = true
@@ -235,9 +236,8 @@ func (p *Poller) wakeLocked(w *pollWait) {
 }
 
 // add registers w, unless the Poller is not running. The first time w
-// brings a file, the file is watched (if it can be); what was written
-// before the watch began is found by the first look, at w.next. A file
-// watched before, changed since w last waited, wakes it at once.
+// brings a file, the file is watched (if it can be). A file changed since
+// w last waited wakes it at once.
 func (p *Poller) add(w *pollWait) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -249,48 +249,51 @@ func (p *Poller) add(w *pollWait) bool {
 	default:
 	}
 	w.lookNow = false
-	switch {
-	case w.wd > 0 && w.watchedFile == w.f:
-		// Watched since before the Follower read to the end: whatever
-		// was written since is in w.written or comes as an event, and so
-		// does a rename, unless one was told and the Follower has not
-		// looked yet (it read data instead): then the Poller looks.
-		if w.lookPending {
-			w.next, w.lookAt = time.Time{}, time.Time{} // look at the next tick
-			p.polled[w] = struct{}{}
-		}
-	case p.notify != nil && w.watchedFile != w.f:
-		p.unwatchLocked(w)
-		// Tried once per file: a kernel out of watches is not asked again
-		// at every wait, and the file is polled.
-		w.watchedFile = w.f
-		wd, err := p.notify.watch(w.f)
-		if err != nil {
-			p.tellLocked(fmt.Errorf("watch %s: %w", w.path, err))
-		} else {
-			w.wd = wd
-			w.written, w.moved = false, false
-			if other := p.watched[wd]; other != nil && other != w {
-				// The same file followed twice: the kernel gives one
-				// watch. The other Follower falls back to polling.
-				other.wd = 0
-				if _, ok := p.waiting[other]; ok {
-					p.polled[other] = struct{}{}
-				}
-			}
-			p.watched[wd] = w
-		}
-		// Its first look, at w.next, finds what came before the watch.
-		p.polled[w] = struct{}{}
+	fresh := p.notify != nil && w.watchedFile != w.f
+	if fresh {
+		p.watchLocked(w)
 	}
 	p.waiting[w] = struct{}{}
-	if w.wd == 0 {
+	// A watched file needs no looks but the sweeps: its writes and renames
+	// come as events, or came while w was away (w.written, w.moved). Looks
+	// on w's schedule remain for a file not watched, one just watched
+	// (the first look finds what was written before the watch), and one
+	// whose rename w was told of but has not looked into (it read data
+	// instead): that look is made at the next tick.
+	if w.wd == 0 || fresh || w.lookPending {
+		if w.lookPending {
+			w.next = time.Time{}
+		}
 		p.polled[w] = struct{}{}
 	}
 	if w.written || w.moved {
 		p.wakeLocked(w)
 	}
 	return true
+}
+
+// watchLocked watches w's file in place of the one it watched before. It
+// is tried once per file: a kernel out of watches is not asked again at
+// every wait, and the file is polled.
+func (p *Poller) watchLocked(w *pollWait) {
+	p.unwatchLocked(w)
+	w.watchedFile = w.f
+	wd, err := p.notify.watch(w.f)
+	if err != nil {
+		p.tellLocked(fmt.Errorf("watch %s: %w", w.path, err))
+		return
+	}
+	w.wd = wd
+	w.written, w.moved = false, false
+	if other := p.watched[wd]; other != nil && other != w {
+		// The same file followed twice: the kernel gives one watch. The
+		// other Follower falls back to polling.
+		other.wd = 0
+		if _, ok := p.waiting[other]; ok {
+			p.polled[other] = struct{}{}
+		}
+	}
+	p.watched[wd] = w
 }
 
 // remove withdraws w; once it returns, the Poller no longer uses w's file.
@@ -322,6 +325,23 @@ func (p *Poller) unwatchLocked(w *pollWait) {
 		}
 	}
 	w.wd, w.watchedFile = 0, nil
+}
+
+// dropNotifyLocked closes the inotify descriptor and forgets every watch.
+// The waiting Followers are woken: those that wait again are polled.
+func (p *Poller) dropNotifyLocked() {
+	for w := range p.waiting {
+		w.lookNow = true
+		p.wakeLocked(w)
+	}
+	for wd, w := range p.watched {
+		w.wd, w.watchedFile = 0, nil
+		delete(p.watched, wd)
+	}
+	if p.notify != nil {
+		p.notify.close()
+		p.notify = nil
+	}
 }
 
 // tellLocked calls Unwatched, once.
