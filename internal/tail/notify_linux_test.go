@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,15 +28,7 @@ func TestPollerWatchedFilesNeedNoPolling(t *testing.T) {
 	path := filepath.Join(dir, "c-json.log")
 	appendFile(t, path, "")
 	p := NewPoller(time.Millisecond)
-	pctx, stopPoller := context.WithCancel(t.Context())
-	pollerDone := make(chan struct{})
-	go func() { defer close(pollerDone); p.Run(pctx) }()
-	defer func() { stopPoller(); <-pollerDone }()
-	waitFor(t, "the Poller to run", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.running
-	})
+	runPoller(t, p)
 
 	f, err := Open(path, Position{}, withRotated(Options{PollMin: time.Hour, PollMax: time.Hour, RotateWait: time.Hour, Poller: p}))
 	if err != nil {
@@ -111,15 +104,7 @@ func TestPollerTellsOfAFileItCannotWatch(t *testing.T) {
 	p := NewPoller(time.Millisecond)
 	var told []error
 	p.Unwatched = func(err error) { told = append(told, err) }
-	pctx, stopPoller := context.WithCancel(t.Context())
-	pollerDone := make(chan struct{})
-	go func() { defer close(pollerDone); p.Run(pctx) }()
-	defer func() { stopPoller(); <-pollerDone }()
-	waitFor(t, "the Poller to run", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.running
-	})
+	runPoller(t, p)
 	path := filepath.Join(t.TempDir(), "closed.log")
 	appendFile(t, path, "x\n")
 	for range 2 {
@@ -144,5 +129,44 @@ func TestPollerTellsOfAFileItCannotWatch(t *testing.T) {
 	defer p.mu.Unlock()
 	if len(told) != 1 || !strings.Contains(told[0].Error(), path) {
 		t.Fatalf("Unwatched told %v, want once, naming %s", told, path)
+	}
+}
+
+// TestPollerFallsBackWhenInotifyFails: when reading its inotify descriptor
+// fails, the Poller says so once, drops inotify and polls: a quiet file's
+// next line is still read.
+func TestPollerFallsBackWhenInotifyFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	appendFile(t, path, "first\n")
+	p := NewPoller(time.Millisecond)
+	var told []error
+	p.Unwatched = func(err error) { told = append(told, err) }
+	runPoller(t, p)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := followPolled(t, ctx, path, p)
+	defer func() { cancel(); <-r.done }()
+	waitFor(t, "the first line", func() bool { return r.text() == "first\n" })
+	waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+
+	p.mu.Lock()
+	if p.notify == nil {
+		p.mu.Unlock()
+		t.Skip("no inotify here")
+	}
+	syscall.Close(p.notify.fd)
+	p.notify.fd = -1 // its reads now fail (EBADF)
+	p.mu.Unlock()
+	waitFor(t, "the Poller to drop inotify", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.notify == nil
+	})
+	appendFile(t, path, "second\n")
+	waitFor(t, "the line written after", func() bool { return r.text() == "first\nsecond\n" })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(told) != 1 || len(p.watched) != 0 {
+		t.Fatalf("Unwatched told %v, %d watches left; want one call, none", told, len(p.watched))
 	}
 }

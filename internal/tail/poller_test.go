@@ -57,6 +57,23 @@ func (r *polled) text() string {
 	return r.got.String()
 }
 
+// runPoller runs p for the test and returns once it runs. stop ends Run
+// and waits for it; it is called at the test's end too.
+func runPoller(t *testing.T, p *Poller) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	waitFor(t, "the Poller to run", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.running
+	})
+	return stop
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -85,19 +102,12 @@ func TestPollerWakesOnlyWhatChanged(t *testing.T) {
 func testPollerWakesOnlyWhatChanged(t *testing.T, noWatch bool) {
 	dir := t.TempDir()
 	p := NewPoller(time.Millisecond)
-	pctx, stopPoller := context.WithCancel(t.Context())
-	pollerDone := make(chan struct{})
-	go func() { defer close(pollerDone); p.Run(pctx) }()
-	defer func() { stopPoller(); <-pollerDone }()
-	waitFor(t, "the Poller to run", func() bool {
+	stopPoller := runPoller(t, p)
+	if noWatch {
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.running && noWatch && p.notify != nil {
-			p.notify.close() // as if the kernel had no watch to give
-			p.notify = nil
-		}
-		return p.running
-	})
+		p.dropNotifyLocked() // as if the kernel had no watch to give
+		p.mu.Unlock()
+	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -139,7 +149,6 @@ func testPollerWakesOnlyWhatChanged(t *testing.T, noWatch bool) {
 	// Without the Poller, the Followers look by themselves.
 	waitFor(t, "the others to wait again", func() bool { return p.Waiting() == n-1 })
 	stopPoller()
-	<-pollerDone
 	if p.Waiting() != 0 {
 		t.Errorf("%d still waiting on a Poller that stopped", p.Waiting())
 	}
@@ -160,10 +169,7 @@ func TestPollerWakesOncePerWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	appendFile(t, path, "first\n")
 	p := NewPoller(time.Millisecond)
-	pctx, stopPoller := context.WithCancel(t.Context())
-	pollerDone := make(chan struct{})
-	go func() { defer close(pollerDone); p.Run(pctx) }()
-	defer func() { stopPoller(); <-pollerDone }()
+	runPoller(t, p)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	r := followPolled(t, ctx, path, p)
