@@ -817,7 +817,7 @@ func (f *Follower) wait(ctx context.Context, deadline time.Time) error {
 		if w.wake == nil {
 			w.wake = make(chan struct{}, 1)
 		}
-		w.f, w.path, w.dev, w.ino = c.f, f.path, f.pos.Dev, f.pos.Inode
+		w.f, w.path, w.opts, w.dev, w.ino = c.f, f.path, &f.opts, f.pos.Dev, f.pos.Inode
 		w.size, w.mod, w.offset = c.size, c.mod, f.pos.Offset
 		w.next, w.interval, w.max = now.Add(d), f.poll, f.opts.PollMax
 		w.lookAt = c.lookedAt.Add(quietLookInterval)

@@ -70,6 +70,7 @@ const watchedLookInterval = 10 * time.Second
 type pollWait struct {
 	f         *os.File // the live file
 	path      string
+	opts      *Options // the Follower's: how its path is looked at
 	dev, ino  uint64
 	size, mod int64 // what the Follower last saw
 	offset    int64 // where it is: the end of what it read
@@ -183,7 +184,7 @@ func (p *Poller) lookLocked(w *pollWait, now time.Time) {
 		return
 	}
 	if !now.Before(w.lookAt) || w.wd > 0 {
-		st, err := os.Stat(w.path)
+		st, err := w.opts.statLog(w.path)
 		if err != nil {
 			w.lookNow = true
 			p.wakeLocked(w)

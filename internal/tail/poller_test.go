@@ -194,3 +194,40 @@ func TestPollerWakesOncePerWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestPollerLooksAtThePathWithoutFollowingLinks: a polled file renamed
+// away and replaced at its path by a link to it is no longer the log's
+// live file for a Follower that does not follow links: the Poller's look
+// at the path sees the link, not the file behind it, and wakes the
+// Follower, though nothing was written.
+func TestPollerLooksAtThePathWithoutFollowingLinks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.log")
+	appendFile(t, path, "first\n")
+	p := NewPoller(time.Millisecond)
+	runPoller(t, p)
+	p.mu.Lock()
+	p.dropNotifyLocked() // polled: the look at the path is what finds it
+	p.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := followPolled(t, ctx, path, p)
+	defer func() { cancel(); <-r.done }()
+	waitFor(t, "the first line", func() bool { return r.text() == "first\n" })
+	waitFor(t, "the Follower to wait on the Poller", func() bool { return p.Waiting() == 1 })
+
+	p.mu.Lock()
+	before := p.wakes
+	p.mu.Unlock()
+	if err := os.Rename(path, filepath.Join(dir, "real.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real.log", path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Poller to wake the Follower for the link at its path", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.wakes > before
+	})
+}
